@@ -1,0 +1,68 @@
+"""runbook_kit: executable incident-response runbooks. Notebooks use one name: `import runbook_kit as rk`.
+
+Backends (`rk.k8s`, `rk.pg`, `rk.aws`) load on first use, so `import runbook_kit` stays cheap: it
+never imports boto3, kubernetes, pandas or matplotlib.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+from runbook_kit.errors import (
+    BackendError,
+    Forbidden,
+    NotFound,
+    ParameterError,
+    RunbookError,
+    Throttled,
+    Unavailable,
+    UnsafeActionRefused,
+)
+from runbook_kit.guard import Plan, Result, apply
+from runbook_kit.record import action, event, finding
+
+__version__ = "0.1.0"
+
+_LAZY = ("aws", "k8s", "pg", "settings", "clients")
+
+__all__ = [
+    "BackendError",
+    "Forbidden",
+    "NotFound",
+    "ParameterError",
+    "Plan",
+    "Result",
+    "RunbookError",
+    "Throttled",
+    "Unavailable",
+    "UnsafeActionRefused",
+    "action",
+    "apply",
+    "aws",
+    "clients",
+    "event",
+    "finding",
+    "k8s",
+    "pg",
+    "settings",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module = importlib.import_module(f"runbook_kit.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'runbook_kit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if "IPython" in sys.modules:  # in a kernel: RunbookErrors print as one line, not a traceback wall
+    from runbook_kit import _ipython
+
+    _ipython.install()

@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""The project's one task runner. Needs only Python >= 3.11; everything else goes into ./.venv.
+
+    python3 scripts/dev.py demo [SCENARIO]   # sandbox up, seed, run the runbook, print the record path
+    python3 scripts/dev.py test [PYTEST ARGS] # the whole test suite (unit, runner, sandbox, runbooks, nbval)
+    python3 scripts/dev.py bench             # the benchmarks in benchmarks/
+    python3 scripts/dev.py lint              # ruff, import-linter contracts, mypy
+
+The venv is (re)built when pyproject.toml changes (a hash is kept in .venv/.stamp).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = Path(os.environ.get("RUNBOOK_VENV", ROOT / ".venv"))
+BIN = VENV / "bin"
+
+
+def _stamp() -> str:
+    return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+
+
+def ensure_venv() -> None:
+    stamp = VENV / ".stamp"
+    if stamp.exists() and stamp.read_text() == _stamp() and (BIN / "runbook").exists():
+        return
+    if sys.version_info < (3, 11):
+        sys.exit(f"runbook_kit needs Python >= 3.11; this is {sys.version.split()[0]}")
+    print(f"setting up {VENV} (first run only: a few minutes)...", file=sys.stderr, flush=True)
+    if not (BIN / "python").exists():
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    pip = [str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, "-e", f"{ROOT}[dev]"], check=True)
+    stamp.write_text(_stamp())
+
+
+def run(*cmd: str) -> int:
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.run(cmd, cwd=ROOT, env=env).returncode
+
+
+def main(argv: list[str]) -> int:
+    task, *rest = argv or ["help"]
+    if task in {"help", "-h", "--help"}:
+        print(__doc__)
+        return 0
+    ensure_venv()
+    py = str(BIN / "python")
+    if task == "demo":
+        return run(str(BIN / "runbook"), "demo", *rest)
+    if task == "test":
+        steps = [
+            [str(BIN / "lint-imports")],
+            [py, "-m", "pytest", *(rest or ["tests"])],
+        ]
+        if not rest:
+            steps.append([py, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "notebooks/",
+                          "--nbval-sanitize-with", "tests/nbval_sanitize.cfg"])
+        for step in steps:
+            code = run(*step)
+            if code != 0:
+                return code
+        return 0
+    if task == "bench":
+        return run(py, "benchmarks/run.py", *rest)
+    if task == "lint":
+        codes = [run(str(BIN / "ruff"), "check", "runbook_kit", "tests", "scripts", "benchmarks"),
+                 run(str(BIN / "lint-imports")), run(str(BIN / "mypy"))]
+        return max(codes)
+    if task == "shell":
+        return run(str(BIN / "jupyter"), "lab", "notebooks/", *rest)
+    print(f"unknown task {task!r}\n{__doc__}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
