@@ -62,6 +62,9 @@ class Entry:
         fields = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in fields})
 
+    def _ipython_display_(self) -> None:
+        """Already shown when recorded; a cell ending in `rk.finding(...)` must not show it twice."""
+
     def one_line(self) -> str:
         if self.kind == "action":
             return f"[action:{self.outcome}] {self.title}"

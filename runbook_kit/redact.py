@@ -31,7 +31,7 @@ _NOT_SECRET_NAMES = {"KEYMAP", "KEYTIMEOUT"}
 _MIN_KNOWN_VALUE = 6
 
 _NAME_CHARS = r"[A-Za-z0-9_.\-]*"
-_SECRET_WORD = r"(?:secret|token|password|passwd|pwd|api[_-]?key|access[_-]?key|private[_-]?key|credential|auth)"
+_SECRET_WORD = r"(?:secret|token|password|passwd|api[_-]?key|access[_-]?key|private[_-]?key|credential)"  # noqa: S105
 
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # -----BEGIN RSA PRIVATE KEY----- ... -----END RSA PRIVATE KEY-----
