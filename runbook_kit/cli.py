@@ -98,7 +98,7 @@ def _param_file(path: str | None) -> dict[str, Any]:
               help="A parameter; the value is coerced to the type the notebook declares.")
 @click.option("-f", "--param-file", type=click.Path(dir_okay=False), help="YAML file of parameters.")
 @click.option("--incident", help="Incident id (folder of the record). Default: adhoc-<UTC date>.")
-@click.option("--store", help="Record store: a folder or s3://bucket/prefix (default $RUNBOOK_STORE, ./incidents).")
+@click.option("--store", help="A folder or s3://bucket/prefix (default $RUNBOOK_STORE, ./incidents).")
 @click.option("--timeout", type=float, default=1800.0, help="Whole-run timeout in seconds.")
 @click.option("--cell-timeout", type=float, default=600.0, help="Per-cell timeout in seconds.")
 def run(name: str, pairs: tuple[tuple[str, str], ...], param_file: str | None, incident: str | None,

@@ -168,7 +168,7 @@ def validate(declared_params: Mapping[str, Parameter], given: Mapping[str, Any])
 
 def validate_incident_id(incident: str) -> str:
     """Incident ids become folder names: letters, digits, '.', '_', '-'; no '/', '..' or control chars."""
-    if not isinstance(incident, str) or not _INCIDENT_ID.match(incident) or ".." in incident:
+    if not isinstance(incident, str) or not _INCIDENT_ID.fullmatch(incident) or ".." in incident:
         raise ParameterError(
             f"incident id {incident!r} is not allowed: use letters, digits, '.', '_' and '-' "
             "(at most 128, no '/' or '..')"

@@ -220,7 +220,11 @@ class _Run:
                 client = NotebookClient(node, km=km, kernel_name=self.kernel_name,
                                         startup_timeout=60, record_timing=False)
                 await client.async_start_new_kernel_client()
-                await self._cells(client)
+                try:
+                    await self._cells(client)
+                finally:
+                    with contextlib.suppress(Exception):
+                        client.kc.stop_channels()
             finally:
                 with contextlib.suppress(Exception):
                     if getattr(km, "has_kernel", False):
@@ -346,7 +350,7 @@ def run_notebook(
     book = catalog.find(runbook)
     nb = catalog.load(book.path)
     values = params.validate(params.declared(nb), dict(parameters or {}))
-    incident = params.validate_incident_id(incident or default_incident())
+    incident = params.validate_incident_id(default_incident() if incident is None else incident)
     params.inject(nb, values)
     for cell in nb["cells"]:
         if cell.get("cell_type") == "code":

@@ -1,0 +1,61 @@
+"""pyproject.toml and environment.yml name the same dependencies; the facade stays small and cheap."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+# conda-forge names that differ from PyPI's
+CONDA_TO_PYPI = {"python-kubernetes": "kubernetes"}
+
+
+def _name(requirement: str) -> str:
+    name = re.split(r"[\[<>=!~ ;]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+    return CONDA_TO_PYPI.get(name, name)
+
+
+def test_environment_yml_matches_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {_name(r) for r in project["dependencies"]}
+    for extra in project["optional-dependencies"].values():
+        wanted |= {_name(r) for r in extra if not r.startswith("runbook_kit")}
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"]
+    have = set()
+    for dep in env:
+        if isinstance(dep, dict):
+            have |= {_name(r) for r in dep["pip"]}
+        elif _name(dep) not in {"python", "pip"}:
+            have.add(_name(dep))
+    assert have == wanted
+
+
+def test_facade_all_is_exactly_what_it_exports():
+    import types
+
+    import runbook_kit as rk
+
+    for name in rk.__all__:  # every advertised name resolves (backends load lazily)
+        assert getattr(rk, name) is not None, name
+    exported = {n for n, v in vars(rk).items() if not n.startswith("_") and not isinstance(v, types.ModuleType)}
+    assert exported <= set(rk.__all__), exported - set(rk.__all__)
+    lazy = {n for n in rk.__all__ if isinstance(getattr(rk, n), types.ModuleType)}
+    assert lazy == {"aws", "k8s", "pg", "settings", "clients"}
+
+
+def test_import_is_cheap_and_lazy():
+    code = ("import sys, runbook_kit; heavy = {'boto3', 'kubernetes', 'pandas', 'matplotlib', 'psycopg', "
+            "'nbformat', 'nbclient', 'papermill'}; print(sorted(heavy & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_cli_import_does_not_load_the_runner():
+    code = "import sys, runbook_kit.cli; print('nbclient' in sys.modules, 'runbook_kit.sandbox' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
