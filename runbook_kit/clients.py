@@ -78,13 +78,13 @@ def k8s_api(*, context: str | None = None) -> Any:
     context = context or s.kube_context
     timeout = (s.connect_timeout, s.read_timeout)
 
-    class _ApiClient(kubernetes.client.ApiClient):  # type: ignore[misc]
+    class _ApiClient(kubernetes.client.ApiClient):
         """Every request gets the configured (connect, read) timeout unless the caller sets one."""
 
         def request(self, *args: Any, **kwargs: Any) -> Any:
             if kwargs.get("_request_timeout") is None:
                 kwargs["_request_timeout"] = timeout
-            return super().request(*args, **kwargs)
+            return super().request(*args, **kwargs)  # type: ignore[misc]
 
     configuration = kubernetes.client.Configuration()
     with backend_call("k8s", "load kubeconfig"):

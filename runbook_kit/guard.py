@@ -20,7 +20,7 @@ import dataclasses
 import html
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from runbook_kit import record
 from runbook_kit.errors import RunbookError, UnsafeActionRefused, translate
@@ -93,6 +93,16 @@ def _details(plan: Plan, **extra: Any) -> dict[str, Any]:
     return details
 
 
+def _raise_failed(plan: Plan, exc: Exception, **extra: Any) -> NoReturn:
+    """Record the failed action, then raise it as a kit error (SDK errors never escape)."""
+    err = exc if isinstance(exc, RunbookError) else translate(exc, backend=plan.backend, op=plan.action)
+    details = _details(plan, error=str(err), **extra)
+    record.action(plan.title, outcome="failed", command=plan.command, **details)
+    if err is exc:
+        raise exc
+    raise err from exc
+
+
 def apply(plan: Plan, *, dry_run: bool = True) -> Result:
     """Carry out a plan through the guard. Dry run unless `dry_run=False` is said explicitly."""
     if plan.max_targets is not None and len(plan.targets) > plan.max_targets:
@@ -114,10 +124,7 @@ def apply(plan: Plan, *, dry_run: bool = True) -> Result:
             try:
                 response = plan.execute(True)
             except Exception as exc:
-                err = translate(exc, backend=plan.backend, op=plan.action)
-                record.action(plan.title, outcome="failed", command=plan.command,
-                              **_details(plan, dry_run=True, error=str(err)))
-                raise err from exc
+                _raise_failed(plan, exc, dry_run=True)
         record.action(plan.title, outcome="dry-run", command=plan.command,
                       **_details(plan, server_validated=plan.server_dry_run))
         return Result(plan, "dry-run", response=response)
@@ -126,12 +133,7 @@ def apply(plan: Plan, *, dry_run: bool = True) -> Result:
     try:
         response = plan.execute(False)
     except Exception as exc:
-        err = exc if isinstance(exc, RunbookError) else translate(exc, backend=plan.backend, op=plan.action)
-        record.action(plan.title, outcome="failed", command=plan.command,
-                      **_details(plan, before=before, error=str(err)))
-        if err is exc:
-            raise
-        raise err from exc
+        _raise_failed(plan, exc, before=before)
     after = plan.observe() if plan.observe else None
     record.action(plan.title, outcome="applied", command=plan.command,
                   **_details(plan, before=before, after=after))

@@ -185,7 +185,7 @@ def inject(nb: dict[str, Any], values: Mapping[str, Any]) -> int | None:
         return None
     index = parameters_cell_index(nb)
     lines = ["# Parameters"] + [f"{name} = {value!r}" for name, value in values.items()]
-    cell = {
+    cell: dict[str, Any] = {
         "cell_type": "code",
         "execution_count": None,
         "metadata": {"tags": ["injected-parameters"]},

@@ -95,7 +95,10 @@ class _Run:
         self.timeout, self.cell_timeout, self.kernel_name = timeout, cell_timeout, kernel_name
         self.started = dt.datetime.now(dt.UTC)
         self.base = f"{incident}/{run_basename(book.name, self.started)}"
-        self.status, self.failure, self.failed_cell = "running", None, None
+        self.status = "running"
+        self.failure: str | None = None
+        self.failed_cell: int | None = None
+        self.notebook_path = ""
         self.current: int | None = None
         self.interrupted: int | None = None  # the signal that stopped the runner
         self.html_path: str | None = None
@@ -223,7 +226,7 @@ class _Run:
                 try:
                     await self._cells(client)
                 finally:
-                    with contextlib.suppress(Exception):
+                    if client.kc is not None:
                         client.kc.stop_channels()
             finally:
                 with contextlib.suppress(Exception):
@@ -255,7 +258,7 @@ class _Run:
             try:
                 await client.async_execute_cell(cell, index, execution_count=count)
             except CellExecutionError:
-                error = next((o for o in cell.get("outputs", []) if o.get("output_type") == "error"), {})
+                error: dict[str, Any] = next((o for o in cell.get("outputs", []) if o.get("output_type") == "error"), {})
                 self._fail(index, "failed", f"{error.get('ename', 'Error')}: {error.get('evalue', '')}"[:400])
             except CellTimeoutError:
                 which = "run" if budget < (self.cell_timeout or float("inf")) else "cell"
@@ -296,9 +299,10 @@ def _make_exporter() -> Any:
     return exporter
 
 
-def _interrupt(run: _Run, sig: int, task: asyncio.Task[Any]) -> None:
+def _interrupt(run: _Run, sig: int, task: asyncio.Task[Any] | None) -> None:
     run.interrupted = sig
-    task.cancel()
+    if task is not None:
+        task.cancel()
 
 
 async def _main(run: _Run) -> None:
@@ -307,7 +311,7 @@ async def _main(run: _Run) -> None:
     installed = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
-            loop.add_signal_handler(sig, _interrupt, run, sig, task)
+            loop.add_signal_handler(sig, _interrupt, run, int(sig), task)
             installed.append(sig)
         except (RuntimeError, ValueError, NotImplementedError):  # not the main thread
             pass
