@@ -258,7 +258,8 @@ class _Run:
             try:
                 await client.async_execute_cell(cell, index, execution_count=count)
             except CellExecutionError:
-                error: dict[str, Any] = next((o for o in cell.get("outputs", []) if o.get("output_type") == "error"), {})
+                errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+                error: dict[str, Any] = errors[0] if errors else {}
                 self._fail(index, "failed", f"{error.get('ename', 'Error')}: {error.get('evalue', '')}"[:400])
             except CellTimeoutError:
                 which = "run" if budget < (self.cell_timeout or float("inf")) else "cell"
