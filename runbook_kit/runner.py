@@ -292,12 +292,21 @@ class _Run:
             self._exporter = _make_exporter()
 
 
+# The lab template loads require.js, MathJax and mermaid from a CDN; a record read offline (or
+# archived for years) must not depend on one, and runbooks need none of them. Images are inline.
+_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js -%}{%- endblock html_head_js -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""
+
+
 def _make_exporter() -> Any:
+    from jinja2 import DictLoader
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(template_name="lab")
-    exporter.exclude_input_prompt = False
-    return exporter
+    return HTMLExporter(template_name="lab", template_file="runbook_record.html.j2",
+                        extra_loaders=[DictLoader({"runbook_record.html.j2": _TEMPLATE})])
 
 
 def _interrupt(run: _Run, sig: int, task: asyncio.Task[Any] | None) -> None:

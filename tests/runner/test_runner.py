@@ -36,7 +36,8 @@ def test_success_writes_notebook_html_and_incident(write_notebook, store):
     assert [e.title for e in result.findings] == ["greeted ops"]
     path = Path(result.notebook_path)
     assert path.parent == store / "INC-1" and path.name.endswith("-hello.ipynb")
-    assert Path(result.html_path).read_text().count("greeted ops") >= 1
+    html = Path(result.html_path).read_text()
+    assert "greeted ops" in html and 'src="http' not in html  # self-contained: no CDN scripts
     cells = cells_of(result.notebook_path)
     assert "runbook-summary" in cells[0]["metadata"]["tags"]
     assert "succeeded" in cells[0]["source"] and "greeted ops" in cells[0]["source"]
