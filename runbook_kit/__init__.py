@@ -21,7 +21,7 @@ from runbook_kit.errors import (
     UnsafeActionRefused,
 )
 from runbook_kit.guard import Plan, Result, apply
-from runbook_kit.record import action, event, finding
+from runbook_kit.record import action, event, finding, summary
 
 __version__ = "0.1.0"
 
@@ -47,6 +47,7 @@ __all__ = [
     "k8s",
     "pg",
     "settings",
+    "summary",
 ]
 
 

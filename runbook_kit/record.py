@@ -30,6 +30,7 @@ __all__ = [
     "event",
     "finding",
     "read_entries",
+    "summary",
     "summary_markdown",
 ]
 
@@ -133,6 +134,23 @@ def action(
 ) -> Entry:
     """Record a change made (or planned, refused, failed). The guard calls this for every plan."""
     return _emit(Entry("action", title, severity, _jsonable(details), _now(), outcome, command))
+
+
+def summary(*, runbook: str = "interactive", incident: str = "") -> Any:
+    """The findings and actions recorded so far in this kernel, as Markdown (for interactive use).
+
+    Headless runs get this at the top of the record automatically.
+    """
+    import os
+
+    text = summary_markdown(_session, status="running", runbook=os.environ.get("RUNBOOK_NAME", runbook),
+                            incident=incident or os.environ.get("RUNBOOK_INCIDENT", "(none)"))
+    try:
+        from IPython.display import Markdown
+
+        return Markdown(text)
+    except ImportError:  # pragma: no cover
+        return text
 
 
 def entries_this_session() -> list[Entry]:

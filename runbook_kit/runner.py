@@ -36,13 +36,16 @@ from typing import Any
 
 from runbook_kit import catalog, params, record
 from runbook_kit.redact import Redactor
-from runbook_kit.store import Store, open_store, run_basename
+from runbook_kit.store import LocalStore, Store, open_store, run_basename
 
 __all__ = ["DEFAULT_CELL_TIMEOUT", "DEFAULT_TIMEOUT", "RunResult", "run_notebook"]
 
 DEFAULT_TIMEOUT = 1800.0  # a whole run
 DEFAULT_CELL_TIMEOUT = 600.0
 _EXIT = {"succeeded": 0, "failed": 1, "aborted": 130}
+# Where a record goes when its store (S3, say) cannot be written: a record is never lost.
+FALLBACK_STORE = os.path.expanduser(
+    os.environ.get("RUNBOOK_FALLBACK_STORE", "~/.local/state/runbook_kit/unsent"))
 
 # jsonschema (imported by nbformat) compiles an RFC 3987 grammar at import when `rfc3987_syntax` is
 # installed (jupyterlab brings it): ~1.1 s on every `runbook run`. nbformat's schema has no IRI
@@ -156,11 +159,22 @@ class _Run:
 
     def write(self, *, final: bool = False) -> dict[str, Any]:
         nb = self._snapshot()
+        try:
+            self._write_all(nb, final=final)
+        except Exception as exc:  # the store is unreachable: keep the record locally, say where
+            if isinstance(self.store, LocalStore) and self.store.location == FALLBACK_STORE:
+                raise
+            print(f"runbook: cannot write to the store {self.store.location} ({exc}); "
+                  f"keeping the record in {FALLBACK_STORE}", file=sys.stderr)
+            self.store = LocalStore(FALLBACK_STORE)
+            self._write_all(nb, final=final)
+        return nb
+
+    def _write_all(self, nb: dict[str, Any], *, final: bool) -> None:
         self.notebook_path = self.store.write(f"{self.base}.ipynb", json.dumps(nb, indent=1).encode())
         if final:
             self._write_html(nb)
         self._update_incident(nb)
-        return nb
 
     def _write_html(self, nb: dict[str, Any]) -> None:
         try:

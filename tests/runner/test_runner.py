@@ -147,3 +147,17 @@ def test_kernel_is_gone_after_each_run(write_notebook, store):
     assert pid != os.getpid()
     gone = not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     assert gone
+
+
+def test_unwritable_store_falls_back_to_a_local_record(write_notebook, tmp_path, monkeypatch):
+    from runbook_kit import runner
+
+    fallback = tmp_path / "unsent"
+    monkeypatch.setattr(runner, "FALLBACK_STORE", str(fallback))
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the store folder should be")
+    nb = write_notebook("p", PARAMS, ("code", "import runbook_kit as rk\nrk.finding('kept')"))
+    result = run_notebook(nb, incident="INC-F", store=str(blocker / "store"))
+    assert result.status == "succeeded"
+    assert Path(result.notebook_path).parent == fallback / "INC-F"
+    assert json.loads((fallback / "INC-F" / "incident.json").read_text())["runs"][0]["findings"][0]["title"] == "kept"
