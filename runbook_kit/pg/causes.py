@@ -1,0 +1,161 @@
+"""Why the connections ran out: a leak, a limit too low for the fleet, blocking, or a traffic surge.
+
+The four causes call for opposite mitigations — terminating a leaking application's stale sessions
+is right for a leak and wrong for a surge; raising max_connections helps a fleet that outgrew the
+limit and only delays a leak — so the runbook must name the cause *with its evidence* before it
+suggests a change. `assess()` is pure (a snapshot in, diagnoses out) so each rule is unit-tested on
+plain data; `diagnose()` records each diagnosis as a finding.
+
+Rules, from one snapshot:
+* leak: one application holds ≥ `leak_min_sessions` sessions idle (or idle in transaction) for at
+  least `idle_minutes`, and they are ≥ `leak_min_share_pct` of the used connections;
+* blocking: a root blocker (waiting for nobody) holds locks other sessions wait for;
+* surge: the pool is under pressure and most connections are young (opened within
+  `surge_minutes`), i.e. clients opened them just now;
+* limit too low: under pressure with no leak and no surge — the fleet legitimately uses them all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+from runbook_kit import record
+from runbook_kit.errors import Forbidden
+from runbook_kit.pg.activity import blocking_chains
+from runbook_kit.pg.snapshot import ConnectionSnapshot, connection_snapshot
+from runbook_kit.pg.targets import IDLE_STATES
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+__all__ = ["CAUSES", "Diagnosis", "assess", "diagnose"]
+
+CAUSES = ("leak", "blocking", "surge", "limit_too_low", "healthy", "partial")
+
+
+@dataclasses.dataclass(frozen=True)
+class Diagnosis:
+    cause: str
+    title: str
+    severity: str
+    evidence: dict[str, Any]
+
+
+def _stale(snapshot: ConnectionSnapshot, idle_minutes: float) -> pd.DataFrame:
+    c = snapshot.clients
+    return c[c["state"].isin(IDLE_STATES) & (c["state_age_min"] >= idle_minutes)]
+
+
+def _leaks(snapshot: ConnectionSnapshot, *, idle_minutes: float, min_sessions: int, min_share_pct: float,
+           pressure: bool) -> list[Diagnosis]:
+    clients, stale = snapshot.clients, _stale(snapshot, idle_minutes)
+    out = []
+    for app, group in stale.groupby(stale["application_name"].fillna("").replace("", "(none)")):
+        share = 100.0 * len(group) / max(snapshot.used, 1)
+        if len(group) < min_sessions or share < min_share_pct:
+            continue
+        in_xact = int(group["state"].str.startswith("idle in transaction").sum())
+        total = int((clients["application_name"].fillna("").replace("", "(none)") == app).sum())
+        oldest = round(float(group["state_age_min"].max()), 1)
+        kind = f"{in_xact} idle in transaction" if in_xact else f"{len(group)} idle"
+        out.append(Diagnosis(
+            "leak",
+            f"Connection leak: {app} holds {total} connections ({kind} for ≥ {idle_minutes:g} min, "
+            f"oldest {oldest} min)",
+            "high" if pressure else "medium",
+            {"application": app, "connections": total, "stale_sessions": len(group),
+             "idle_in_transaction": in_xact, "oldest_idle_min": oldest,
+             "oldest_xact_min": _round(group["xact_age_min"].max()), "share_of_used_pct": round(share, 1),
+             "clients": sorted(map(str, group["client_addr"].dropna().unique()))[:10],
+             "users": sorted(map(str, group["usename"].dropna().unique())),
+             "pids": sorted(int(p) for p in group["pid"])[:50]},
+        ))
+    return sorted(out, key=lambda d: -int(d.evidence["stale_sessions"]))
+
+
+def _round(value: Any) -> float | None:
+    return None if value is None or value != value else round(float(value), 1)
+
+
+def _blocking(snapshot: ConnectionSnapshot, *, pressure: bool) -> list[Diagnosis]:
+    chains = blocking_chains(snapshot)
+    roots = chains[chains["root"]] if len(chains) else chains
+    out = []
+    for _, row in roots.iterrows():
+        blocked = int(row["blocks_total"])
+        out.append(Diagnosis(
+            "blocking",
+            f"Blocking: pid {row['blocker_pid']} ({row['application_name'] or '?'}, {row['state'] or '?'}) "
+            f"blocks {blocked} sessions",
+            "high" if pressure or blocked >= 5 else "medium",
+            {"blocker_pid": int(row["blocker_pid"]), "application": row["application_name"],
+             "state": row["state"], "xact_age_min": _round(row["xact_age_min"]), "blocks_total": blocked,
+             "blocks_directly": list(row["blocks_directly"]), "query": row["query"]},
+        ))
+    return out
+
+
+def assess(
+    snapshot: ConnectionSnapshot, *, idle_minutes: float = 10, surge_minutes: float = 5,
+    pressure_pct: float = 80, leak_min_sessions: int = 5, leak_min_share_pct: float = 20,
+    surge_share_pct: float = 50,
+) -> list[Diagnosis]:
+    """The causes the snapshot shows evidence for, most actionable first (pure: records nothing)."""
+    if snapshot.hidden:
+        return [Diagnosis("partial", f"Cannot diagnose: {snapshot.hidden} of {snapshot.used} sessions are "
+                          f"hidden from {snapshot.user}", "high",
+                          {"hidden_sessions": snapshot.hidden, "user": snapshot.user})]
+    pressure = snapshot.used_pct >= pressure_pct
+    usage = {"used": snapshot.used, "available": snapshot.available, "used_pct": snapshot.used_pct,
+             "max_connections": snapshot.max_connections}
+    leaks = _leaks(snapshot, idle_minutes=idle_minutes, min_sessions=leak_min_sessions,
+                   min_share_pct=leak_min_share_pct, pressure=pressure)
+    found = [dataclasses.replace(d, evidence={**d.evidence, **usage}) for d in leaks]
+    found += _blocking(snapshot, pressure=pressure)
+    if not pressure:
+        if not found:
+            found.append(Diagnosis("healthy", f"Connections are not exhausted: {snapshot.used} of "
+                                   f"{snapshot.available} used ({snapshot.used_pct}%)", "info", usage))
+        return found
+    clients = snapshot.clients
+    young = clients[clients["conn_age_min"] < surge_minutes]
+    stale = len(_stale(snapshot, idle_minutes))
+    leaked = sum(int(d.evidence["stale_sessions"]) for d in leaks)
+    young_share = round(100.0 * len(young) / max(snapshot.used, 1), 1)
+    apps = clients["application_name"].fillna("").replace("", "(none)")
+    spread = {"applications": int(apps.nunique()), "clients": int(clients["client_addr"].nunique()),
+              "active": int((clients["state"] == "active").sum()), "stale_idle": stale}
+    if young_share >= surge_share_pct:
+        top = young["application_name"].fillna("(none)").value_counts().head(3)
+        found.append(Diagnosis(
+            "surge", f"Traffic surge: {len(young)} of {snapshot.used} connections opened in the last "
+            f"{surge_minutes:g} min", "high",
+            {**usage, **spread, "young_connections": len(young), "young_share_pct": young_share,
+             "top_new_applications": {str(k): int(v) for k, v in top.items()}}))
+    elif leaked < 0.5 * snapshot.used:
+        found.append(Diagnosis(
+            "limit_too_low", f"Limit too low for the fleet: {snapshot.used} of {snapshot.available} used by "
+            f"{spread['applications']} applications, only {stale} idle ≥ {idle_minutes:g} min", "high",
+            {**usage, **spread}))
+    return found
+
+
+def diagnose(snapshot: ConnectionSnapshot | None = None, *, dsn: str = "", idle_minutes: float = 10,
+             **rules: Any) -> pd.DataFrame:
+    """Record each cause found as a finding with its evidence; return them as a DataFrame.
+
+    A snapshot that hides other roles' sessions cannot be diagnosed: that raises Forbidden (the
+    snapshot already recorded the finding saying which grant is missing).
+    """
+    import pandas as pd
+
+    snapshot = snapshot if snapshot is not None else connection_snapshot(dsn=dsn)
+    found = assess(snapshot, idle_minutes=idle_minutes, **rules)
+    if found and found[0].cause == "partial":
+        why = f"{snapshot.hidden} sessions are hidden from {snapshot.user}: grant pg_read_all_stats"
+        raise Forbidden("postgres", "diagnose connections", why)
+    for d in found:
+        record.finding(d.title, severity=d.severity, cause=d.cause, **d.evidence)
+    return pd.DataFrame([{"cause": d.cause, "severity": d.severity, "finding": d.title} for d in found],
+                        columns=["cause", "severity", "finding"])
