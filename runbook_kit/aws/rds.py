@@ -1,0 +1,185 @@
+"""RDS for the database runbooks: instance status, the max_connections parameter, metrics, and the
+two instance-level mitigations (raise max_connections, reboot) as guarded plans.
+
+Why plans that explain themselves: `max_connections` is a *static* parameter on RDS PostgreSQL, so
+ModifyDBParameterGroup can only stage it (ApplyMethod=pending-reboot) and the new value takes effect
+at the next reboot — which drops every connection, the healthy ones too. The reboot plan is therefore
+"nothing to do" unless the instance really has a change pending a reboot, and says why: a reboot does
+not fix a leak (the leaking application reconnects and leaks again) and costs minutes of downtime.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from runbook_kit import clients
+from runbook_kit.aws.cloudwatch import metric_frame, plot_metrics
+from runbook_kit.errors import NotFound, backend_call
+from runbook_kit.guard import Plan
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+__all__ = [
+    "RDS_METRICS",
+    "instance_status",
+    "parameters",
+    "plan_max_connections",
+    "plan_reboot",
+    "plot_rds_metrics",
+    "rds_metrics",
+]
+
+RDS_METRICS = ("DatabaseConnections", "CPUUtilization", "FreeableMemory")
+_UNITS = {"DatabaseConnections": "count", "CPUUtilization": "%", "FreeableMemory": "bytes"}
+
+
+def _instance(db_instance_id: str, rds: Any) -> dict[str, Any]:
+    with backend_call("aws", f"rds describe-db-instances {db_instance_id}"):
+        found = rds.describe_db_instances(DBInstanceIdentifier=db_instance_id)["DBInstances"]
+    if not found:
+        raise NotFound("aws", f"rds describe-db-instances {db_instance_id}", "no such instance")
+    return dict(found[0])
+
+
+def instance_status(*, db_instance_id: str, rds: Any | None = None) -> pd.DataFrame:
+    """One row: status, class, engine, endpoint, parameter group and its apply status, pending changes."""
+    import pandas as pd
+
+    db = _instance(db_instance_id, rds or clients.aws("rds"))
+    groups = db.get("DBParameterGroups") or [{}]
+    endpoint = db.get("Endpoint") or {}
+    return pd.DataFrame([{
+        "db_instance_id": db.get("DBInstanceIdentifier"), "status": db.get("DBInstanceStatus"),
+        "instance_class": db.get("DBInstanceClass"), "engine": db.get("Engine"),
+        "engine_version": db.get("EngineVersion"), "multi_az": db.get("MultiAZ"),
+        "endpoint": f"{endpoint.get('Address', '')}:{endpoint.get('Port', '')}".strip(":"),
+        "parameter_group": groups[0].get("DBParameterGroupName"),
+        "parameter_apply_status": groups[0].get("ParameterApplyStatus"),
+        "pending_modifications": db.get("PendingModifiedValues") or {},
+        "created": pd.Timestamp(db["InstanceCreateTime"]) if db.get("InstanceCreateTime") else None,
+    }])
+
+
+def parameters(*, db_instance_id: str, names: tuple[str, ...] = ("max_connections",),
+               rds: Any | None = None) -> pd.DataFrame:
+    """The instance's parameter group values for `names` (paginated DescribeDBParameters)."""
+    import pandas as pd
+
+    rds = rds or clients.aws("rds")
+    db = _instance(db_instance_id, rds)
+    group = (db.get("DBParameterGroups") or [{}])[0]
+    name = group.get("DBParameterGroupName", "")
+    rows = []
+    with backend_call("aws", f"rds describe-db-parameters {name}"):
+        for page in rds.get_paginator("describe_db_parameters").paginate(DBParameterGroupName=name):
+            for p in page.get("Parameters", []):
+                if p.get("ParameterName") in names:
+                    rows.append({"parameter_group": name, "name": p["ParameterName"],
+                                 "value": p.get("ParameterValue"), "apply_type": p.get("ApplyType"),
+                                 "source": p.get("Source"), "modifiable": p.get("IsModifiable"),
+                                 "group_apply_status": group.get("ParameterApplyStatus")})
+    found = {r["name"] for r in rows}
+    rows += [{"parameter_group": name, "name": n, "value": None, "apply_type": "static",
+              "source": "engine-default", "modifiable": True,
+              "group_apply_status": group.get("ParameterApplyStatus")}
+             for n in names if n not in found]
+    return pd.DataFrame(rows)
+
+
+def rds_metrics(*, db_instance_id: str, minutes: float = 180, period: int = 60,
+                metrics: tuple[str, ...] = RDS_METRICS, stats: tuple[str, ...] = ("Average", "Maximum"),
+                cloudwatch: Any | None = None) -> pd.DataFrame:
+    """DatabaseConnections, CPUUtilization and FreeableMemory over the window (a tidy frame)."""
+    return metric_frame(namespace="AWS/RDS", metrics=metrics,
+                        dimensions={"DBInstanceIdentifier": db_instance_id}, stats=stats,
+                        minutes=minutes, period=period, cloudwatch=cloudwatch)
+
+
+def plot_rds_metrics(frame: pd.DataFrame, *, db_instance_id: str = "") -> Any:
+    """One panel per RDS metric (a matplotlib Figure)."""
+    return plot_metrics(frame, title=f"RDS {db_instance_id}".strip(), units=_UNITS)
+
+
+def plan_max_connections(
+    *, db_instance_id: str, value: int = 0, recommendation: Any | None = None, max_targets: int = 1,
+    rds: Any | None = None,
+) -> Plan:
+    """Stage a new max_connections in the instance's parameter group (applies at the next reboot).
+
+    `value` wins; else `recommendation` (runbook_kit.pg.recommend_max_connections) decides, and a
+    "do not raise" recommendation makes the plan a no-op that says why.
+    """
+    rds = rds or clients.aws("rds")
+    current = parameters(db_instance_id=db_instance_id, rds=rds).iloc[0]
+    group, apply_type = str(current["parameter_group"]), str(current["apply_type"] or "static")
+    old = current["value"]
+    reason = ""
+    if not value and recommendation is not None:
+        reason = str(recommendation.why)
+        value = int(recommendation.recommended) if recommendation.raise_limit else 0
+    method = "pending-reboot" if apply_type == "static" else "immediate"
+    command = (f"aws rds modify-db-parameter-group --db-parameter-group-name {group} --parameters "
+               f"\"ParameterName=max_connections,ParameterValue={value},ApplyMethod={method}\"")
+    undo = (f"aws rds modify-db-parameter-group --db-parameter-group-name {group} --parameters "
+            f"\"ParameterName=max_connections,ParameterValue={old},ApplyMethod={method}\""
+            if old else f"aws rds reset-db-parameter-group --db-parameter-group-name {group} --parameters "
+            f"\"ParameterName=max_connections,ApplyMethod={method}\"")
+    if group.startswith("default."):
+        reason += ("; the instance uses a default parameter group, which cannot be modified: create a custom "
+                   "group, set max_connections there and attach it (that also needs a reboot)")
+    changes: dict[str, Any] = {"parameter_group": group, "parameter": "max_connections",
+                               "from": old, "to": value or old, "apply_method": method}
+    if not value or (old and str(old).isdigit() and int(old) == value):
+        changes["nothing_to_do"] = True
+        reason = reason or f"max_connections is already {old}"
+
+    def execute(dry_run: bool) -> Any:
+        with backend_call("aws", f"rds modify-db-parameter-group {group}"):
+            return rds.modify_db_parameter_group(DBParameterGroupName=group, Parameters=[{
+                "ParameterName": "max_connections", "ParameterValue": str(value), "ApplyMethod": method}])
+
+    def observe() -> dict[str, Any]:
+        row = parameters(db_instance_id=db_instance_id, rds=rds).iloc[0]
+        return {"max_connections": row["value"], "group_apply_status": row["group_apply_status"]}
+
+    targets = [] if changes.get("nothing_to_do") else [f"{group}/max_connections"]
+    return Plan(action="set max_connections", target=f"parameter group {group} of {db_instance_id}",
+                backend="aws", command=command, execute=execute, observe=observe, changes=changes,
+                targets=targets, max_targets=max_targets, reason=reason.strip("; "),
+                undo=f"{undo} (then reboot, as for the change)")
+
+
+def plan_reboot(*, db_instance_id: str, force: bool = False, rds: Any | None = None) -> Plan:
+    """Reboot the instance — a no-op plan unless a change is pending a reboot (or `force`)."""
+    rds = rds or clients.aws("rds")
+    db = _instance(db_instance_id, rds)
+    pending = [g.get("DBParameterGroupName") for g in db.get("DBParameterGroups") or []
+               if g.get("ParameterApplyStatus") == "pending-reboot"]
+    required = bool(pending) or force
+    if pending:
+        reason = f"parameter group {', '.join(map(str, pending))} has changes pending a reboot"
+    elif force:
+        reason = "forced by the operator"
+    else:
+        reason = ("not required: no parameter change is pending a reboot. A reboot drops every connection "
+                  "(minutes of downtime, a failover on Multi-AZ) and does not fix a leak — the leaking "
+                  "application reconnects and leaks again; terminate its idle sessions instead")
+    changes: dict[str, Any] = {"status": db.get("DBInstanceStatus"), "multi_az": db.get("MultiAZ"),
+                               "pending_reboot": pending}
+    if not required:
+        changes["nothing_to_do"] = True
+    command = f"aws rds reboot-db-instance --db-instance-identifier {db_instance_id}"
+
+    def execute(dry_run: bool) -> Any:
+        with backend_call("aws", f"rds reboot-db-instance {db_instance_id}"):
+            return rds.reboot_db_instance(DBInstanceIdentifier=db_instance_id)
+
+    def observe() -> dict[str, Any]:
+        row = instance_status(db_instance_id=db_instance_id, rds=rds).iloc[0]
+        return {"status": row["status"], "parameter_apply_status": row["parameter_apply_status"]}
+
+    return Plan(action="reboot", target=f"RDS instance {db_instance_id}", backend="aws", command=command,
+                execute=execute, observe=observe, changes=changes,
+                targets=[db_instance_id] if required else [], max_targets=1, reason=reason,
+                undo="A reboot cannot be undone; connections come back as clients reconnect")
