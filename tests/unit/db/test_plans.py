@@ -1,0 +1,73 @@
+"""Plans built from a plain-data snapshot: exact PIDs, SQL shown, blast radius, nothing sent in dry run."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from pg_rows import many, session, snapshot
+
+import runbook_kit as rk
+from runbook_kit.pg import plan_cancel_long_queries, plan_terminate_idle
+
+
+@pytest.fixture
+def closed_dsn() -> str:
+    """A DSN whose port nobody listens on: any real connection attempt would fail loudly."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"host=127.0.0.1 port={port} dbname=orders user=nobody connect_timeout=1"
+
+
+def leak_snapshot():
+    leaked = many(12, app="billing-worker", state="idle in transaction", state_min=20)
+    others = many(5, app="web", state="idle", state_min=30) + many(5, app="billing-worker", state="active")
+    return snapshot(leaked + others), {r["pid"] for r in leaked}
+
+
+def test_the_plan_lists_exactly_the_pids_and_the_sql(closed_dsn):
+    snap, leaked = leak_snapshot()
+    plan = plan_terminate_idle(dsn=closed_dsn, snapshot=snap, idle_minutes=10, application="billing-worker",
+                               max_targets=20)
+    assert {int(t) for t in plan.targets} == leaked
+    assert plan.command.startswith("SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity "
+                                   "WHERE pid IN (")
+    assert all(str(pid) in plan.command for pid in leaked)
+    assert "application_name = 'billing-worker'" in plan.command
+    assert "interval '10 minutes'" in plan.command
+    assert set(plan.changes["sessions"]["pid"]) == leaked
+    assert plan.max_targets == 20 and plan.backend == "postgres"
+    assert "12 sessions idle ≥ 10 min of application billing-worker" in plan.title
+
+
+def test_dry_run_sends_nothing(closed_dsn, capsys):
+    snap, _ = leak_snapshot()
+    plan = plan_terminate_idle(dsn=closed_dsn, snapshot=snap, application="billing-worker", max_targets=20)
+    result = rk.apply(plan, dry_run=True)  # a connection attempt to closed_dsn would raise Unavailable
+    assert result.outcome == "dry-run" and result.response is None
+    assert "[action:dry-run] terminate idle sessions" in capsys.readouterr().out
+
+
+def test_over_the_blast_radius_the_plan_is_refused_even_in_dry_run(closed_dsn):
+    snap, _ = leak_snapshot()
+    plan = plan_terminate_idle(dsn=closed_dsn, snapshot=snap, max_targets=5)
+    assert len(plan.targets) == 17  # 12 leaked + 5 idle web sessions
+    with pytest.raises(rk.UnsafeActionRefused):
+        rk.apply(plan, dry_run=True)
+
+
+def test_nothing_to_terminate_is_skipped(closed_dsn):
+    plan = plan_terminate_idle(dsn=closed_dsn, snapshot=snapshot(many(3, state="idle", state_min=1)))
+    assert plan.targets == [] and plan.changes["nothing_to_do"]
+    assert rk.apply(plan, dry_run=False).outcome == "skipped"
+
+
+def test_long_query_plans_cancel_or_terminate(closed_dsn):
+    slow = session("report", "active", state_min=9, query_min=9)
+    snap = snapshot([slow, *many(4, state="active", state_min=0.2)])
+    cancel = plan_cancel_long_queries(dsn=closed_dsn, snapshot=snap, minutes=5)
+    terminate = rk.pg.plan_terminate_long_queries(dsn=closed_dsn, snapshot=snap, minutes=5)
+    assert cancel.targets == terminate.targets == [str(slow["pid"])]
+    assert "pg_cancel_backend(pid)" in cancel.command and "pg_terminate_backend(pid)" in terminate.command
+    assert "state = 'active' AND query_start < now() - interval '5 minutes'" in cancel.command
