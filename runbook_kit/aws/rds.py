@@ -96,9 +96,13 @@ def rds_metrics(*, db_instance_id: str, minutes: float = 180, period: int = 60,
                         minutes=minutes, period=period, cloudwatch=cloudwatch)
 
 
-def plot_rds_metrics(frame: pd.DataFrame, *, db_instance_id: str = "") -> Any:
-    """One panel per RDS metric (a matplotlib Figure)."""
-    return plot_metrics(frame, title=f"RDS {db_instance_id}".strip(), units=_UNITS)
+def plot_rds_metrics(frame: pd.DataFrame | None = None, *, db_instance_id: str, minutes: float = 180,
+                     period: int = 60, cloudwatch: Any | None = None) -> Any:
+    """One panel per RDS metric (a matplotlib Figure); fetches `rds_metrics` when no frame is given."""
+    if frame is None:
+        frame = rds_metrics(db_instance_id=db_instance_id, minutes=minutes, period=period,
+                            cloudwatch=cloudwatch)
+    return plot_metrics(frame, title=f"RDS {db_instance_id}: last {minutes:g} min", units=_UNITS)
 
 
 def plan_max_connections(

@@ -5,6 +5,7 @@ keeps `__all__` equal to what is really exported. psycopg is reached only throug
 `runbook_kit.clients.pg_connect`.
 """
 
+from runbook_kit.pg.actions import ACTIONS, plan_mitigation
 from runbook_kit.pg.activity import blocking_chains, idle_sessions, long_running_queries, top_holders
 from runbook_kit.pg.capacity import Recommendation, recommend_max_connections, verify_headroom
 from runbook_kit.pg.causes import Diagnosis, assess, diagnose
@@ -15,6 +16,7 @@ from runbook_kit.pg.statements import slow_queries
 from runbook_kit.pg.targets import idle_targets, long_query_targets, protected_reason
 
 __all__ = [
+    "ACTIONS",
     "ConnectionSnapshot",
     "Diagnosis",
     "Recommendation",
@@ -27,6 +29,7 @@ __all__ = [
     "long_query_targets",
     "long_running_queries",
     "plan_cancel_long_queries",
+    "plan_mitigation",
     "plan_terminate_idle",
     "plan_terminate_long_queries",
     "plot_connections",
