@@ -27,3 +27,20 @@ def install() -> None:
     shell = get_ipython()
     if shell is not None and hasattr(shell, "set_custom_exc"):
         shell.set_custom_exc((RunbookError,), _handler)
+    _figures_as_png(shell)
+
+
+def _figures_as_png(shell: Any) -> None:
+    """Helpers return `matplotlib.figure.Figure` objects without importing pyplot; IPython shows those
+    as PNG only once the inline backend is active. Register the PNG formatter by name: deferred, so
+    matplotlib is imported only when a Figure is displayed."""
+    formatters = getattr(getattr(shell, "display_formatter", None), "formatters", None)
+    if not formatters or "image/png" not in formatters:
+        return
+
+    def png(fig: Any) -> Any:
+        from IPython.core.pylabtools import print_figure
+
+        return print_figure(fig, "png", bbox_inches="tight")
+
+    formatters["image/png"].for_type_by_name("matplotlib.figure", "Figure", png)
