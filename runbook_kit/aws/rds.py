@@ -124,7 +124,7 @@ def plan_max_connections(
         value = int(recommendation.recommended) if recommendation.raise_limit else 0
     method = "pending-reboot" if apply_type == "static" else "immediate"
     command = (f"aws rds modify-db-parameter-group --db-parameter-group-name {group} --parameters "
-               f"\"ParameterName=max_connections,ParameterValue={value},ApplyMethod={method}\"")
+               f"\"ParameterName=max_connections,ParameterValue={value or old},ApplyMethod={method}\"")
     undo = (f"aws rds modify-db-parameter-group --db-parameter-group-name {group} --parameters "
             f"\"ParameterName=max_connections,ParameterValue={old},ApplyMethod={method}\""
             if old else f"aws rds reset-db-parameter-group --db-parameter-group-name {group} --parameters "
