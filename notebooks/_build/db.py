@@ -102,11 +102,11 @@ dry_run = True  # True: show and record the plans, change nothing
     ("code", "rk.pg.idle_sessions(snap, minutes=idle_minutes)"),
     ("code", "rk.pg.long_running_queries(snap, minutes=5)"),
     ("code", "rk.pg.blocking_chains(snap)"),
-    ("md", "## 5. Slow queries (pg_stat_statements)"),
-    ("code", "rk.pg.slow_queries(dsn=dsn)"),
-    ("md", "## 6. Diagnose: leak, limit too low, blocking or surge\n\n"
+    ("md", "## 5. Diagnose: leak, limit too low, blocking or surge\n\n"
            "Each cause is recorded as a finding with its evidence."),
     ("code", "rk.pg.diagnose(snap, idle_minutes=idle_minutes)"),
+    ("md", "## 6. Slow queries (pg_stat_statements)"),
+    ("code", "rk.pg.slow_queries(dsn=dsn)"),
     ("md", """
 ## 7. Mitigate: kill idle connections
 
