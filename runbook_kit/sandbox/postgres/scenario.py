@@ -56,6 +56,7 @@ class PgPart:
     dsn_unprivileged: str
     pids: dict[str, int]
     faked_clock: bool
+    superuser: str = SUPERUSER
 
 
 _SCHEMA = f"""
@@ -185,8 +186,14 @@ def _phase(
     _wait_sessions(conn, expected, deadline)
 
 
-def start(*, state_dir: Path, scenarios: set[str], timeout: float = 20) -> PgPart:
-    """Start the server, create `orders` and its roles, and plant the connections incident if asked."""
+def start(
+    *, state_dir: Path, scenarios: set[str], timeout: float = 20, pids: dict[str, int] | None = None
+) -> PgPart:
+    """Start the server, create `orders` and its roles, and plant the connections incident if asked.
+
+    Every process started is added to `pids` as soon as it exists (the caller's record); on failure
+    they are all ended before the error propagates.
+    """
     import psycopg
 
     deadline = time.monotonic() + timeout
@@ -198,7 +205,8 @@ def start(*, state_dir: Path, scenarios: set[str], timeout: float = 20) -> PgPar
         clock_offset=f"-{int(leak_age.total_seconds())}" if with_incident else "+0",
         timeout=max(1.0, deadline - time.monotonic()),
     )
-    pids = {"postgres": server.pid}
+    pids = {} if pids is None else pids
+    pids["postgres"] = server.pid
     part = PgPart(
         server=server,
         dsn=server.dsn(dbname=tl.DB_NAME),
