@@ -10,9 +10,13 @@ Rules, from one snapshot:
 * leak: one application holds ≥ `leak_min_sessions` sessions idle (or idle in transaction) for at
   least `idle_minutes`, and they are ≥ `leak_min_share_pct` of the used connections;
 * blocking: a root blocker (waiting for nobody) holds locks other sessions wait for;
-* surge: the pool is under pressure and most connections are young (opened within
-  `surge_minutes`), i.e. clients opened them just now;
-* limit too low: under pressure with no leak and no surge — the fleet legitimately uses them all.
+* stale sessions: the pressure is made of sessions idle beyond the threshold, spread over several
+  applications (no single leak) — without them the pool would not be under pressure;
+* surge: the *legitimate* demand (used minus stale sessions) alone is under pressure, and most
+  connections are young (opened within `surge_minutes`) and mostly active: clients opened them
+  just now to serve traffic;
+* limit too low: the legitimate demand alone is under pressure, without a surge — the fleet uses
+  them all.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["CAUSES", "Diagnosis", "assess", "diagnose"]
 
-CAUSES = ("leak", "blocking", "surge", "limit_too_low", "healthy", "partial")
+CAUSES = ("leak", "blocking", "stale_sessions", "surge", "limit_too_low", "healthy", "partial")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,21 +123,32 @@ def assess(
                                    f"{snapshot.available} used ({snapshot.used_pct}%)", "info", usage))
         return found
     clients = snapshot.clients
-    young = clients[clients["conn_age_min"] < surge_minutes]
     stale = len(_stale(snapshot, idle_minutes))
-    leaked = sum(int(d.evidence["stale_sessions"]) for d in leaks)
-    young_share = round(100.0 * len(young) / max(snapshot.used, 1), 1)
+    legitimate = snapshot.used - stale
+    legit_pct = round(100.0 * legitimate / max(snapshot.available, 1), 1)
     apps = clients["application_name"].fillna("").replace("", "(none)")
     spread = {"applications": int(apps.nunique()), "clients": int(clients["client_addr"].nunique()),
-              "active": int((clients["state"] == "active").sum()), "stale_idle": stale}
-    if young_share >= surge_share_pct:
-        top = young["application_name"].fillna("(none)").value_counts().head(3)
+              "active": int((clients["state"] == "active").sum()), "stale_idle": stale,
+              "legitimate": legitimate, "legitimate_pct": legit_pct}
+    if legit_pct < pressure_pct:  # the stale sessions make the pressure
+        if not leaks:
+            holders = int(_stale(snapshot, idle_minutes)["application_name"].nunique())
+            found.append(Diagnosis(
+                "stale_sessions", f"Stale sessions hold the slots: {stale} sessions idle ≥ {idle_minutes:g} "
+                f"min across {holders} applications", "high", {**usage, **spread}))
+        return found
+    young = clients[clients["conn_age_min"] < surge_minutes]
+    young_active = int((young["state"] == "active").sum())
+    young_share = round(100.0 * len(young) / max(snapshot.used, 1), 1)
+    if young_share >= surge_share_pct and young_active * 2 >= len(young):
+        counts = young["application_name"].fillna("(none)").value_counts().head(3)
+        top = {str(k): int(v) for k, v in counts.items()}
         found.append(Diagnosis(
             "surge", f"Traffic surge: {len(young)} of {snapshot.used} connections opened in the last "
-            f"{surge_minutes:g} min", "high",
-            {**usage, **spread, "young_connections": len(young), "young_share_pct": young_share,
-             "top_new_applications": {str(k): int(v) for k, v in top.items()}}))
-    elif leaked < 0.5 * snapshot.used:
+            f"{surge_minutes:g} min, {young_active} of them active", "high",
+            {**usage, **spread, "young_connections": len(young), "young_active": young_active,
+             "young_share_pct": young_share, "top_new_applications": top}))
+    else:
         found.append(Diagnosis(
             "limit_too_low", f"Limit too low for the fleet: {snapshot.used} of {snapshot.available} used by "
             f"{spread['applications']} applications, only {stale} idle ≥ {idle_minutes:g} min", "high",

@@ -91,3 +91,22 @@ def test_diagnose_records_each_cause_as_a_finding(capsys):
     frame = diagnose(snapshot(rows), idle_minutes=10)
     assert list(frame["cause"]) == ["leak"]
     assert "[finding:medium] Connection leak: billing-worker holds 60 connections" in capsys.readouterr().out
+
+
+def test_a_leak_beside_freshly_opened_idle_pools_is_neither_a_surge_nor_a_low_limit():
+    """The sandbox's picture: 24 leaked sessions, healthy pools that connected a minute ago."""
+    rows = (many(24, app="billing-worker", state="idle in transaction", state_min=20)
+            + many(28, app="checkout-api", state="idle", state_min=0.1, conn_min=0.1)
+            + many(20, app="orders-api", state="idle", state_min=0.1, conn_min=0.1)
+            + many(9, app="reporting", state="idle", state_min=0.1, conn_min=0.1))
+    found = assess(snapshot(rows), idle_minutes=10)
+    assert causes(found) == ["leak"]
+    assert found[0].evidence["connections"] == 24 and found[0].severity == "high"
+
+
+def test_stale_sessions_spread_over_many_applications_are_named_as_such():
+    rows = [session(f"svc-{i % 10}", "idle", state_min=30, conn_min=60) for i in range(40)]
+    rows += many(45, app="web", state="active", state_min=0.1, conn_min=60)
+    found = assess(snapshot(rows), idle_minutes=10)
+    assert causes(found) == ["stale_sessions"]
+    assert "40 sessions idle ≥ 10 min across 10 applications" in found[0].title
