@@ -82,9 +82,32 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps({"pid": os.getpid(), "app": args.app, "mode": args.mode, "connections": len(connections)}),
         flush=True,
     )
-    stop.wait()
+    _watch(connections, stop)
     # Exit without closing politely: what a killed application does. The server notices the EOF.
     os._exit(0)
+
+
+def _watch(connections: list[Any], stop: threading.Event) -> None:
+    """Hold the connections until SIGTERM, or until the server has closed every one of them.
+
+    A session a runbook terminates is dropped (the others stay, as in a real connection pool); when
+    none is left, the server is gone and the process ends instead of lingering as an orphan.
+    """
+    import select
+
+    live = list(connections)
+    while live and not stop.is_set():
+        readable, _, _ = select.select([c.pgconn.socket for c in live], [], [], 0.5)
+        for conn in [c for c in live if c.pgconn.socket in readable]:
+            try:
+                conn.pgconn.consume_input()  # a result (a blocked UPDATE that got its lock) or EOF
+                while not conn.pgconn.is_busy() and conn.pgconn.get_result() is not None:
+                    pass
+            except Exception:
+                live.remove(conn)
+                continue
+            if conn.pgconn.status != 0:  # CONNECTION_BAD
+                live.remove(conn)
 
 
 if __name__ == "__main__":
