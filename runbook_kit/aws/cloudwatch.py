@@ -37,7 +37,7 @@ def metric_frame(
     stats: Sequence[str] = ("Average",), minutes: float = 180, start: dt.datetime | None = None,
     end: dt.datetime | None = None, period: int = 60, cloudwatch: Any | None = None,
 ) -> pd.DataFrame:
-    """Every (metric, stat) over the window: columns timestamp (UTC), metric, stat, value; time-ordered."""
+    """Every (metric, stat) over the window: timestamp (UTC), metric, stat, value; in the order asked."""
     import pandas as pd
 
     cloudwatch = cloudwatch or clients.aws("cloudwatch")
@@ -66,7 +66,9 @@ def metric_frame(
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
     frame["value"] = frame["value"].astype(float)
-    return frame.sort_values(["metric", "stat", "timestamp"]).reset_index(drop=True)
+    order = {(m, s): i for i, (m, s) in enumerate(labels.values())}  # as asked, then by time
+    frame["_order"] = [order[(m, s)] for m, s in zip(frame["metric"], frame["stat"], strict=True)]
+    return frame.sort_values(["_order", "timestamp"]).drop(columns="_order").reset_index(drop=True)
 
 
 def plot_metrics(frame: pd.DataFrame, *, title: str = "", units: Mapping[str, str] | None = None) -> Any:
