@@ -11,6 +11,7 @@ signals only those that still match. Each PID's outcome is recorded as an event.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from runbook_kit import record
@@ -52,6 +53,7 @@ SELECT array_agg(pid ORDER BY pid) FILTER (WHERE pid = ANY(%(pids)s)) AS targets
 FROM pg_stat_activity
 """
 
+_EXIT_WAIT_S = 5.0
 _SHOWN = ["pid", "application_name", "usename", "client_addr", "datname", "state", "state_age_min",
           "query_age_min", "conn_age_min", "query"]
 
@@ -93,12 +95,19 @@ def _signal_plan(
         if dry_run:  # no server-side dry run exists; the guard never asks for one
             return None
         with connected(dsn=dsn) as conn:
-            _, version = fetch(conn, "SELECT current_setting('server_version_num')::int", op="server version")
-            wait = ", 5000" if func == "pg_terminate_backend" and version[0][0] >= 140000 else ""
+            label = "cancelled" if "cancel" in func else "terminated"
             sql = _RECHECK.format(protected=_PROTECTED, criteria=_IDLE_CRITERIA if idle else _LONG_CRITERIA,
-                                  signal=f"{func}(a.pid{wait})",
-                                  done="cancelled" if "cancel" in func else "terminated")
+                                  signal=f"{func}(a.pid)", done=label)
             _, rows = fetch(conn, sql, params, op=kind)
+            if func == "pg_terminate_backend":  # signalled backends exit within milliseconds: wait, bounded
+                ended = [int(pid) for pid, outcome in rows if outcome == "terminated"]
+                deadline = time.monotonic() + _EXIT_WAIT_S
+                while ended and time.monotonic() < deadline:
+                    _, left = fetch(conn, "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%(p)s)",
+                                    {"p": ended}, op="wait for sessions to exit")
+                    if not left[0][0]:
+                        break
+                    time.sleep(0.1)
         outcomes = {int(pid): outcome for pid, outcome in rows}
         done = [pid for pid, outcome in outcomes.items() if outcome in ("terminated", "cancelled")]
         record.event(f"{func}: {len(done)} of {len(pids)} planned sessions signalled",
