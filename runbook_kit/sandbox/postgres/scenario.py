@@ -151,7 +151,7 @@ def _wait_sessions(conn: Any, expected: dict[tuple[str, str], int], deadline: fl
 
 
 def _move_clock(server: PgServer, conn_factory: Any, behind: dt.timedelta, deadline: float) -> None:
-    """Set the server clock `behind` real time and wait until new backends agree (cache: 1 s)."""
+    """Set the server clock `behind` real time and wait until a new backend agrees."""
     server.set_clock(f"-{int(behind.total_seconds())}" if behind else "+0")
     while time.monotonic() < deadline:
         with conn_factory() as conn:

