@@ -84,12 +84,12 @@ def _schema(server: PgServer) -> None:
     import psycopg
 
     with psycopg.connect(server.dsn(), autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {tl.DB_NAME}")  # type: ignore[arg-type]
+        conn.execute(f"CREATE DATABASE {tl.DB_NAME}")
     with psycopg.connect(server.dsn(dbname=tl.DB_NAME), autocommit=True) as conn:
-        conn.execute(_SCHEMA)  # type: ignore[arg-type]
+        conn.execute(_SCHEMA)
         for sql, times in _HISTORY:
             for i in range(times):
-                conn.execute(sql, (i % 97 + 1,))  # type: ignore[arg-type]
+                conn.execute(sql, (i % 97 + 1,))
 
 
 def _spawn(
@@ -125,6 +125,7 @@ def _spawn(
 
 
 def _ready(procs: list[subprocess.Popen[str]], deadline: float) -> None:
+    """Wait for each client's JSON line; a client that failed or stayed silent fails the start."""
     for proc in procs:
         assert proc.stdout is not None
         remaining = max(0.0, deadline - time.monotonic())
@@ -132,7 +133,8 @@ def _ready(procs: list[subprocess.Popen[str]], deadline: float) -> None:
         line = proc.stdout.readline() if readable else ""
         info = json.loads(line) if line.strip().startswith("{") else {"error": "no answer in time"}
         if "error" in info:
-            raise RuntimeError(f"postgres client {proc.args[8:10]} failed: {info['error']}")
+            args = [str(a) for a in proc.args] if isinstance(proc.args, list) else [str(proc.args)]
+            raise RuntimeError(f"postgres client {' '.join(args[-8:])} failed: {info['error']}")
 
 
 def _wait_sessions(conn: Any, expected: dict[tuple[str, str], int], deadline: float) -> None:
