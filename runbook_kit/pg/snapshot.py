@@ -149,6 +149,8 @@ def snapshot_from_rows(columns: list[str], rows: list[tuple[Any, ...]]) -> Conne
     for col in ("backend_start", "xact_start", "state_change", "query_start"):
         sessions[col] = pd.to_datetime(sessions[col], utc=True)
     sessions["hidden"] = sessions["hidden"].fillna(False).astype(bool)
+    ages = ["conn_age_min", "xact_age_min", "state_age_min", "query_age_min"]
+    sessions[ages] = sessions[ages].astype(float).clip(lower=0)  # now() is the transaction start
     return ConnectionSnapshot(
         sessions=sessions, max_connections=int(first["max_connections"]),
         superuser_reserved=int(first["superuser_reserved"]), reserved=int(first["reserved"]),

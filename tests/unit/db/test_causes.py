@@ -110,3 +110,19 @@ def test_stale_sessions_spread_over_many_applications_are_named_as_such():
     found = assess(snapshot(rows), idle_minutes=10)
     assert causes(found) == ["stale_sessions"]
     assert "40 sessions idle ≥ 10 min across 10 applications" in found[0].title
+
+
+def test_top_holders_groups_by_application_client_user_and_state():
+    from runbook_kit.pg import top_holders
+
+    rows = (many(6, app="billing-worker", state="idle in transaction", state_min=20, client="10.0.0.7")
+            + many(3, app="web", state="idle", state_min=2, client="10.0.0.8")
+            + many(2, app="", state="active", state_min=1, client=None, hidden=True))
+    holders = top_holders(snapshot(rows))
+    first = holders.iloc[0]
+    assert (first["application_name"], first["client_addr"], first["state"]) == (
+        "billing-worker", "10.0.0.7", "idle in transaction")
+    assert first["connections"] == 6 and first["share_pct"] == 50.0 and first["oldest_state_min"] == 20.0
+    hidden = holders[holders["state"] == "(hidden)"]
+    assert hidden["connections"].tolist() == [2] and hidden["application_name"].tolist() == ["(none)"]
+    assert holders["connections"].sum() == 12
