@@ -1,0 +1,567 @@
+"""The control loop: deployment, replicaset, scheduler, kubelet and garbage collector in one thread.
+
+Every `tick` seconds it reconciles, in the order the real components would converge: garbage
+collection (owners gone, namespaces gone), deployments (one ReplicaSet per template revision and a
+rolling update within maxSurge/maxUnavailable), replicasets (create or delete pods to match
+`spec.replicas`), the scheduler (Ready, uncordoned nodes with room for the requests), the kubelet
+(container states from the app model) and PodDisruptionBudget status. Time is real time; a healthy
+pod is Ready about a second after it is created, so a rollout completes in a few ticks.
+
+Writes go through the store like API writes (new dicts, new resourceVersions) and only when an
+object really changed, so a settled cluster is quiet and 10,000 settled pods cost one pass of dict
+lookups per tick.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import os
+import threading
+from collections import defaultdict
+from typing import Any
+
+from runbook_kit.sandbox.k8s import apps, events, kubelet, workloads
+from runbook_kit.sandbox.k8s.pods import bind, default_pod, delete_pod, node_ready, requests_of
+from runbook_kit.sandbox.k8s.store import Store, iso, now
+
+
+class Controller:
+    def __init__(self, store: Store, *, tick: float = 0.5) -> None:
+        self.store = store
+        self.tick_seconds = tick
+        self.settled: set[str] = set()  # uids of pods whose status cannot change by itself
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._ready: dict[str, tuple[int, int]] = {}
+        self._progress: dict[str, tuple[str, dt.datetime]] = {}  # deployment uid -> (marker, since)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="k8s-controller", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=2)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.tick_seconds):
+            try:
+                self.tick()
+            except Exception:  # keep the cluster alive; the log shows what broke
+                import logging
+
+                logging.getLogger(__name__).exception("controller tick failed")
+
+    # --- one pass --------------------------------------------------------------------------
+
+    def tick(self, at: dt.datetime | None = None) -> None:
+        at = at or now()
+        with self.store.lock:
+            self._collect_garbage()
+            self._ready = self._ready_counts()
+            for deployment in self.store.items("deployments"):
+                self._reconcile_deployment(deployment, at)
+            pods_by_owner = self._pods_by_owner()
+            for rs in self.store.items("replicasets"):
+                self._reconcile_replicaset(rs, pods_by_owner.get(rs["metadata"]["uid"], []), at)
+            self._schedule(at)
+            self._kubelet(at)
+            pods_by_owner = self._pods_by_owner()
+            for rs in self.store.items("replicasets"):
+                self._replicaset_status(rs, pods_by_owner.get(rs["metadata"]["uid"], []))
+            for deployment in self.store.items("deployments"):
+                self._deployment_status(deployment, at)
+            self._pdb_status()
+
+    def _pods_by_owner(self) -> dict[str, list[dict[str, Any]]]:
+        grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for pod in self.store.items("pods"):
+            uid = workloads.controller_uid(pod)
+            if uid:
+                grouped[uid].append(pod)
+        return grouped
+
+    def _collect_garbage(self) -> None:
+        namespaces = {ns["metadata"]["name"] for ns in self.store.items("namespaces")}
+        owners = {
+            o["metadata"]["uid"]
+            for plural in ("deployments", "replicasets")
+            for o in self.store.items(plural)
+        }
+        for plural in ("pods", "replicasets", "deployments", "events", "poddisruptionbudgets"):
+            for obj in self.store.items(plural):
+                meta = obj["metadata"]
+                owner = workloads.controller_uid(obj)
+                if meta["namespace"] not in namespaces or (
+                    owner and plural != "events" and owner not in owners
+                ):
+                    self.store.delete(plural, meta["namespace"], meta["name"])
+                    self.settled.discard(meta["uid"])
+
+    # --- deployments -----------------------------------------------------------------------
+
+    def _owned(self, deployment: dict[str, Any]) -> list[dict[str, Any]]:
+        uid = deployment["metadata"]["uid"]
+        return [
+            rs
+            for rs in self.store.items("replicasets", deployment["metadata"]["namespace"])
+            if workloads.controller_uid(rs) == uid
+        ]
+
+    def _scale(self, rs: dict[str, Any], replicas: int, deployment: dict[str, Any], at: dt.datetime) -> None:
+        old = int(rs["spec"].get("replicas", 0))
+        if old == replicas:
+            return
+        updated = copy.deepcopy(rs)
+        updated["spec"]["replicas"] = replicas
+        annotations = updated["metadata"].setdefault("annotations", {})
+        annotations["deployment.kubernetes.io/desired-replicas"] = str(deployment["spec"].get("replicas", 1))
+        self.store.replace("replicasets", updated)
+        direction = "up" if replicas > old else "down"
+        events.record(
+            self.store,
+            deployment,
+            reason="ScalingReplicaSet",
+            component="deployment-controller",
+            message=f"Scaled {direction} replica set {rs['metadata']['name']} from {old} to {replicas}",
+            first=at,
+            now=at,
+        )
+
+    def _reconcile_deployment(self, deployment: dict[str, Any], at: dt.datetime) -> None:
+        spec = deployment["spec"]
+        desired = int(spec.get("replicas", 1))
+        owned = self._owned(deployment)
+        newest = max((workloads.revision(rs) for rs in owned), default=0)
+        new = next(
+            (rs for rs in owned if workloads.same_template(rs["spec"]["template"], spec["template"])), None
+        )
+        if new is None:
+            new = workloads.new_replicaset(deployment, revision_number=newest + 1)
+            new = self.store.create("replicasets", new, created=at)
+        elif workloads.revision(new) < newest or not self._has_cause(new, deployment):
+            bumped = copy.deepcopy(new)
+            annotations = bumped["metadata"].setdefault("annotations", {})
+            if workloads.revision(new) < newest:
+                annotations[workloads.REVISION] = str(newest + 1)
+            cause = (deployment["metadata"].get("annotations") or {}).get(workloads.CHANGE_CAUSE)
+            if cause:
+                annotations[workloads.CHANGE_CAUSE] = cause
+            new = self.store.replace("replicasets", bumped)
+        revision_number = str(workloads.revision(new))
+        if (deployment["metadata"].get("annotations") or {}).get(workloads.REVISION) != revision_number:
+            updated = copy.deepcopy(deployment)
+            updated["metadata"].setdefault("annotations", {})[workloads.REVISION] = revision_number
+            deployment = self.store.replace("deployments", updated)
+        old = sorted(
+            (rs for rs in owned if rs["metadata"]["uid"] != new["metadata"]["uid"]),
+            key=lambda rs: rs["metadata"]["creationTimestamp"],
+        )
+        if spec.get("paused"):
+            return
+        ready = self._ready
+        if (spec.get("strategy") or {}).get("type") == "Recreate":
+            for rs in old:
+                self._scale(rs, 0, deployment, at)
+            if not any(ready.get(rs["metadata"]["uid"], (0, 0))[0] for rs in old):
+                self._scale(new, desired, deployment, at)
+            return
+        surge, unavailable = workloads.rolling_budget(deployment)
+        old_total = sum(int(rs["spec"].get("replicas", 0)) for rs in old)
+        new_replicas = int(new["spec"].get("replicas", 0))
+        if old_total == 0:
+            target = desired
+        elif new_replicas < desired:
+            target = min(desired, new_replicas + max(0, desired + surge - old_total - new_replicas))
+        else:
+            target = desired
+        self._scale(new, target, deployment, at)
+        if not old_total:
+            return
+        min_available = desired - unavailable
+        new_ready = ready.get(new["metadata"]["uid"], (0, 0))[0]
+        budget = old_total + target - min_available - (target - new_ready)
+        for rs in old:  # unhealthy old pods go first
+            replicas = int(
+                self.store.get("replicasets", rs["metadata"]["namespace"], rs["metadata"]["name"])[
+                    "spec"
+                ].get("replicas", 0)
+            )
+            unhealthy = replicas - ready.get(rs["metadata"]["uid"], (0, 0))[0]
+            cut = max(0, min(unhealthy, budget))
+            if cut:
+                self._scale(rs, replicas - cut, deployment, at)
+                budget -= cut
+        available = sum(ready.get(rs["metadata"]["uid"], (0, 0))[0] for rs in owned)
+        can_remove = available - min_available
+        for rs in old:
+            current = self.store.get("replicasets", rs["metadata"]["namespace"], rs["metadata"]["name"])
+            replicas = int(current["spec"].get("replicas", 0))
+            cut = max(0, min(replicas, can_remove))
+            if cut:
+                self._scale(current, replicas - cut, deployment, at)
+                can_remove -= cut
+
+    @staticmethod
+    def _has_cause(rs: dict[str, Any], deployment: dict[str, Any]) -> bool:
+        cause = (deployment["metadata"].get("annotations") or {}).get(workloads.CHANGE_CAUSE)
+        return cause is None or (rs["metadata"].get("annotations") or {}).get(workloads.CHANGE_CAUSE) == cause
+
+    def _ready_counts(self) -> dict[str, tuple[int, int]]:
+        """owner uid -> (ready pods, pods)."""
+        counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for pod in self.store.items("pods"):
+            uid = workloads.controller_uid(pod)
+            if uid and not pod["metadata"].get("deletionTimestamp"):
+                counts[uid][1] += 1
+                if kubelet.is_ready(pod):
+                    counts[uid][0] += 1
+        return {k: (v[0], v[1]) for k, v in counts.items()}
+
+    def _deployment_status(self, deployment: dict[str, Any], at: dt.datetime) -> None:
+        spec, meta = deployment["spec"], deployment["metadata"]
+        desired = int(spec.get("replicas", 1))
+        owned = self._owned(deployment)
+        new = next(
+            (rs for rs in owned if workloads.same_template(rs["spec"]["template"], spec["template"])), None
+        )
+        status_of = [rs.get("status") or {} for rs in owned]
+        total_spec = sum(int(rs["spec"].get("replicas", 0)) for rs in owned)
+        available = sum(s.get("availableReplicas", 0) for s in status_of)
+        updated_count = (new.get("status") or {}).get("replicas", 0) if new else 0
+        status: dict[str, Any] = {
+            "observedGeneration": meta.get("generation", 1),
+            "replicas": sum(s.get("replicas", 0) for s in status_of),
+            "updatedReplicas": updated_count,
+            "readyReplicas": sum(s.get("readyReplicas", 0) for s in status_of),
+            "availableReplicas": available,
+            "unavailableReplicas": max(0, total_spec - available),
+        }
+        status = {k: v for k, v in status.items() if v or k in ("observedGeneration", "replicas")}
+        _, max_unavailable = workloads.rolling_budget(deployment)
+        old_conditions = {c["type"]: c for c in (deployment.get("status") or {}).get("conditions") or []}
+        new_name = new["metadata"]["name"] if new else ""
+        complete = (
+            new is not None
+            and updated_count == desired
+            and status["replicas"] == desired
+            and available == desired
+        )
+        conditions = []
+        if available >= desired - max_unavailable:
+            conditions.append(
+                self._condition(
+                    old_conditions,
+                    "Available",
+                    "True",
+                    "MinimumReplicasAvailable",
+                    "Deployment has minimum availability.",
+                    at,
+                )
+            )
+        else:
+            conditions.append(
+                self._condition(
+                    old_conditions,
+                    "Available",
+                    "False",
+                    "MinimumReplicasUnavailable",
+                    "Deployment does not have minimum availability.",
+                    at,
+                )
+            )
+        marker = (
+            f"{new_name}/{(new or {}).get('spec', {}).get('replicas')}/"
+            f"{(new or {}).get('status', {}).get('readyReplicas', 0)}"
+        )
+        since = self._progress_since(deployment, marker, at)
+        if complete:
+            progressing = self._condition(
+                old_conditions,
+                "Progressing",
+                "True",
+                "NewReplicaSetAvailable",
+                f'ReplicaSet "{new_name}" has successfully progressed.',
+                at,
+            )
+        elif at - since > dt.timedelta(seconds=int(spec.get("progressDeadlineSeconds", 600))):
+            progressing = self._condition(
+                old_conditions,
+                "Progressing",
+                "False",
+                "ProgressDeadlineExceeded",
+                f'ReplicaSet "{new_name}" has timed out progressing.',
+                at,
+            )
+        else:
+            progressing = self._condition(
+                old_conditions,
+                "Progressing",
+                "True",
+                "ReplicaSetUpdated",
+                f'ReplicaSet "{new_name}" is progressing.',
+                at,
+            )
+            progressing["lastUpdateTime"] = iso(since)
+        conditions.append(progressing)
+        status["conditions"] = conditions
+        if deployment.get("status") != status:
+            updated = dict(deployment, status=status)
+            self.store.replace("deployments", updated)
+
+    def _progress_since(self, deployment: dict[str, Any], marker: str, at: dt.datetime) -> dt.datetime:
+        """When the rollout last made progress (a new RS, a scale of it, a pod of it becoming ready)."""
+        uid = deployment["metadata"]["uid"]
+        known = self._progress.get(uid)
+        if known is None:
+            progressing = next(
+                (
+                    c
+                    for c in (deployment.get("status") or {}).get("conditions") or []
+                    if c["type"] == "Progressing"
+                ),
+                None,
+            )
+            since = at
+            if progressing and progressing.get("lastUpdateTime"):
+                since = dt.datetime.fromisoformat(progressing["lastUpdateTime"].replace("Z", "+00:00"))
+                if (
+                    progressing.get("reason") == "ProgressDeadlineExceeded"
+                ):  # updated when the deadline passed
+                    since -= dt.timedelta(seconds=int(deployment["spec"].get("progressDeadlineSeconds", 600)))
+            self._progress[uid] = (marker, since)
+            return since
+        if known[0] != marker:
+            self._progress[uid] = (marker, at)
+            return at
+        return known[1]
+
+    @staticmethod
+    def _condition(
+        old: dict[str, dict[str, Any]], kind: str, status: str, reason: str, message: str, at: dt.datetime
+    ) -> dict[str, Any]:
+        previous = old.get(kind)
+        if previous and previous["status"] == status and previous.get("reason") == reason:
+            return dict(previous, message=message)
+        transition = previous["lastTransitionTime"] if previous and previous["status"] == status else iso(at)
+        return {
+            "type": kind,
+            "status": status,
+            "lastUpdateTime": iso(at),
+            "lastTransitionTime": transition,
+            "reason": reason,
+            "message": message,
+        }
+
+    # --- replicasets -----------------------------------------------------------------------
+
+    def _reconcile_replicaset(self, rs: dict[str, Any], pods: list[dict[str, Any]], at: dt.datetime) -> None:
+        want = int(rs["spec"].get("replicas", 0))
+        live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+        if len(live) < want:
+            for _ in range(want - len(live)):
+                pod = self.store.create("pods", self._pod_from(rs), created=at)
+                events.record(
+                    self.store,
+                    rs,
+                    reason="SuccessfulCreate",
+                    component="replicaset-controller",
+                    message=f"Created pod: {pod['metadata']['name']}",
+                    first=at,
+                    now=at,
+                )
+        elif len(live) > want:
+            # unscheduled first, then not ready, then the newest (the real controller's ranking, simplified)
+            ranked = sorted(
+                live,
+                key=lambda p: (
+                    bool(p["spec"].get("nodeName")),
+                    kubelet.is_ready(p),
+                    p["metadata"]["creationTimestamp"],
+                ),
+                reverse=False,
+            )
+            victims = sorted(ranked[: len(live) - want], key=lambda p: p["metadata"]["name"])
+            for pod in victims:
+                delete_pod(self.store, pod, at=at)
+                self.settled.discard(pod["metadata"]["uid"])
+                events.record(
+                    self.store,
+                    rs,
+                    reason="SuccessfulDelete",
+                    component="replicaset-controller",
+                    message=f"Deleted pod: {pod['metadata']['name']}",
+                    first=at,
+                    now=at,
+                )
+
+    def _pod_from(self, rs: dict[str, Any]) -> dict[str, Any]:
+        template = copy.deepcopy(rs["spec"]["template"])
+        meta = template.get("metadata") or {}
+        meta.pop("creationTimestamp", None)
+        name = f"{rs['metadata']['name']}-{self._suffix(rs['metadata']['name'])}"
+        meta.update(
+            name=name,
+            generateName=f"{rs['metadata']['name']}-",
+            namespace=rs["metadata"]["namespace"],
+            ownerReferences=[workloads.owner_ref(rs, kind="ReplicaSet", api_version="apps/v1")],
+        )
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": meta,
+            "spec": template["spec"],
+            "status": {"phase": "Pending", "qosClass": "BestEffort"},
+        }
+        return default_pod(pod)
+
+    def _suffix(self, base: str) -> str:
+        while True:
+            suffix = workloads.safe_encode(os.urandom(8), 5)
+            if not any(
+                self.store.get("pods", ns["metadata"]["name"], f"{base}-{suffix}")
+                for ns in self.store.items("namespaces")
+            ):
+                return suffix
+
+    def _replicaset_status(self, rs: dict[str, Any], pods: list[dict[str, Any]]) -> None:
+        ready = sum(1 for p in pods if kubelet.is_ready(p))
+        status: dict[str, Any] = {
+            "replicas": len(pods),
+            "fullyLabeledReplicas": len(pods),
+            "readyReplicas": ready,
+            "availableReplicas": ready,
+            "observedGeneration": rs["metadata"].get("generation", 1),
+        }
+        status = {k: v for k, v in status.items() if v or k in ("replicas", "observedGeneration")}
+        if rs.get("status") != status:
+            self.store.replace("replicasets", dict(rs, status=status))
+
+    # --- scheduler and kubelet -----------------------------------------------------------------
+
+    def _schedule(self, at: dt.datetime) -> None:
+        pending = [p for p in self.store.items("pods") if not p["spec"].get("nodeName")]
+        if not pending:
+            return
+        nodes = self.store.items("nodes")
+        usage: dict[str, list[float]] = {n["metadata"]["name"]: [0.0, 0.0, 0] for n in nodes}
+        for pod in self.store.items("pods"):
+            node = pod["spec"].get("nodeName")
+            if node in usage:
+                cpu, mem = requests_of(pod)
+                usage[node][0] += cpu
+                usage[node][1] += mem
+                usage[node][2] += 1
+        for pod in pending:
+            cpu, mem = requests_of(pod)
+            fits, cordoned, short = [], 0, 0
+            for node in nodes:
+                name = node["metadata"]["name"]
+                if node["spec"].get("unschedulable") or not node_ready(node):
+                    cordoned += 1
+                    continue
+                alloc = node["status"]["allocatable"]
+                if usage[name][0] + cpu > apps.millicores(alloc["cpu"]) or usage[name][1] + mem > apps.mib(
+                    alloc["memory"]
+                ):
+                    short += 1
+                    continue
+                fits.append(name)
+            if not fits:
+                reasons = []
+                if cordoned:
+                    reasons.append(f"{cordoned} node(s) were unschedulable")
+                if short:
+                    reasons.append(f"{short} Insufficient memory")
+                message = f"0/{len(nodes)} nodes are available: {', '.join(reasons) or 'no nodes'}."
+                conditions = [
+                    {
+                        "type": "PodScheduled",
+                        "status": "False",
+                        "lastProbeTime": None,
+                        "lastTransitionTime": pod["metadata"]["creationTimestamp"],
+                        "reason": "Unschedulable",
+                        "message": message,
+                    }
+                ]
+                if (pod.get("status") or {}).get("conditions") != conditions:
+                    self.store.replace(
+                        "pods",
+                        dict(
+                            pod,
+                            status={
+                                "phase": "Pending",
+                                "conditions": conditions,
+                                "qosClass": kubelet.qos_class(pod),
+                            },
+                        ),
+                    )
+                    events.record(
+                        self.store,
+                        pod,
+                        reason="FailedScheduling",
+                        type_="Warning",
+                        message=message,
+                        component="default-scheduler",
+                        first=at,
+                        now=at,
+                    )
+                continue
+            chosen = min(fits, key=lambda n: (usage[n][2], n))
+            usage[chosen][0] += cpu
+            usage[chosen][1] += mem
+            usage[chosen][2] += 1
+            node = next(n for n in nodes if n["metadata"]["name"] == chosen)
+            self.store.replace("pods", bind(pod, node, at=at))
+
+    def _kubelet(self, at: dt.datetime) -> None:
+        for pod in self.store.items("pods"):
+            uid = pod["metadata"]["uid"]
+            if uid in self.settled or not pod["spec"].get("nodeName"):
+                continue
+            status = kubelet.pod_status(pod, at)
+            if status != pod.get("status"):
+                pod = self.store.replace("pods", dict(pod, status=status))
+            for e in kubelet.pod_events(pod, at):
+                events.record(
+                    self.store,
+                    pod,
+                    reason=e.reason,
+                    type_=e.type,
+                    message=e.message,
+                    component=e.component,
+                    host=pod["spec"]["nodeName"] if e.component == "kubelet" else "",
+                    field_path=e.field_path,
+                    count=e.count,
+                    first=e.first,
+                    last=e.last,
+                    now=at,
+                )
+            if kubelet.settled(pod, at):
+                self.settled.add(uid)
+
+    def _pdb_status(self) -> None:
+        pdbs = self.store.items("poddisruptionbudgets")
+        if not pdbs:
+            return
+        pods = self.store.items("pods")
+        for pdb in pdbs:
+            health = workloads.pdb_health(pdb, pods, is_ready=kubelet.is_ready)
+            status = dict(health, observedGeneration=pdb["metadata"].get("generation", 1))
+            old = dict(pdb.get("status") or {})
+            old.pop("conditions", None)
+            if old != status:
+                allowed = health["disruptionsAllowed"] > 0
+                status["conditions"] = [
+                    {
+                        "type": "DisruptionAllowed",
+                        "status": "True" if allowed else "False",
+                        "reason": "SufficientPods" if allowed else "InsufficientPods",
+                        "message": "",
+                        "observedGeneration": status["observedGeneration"],
+                        "lastTransitionTime": iso(now()),
+                    }
+                ]
+                self.store.replace("poddisruptionbudgets", dict(pdb, status=status))

@@ -1,0 +1,446 @@
+"""The seeded cluster: nodes and kube-system always; `crashloop`, `latency` and `--pods N` on demand.
+
+Seeds write objects as the controllers would have left them, with timestamps placed relative to the
+anchor through runbook_kit.sandbox.timeline, so the Kubernetes story lines up with the AWS data a
+different process seeds. The crashloop seed shows what a real rolling update does when the new pods
+never become ready (3 replicas, maxSurge 25% -> 1 pod, maxUnavailable 25% -> 0 pods): the new
+ReplicaSet has one pod, OOMKilled in CrashLoopBackOff since the rollout, the old ReplicaSet still
+serves with 3 Ready pods, and the deployment reports 1 unavailable replica and Progressing=False
+(ProgressDeadlineExceeded) because the deadline (600 s) passed long ago.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from typing import Any
+
+from runbook_kit.sandbox import timeline as tl
+from runbook_kit.sandbox.k8s import events, kubelet, workloads
+from runbook_kit.sandbox.k8s.controller import Controller
+from runbook_kit.sandbox.k8s.pods import bind, default_pod
+from runbook_kit.sandbox.k8s.store import Store, iso
+
+ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+NODES = (
+    ("ip-10-0-1-23.ec2.internal", "10.0.1.23", "us-east-1a"),
+    ("ip-10-0-2-47.ec2.internal", "10.0.2.47", "us-east-1b"),
+    ("ip-10-0-3-112.ec2.internal", "10.0.3.112", "us-east-1c"),
+)
+API_IMAGE = f"{ECR}/payments/api:1.42.0"
+CRASHLOOP_CAUSE = (
+    f"right-size payments/api: lower memory limit {tl.CRASHLOOP_GOOD_LIMIT} -> "
+    f"{tl.CRASHLOOP_BAD_LIMIT} (cost review CHG-2291)"
+)
+
+
+def _node(name: str, ip: str, zone: str, created: dt.datetime) -> dict[str, Any]:
+    since = iso(created)
+    conditions = [
+        ("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+        ("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+        ("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+        ("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
+    ]
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "labels": {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "beta.kubernetes.io/os": "linux",
+                "beta.kubernetes.io/arch": "amd64",
+                "topology.kubernetes.io/region": "us-east-1",
+                "topology.kubernetes.io/zone": zone,
+                "node.kubernetes.io/instance-type": "m5.xlarge",
+                "eks.amazonaws.com/nodegroup": "general",
+                "eks.amazonaws.com/capacityType": "ON_DEMAND",
+            },
+            "annotations": {"node.alpha.kubernetes.io/ttl": "0"},
+        },
+        "spec": {"providerID": f"aws:///{zone}/i-0{abs(hash(name)) % 10**16:016x}"},
+        "status": {
+            "capacity": {"cpu": "4", "memory": "16208924Ki", "pods": "58", "ephemeral-storage": "83873772Ki"},
+            "allocatable": {
+                "cpu": "3920m",
+                "memory": "15189020Ki",
+                "pods": "58",
+                "ephemeral-storage": "76224326324",
+            },
+            "conditions": [
+                {
+                    "type": t,
+                    "status": s,
+                    "lastHeartbeatTime": since,
+                    "lastTransitionTime": since,
+                    "reason": r,
+                    "message": m,
+                }
+                for t, s, r, m in conditions
+            ],
+            "addresses": [
+                {"type": "InternalIP", "address": ip},
+                {"type": "Hostname", "address": name},
+                {"type": "InternalDNS", "address": name},
+            ],
+            "nodeInfo": {
+                "machineID": f"ec2{abs(hash(ip)) % 10**12:012d}",
+                "systemUUID": f"ec2{zone}",
+                "bootID": f"boot-{ip}",
+                "kernelVersion": "6.1.119-129.201.amzn2023.x86_64",
+                "osImage": "Amazon Linux 2023.6.20241212",
+                "containerRuntimeVersion": "containerd://1.7.23",
+                "kubeletVersion": "v1.32.2-eks-677bac1",
+                "kubeProxyVersion": "v1.32.2-eks-677bac1",
+                "operatingSystem": "linux",
+                "architecture": "amd64",
+            },
+        },
+    }
+
+
+def _namespace(store: Store, name: str, created: dt.datetime) -> None:
+    store.create(
+        "namespaces",
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}},
+            "spec": {"finalizers": ["kubernetes"]},
+            "status": {"phase": "Active"},
+        },
+        created=created,
+    )
+
+
+def _container(
+    name: str, image: str, *, memory: str, cpu: str = "250m", port: int = 8080, ready_delay: int | None = None
+) -> dict[str, Any]:
+    c: dict[str, Any] = {
+        "name": name,
+        "image": image,
+        "ports": [{"containerPort": port, "protocol": "TCP"}],
+        "env": [{"name": "LOG_LEVEL", "value": "info"}],
+        "resources": {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory}},
+    }
+    if ready_delay is not None:
+        c["readinessProbe"] = {
+            "httpGet": {"path": "/healthz", "port": port, "scheme": "HTTP"},
+            "initialDelaySeconds": ready_delay,
+            "periodSeconds": 5,
+            "timeoutSeconds": 1,
+            "successThreshold": 1,
+            "failureThreshold": 3,
+        }
+    return c
+
+
+def _deployment(
+    namespace: str,
+    name: str,
+    replicas: int,
+    containers: list[dict[str, Any]],
+    *,
+    labels: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    labels = labels or {"app": name}
+    template = {
+        "metadata": {"labels": dict(labels), "creationTimestamp": None},
+        "spec": {"containers": containers},
+    }
+    default_pod(template)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": dict(labels),
+            "generation": 1,
+            "annotations": {},
+        },
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": dict(labels)},
+            "template": template,
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"},
+            },
+            "revisionHistoryLimit": 10,
+            "progressDeadlineSeconds": 600,
+        },
+        "status": {},
+    }
+
+
+class Seeder:
+    def __init__(
+        self, store: Store, controller: Controller, *, anchor: dt.datetime, now: dt.datetime
+    ) -> None:
+        self.store, self.controller, self.anchor, self.now = store, controller, anchor, now
+        self.nodes: list[dict[str, Any]] = []
+        self._next_node = 0
+
+    def ago(self, delta: dt.timedelta) -> dt.datetime:
+        return tl.at(self.anchor, delta)
+
+    def base(self) -> None:
+        created = self.ago(dt.timedelta(days=30))
+        for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
+            _namespace(self.store, name, created)
+        for name, ip, zone in NODES:
+            self.nodes.append(self.store.create("nodes", _node(name, ip, zone, created), created=created))
+        dns = _deployment(
+            "kube-system",
+            "coredns",
+            2,
+            [
+                _container(
+                    "coredns", "registry.k8s.io/coredns/coredns:v1.11.3", memory="170Mi", cpu="100m", port=53
+                )
+            ],
+            labels={"k8s-app": "kube-dns"},
+        )
+        self.rollouts(dns, [(created, None)])
+
+    def rollouts(
+        self,
+        deployment: dict[str, Any],
+        revisions: list[tuple[dt.datetime, dict[str, Any] | None]],
+        *,
+        stalled: bool = False,
+    ) -> dict[str, Any]:
+        """Store a deployment with one ReplicaSet per (time, template change); the last one is current.
+
+        Completed rollouts leave the old ReplicaSets at 0 replicas; a stalled one (`stalled=True`) leaves
+        the previous ReplicaSet serving and the new one at maxSurge pods, as the real controller does.
+        """
+        first_created = revisions[0][0]
+        d = self.store.create("deployments", deployment, created=first_created)
+        replicasets = []
+        for number, (when, change) in enumerate(revisions, start=1):
+            if change:
+                d = copy.deepcopy(d)
+                containers = d["spec"]["template"]["spec"]["containers"]
+                containers[0].update(copy.deepcopy(change.get("container", {})))
+                if "cause" in change:
+                    d["metadata"]["annotations"][workloads.CHANGE_CAUSE] = change["cause"]
+                d["metadata"]["generation"] = number
+            rs = workloads.new_replicaset(d, revision_number=number)
+            replicasets.append((when, self.store.create("replicasets", rs, created=when)))
+        desired = int(d["spec"]["replicas"])
+        surge, _ = workloads.rolling_budget(d)
+        plan = {rs["metadata"]["uid"]: 0 for _, rs in replicasets}
+        if stalled and len(replicasets) > 1:
+            plan[replicasets[-2][1]["metadata"]["uid"]] = desired
+            plan[replicasets[-1][1]["metadata"]["uid"]] = surge
+        else:
+            plan[replicasets[-1][1]["metadata"]["uid"]] = desired
+        for when, rs in replicasets:
+            count = plan[rs["metadata"]["uid"]]
+            rs = copy.deepcopy(rs)
+            rs["spec"]["replicas"] = count
+            rs = self.store.replace("replicasets", rs)
+            for i in range(count):
+                self._pod(rs, created=when + dt.timedelta(seconds=2 + 3 * i))
+            if when == replicasets[-1][0]:
+                events.record(
+                    self.store,
+                    d,
+                    reason="ScalingReplicaSet",
+                    component="deployment-controller",
+                    message=f"Scaled up replica set {rs['metadata']['name']} from 0 to {count}",
+                    first=when,
+                    now=self.now,
+                )
+        d = copy.deepcopy(d)
+        d["metadata"]["annotations"][workloads.REVISION] = str(len(replicasets))
+        if stalled:
+            new_name = replicasets[-1][1]["metadata"]["name"]
+            deadline = replicasets[-1][0] + dt.timedelta(seconds=int(d["spec"]["progressDeadlineSeconds"]))
+            if deadline < self.now:
+                d["status"] = {
+                    "conditions": [
+                        {
+                            "type": "Progressing",
+                            "status": "False",
+                            "lastUpdateTime": iso(deadline),
+                            "lastTransitionTime": iso(deadline),
+                            "reason": "ProgressDeadlineExceeded",
+                            "message": f'ReplicaSet "{new_name}" has timed out progressing.',
+                        }
+                    ]
+                }
+        return self.store.replace("deployments", d)
+
+    def _pod(self, rs: dict[str, Any], *, created: dt.datetime) -> dict[str, Any]:
+        pod = self.controller._pod_from(rs)
+        self.store.stamp(pod, created=created)
+        node = self.nodes[self._next_node % len(self.nodes)]
+        self._next_node += 1
+        pod = bind(pod, node, at=created + dt.timedelta(seconds=1))
+        pod["status"] = kubelet.pod_status(pod, self.now)
+        stored = self.store.create("pods", pod, created=created)
+        events.record(
+            self.store,
+            rs,
+            reason="SuccessfulCreate",
+            component="replicaset-controller",
+            message=f"Created pod: {stored['metadata']['name']}",
+            first=created,
+            now=self.now,
+        )
+        return stored
+
+    # --- scenarios ---------------------------------------------------------------------------
+
+    def crashloop(self) -> None:
+        ns = tl.CRASHLOOP_NAMESPACE
+        _namespace(self.store, ns, self.ago(dt.timedelta(days=60)))
+        api = _deployment(
+            ns,
+            tl.CRASHLOOP_DEPLOYMENT,
+            3,
+            [_container("api", f"{ECR}/payments/api:1.41.0", memory=tl.CRASHLOOP_GOOD_LIMIT, ready_delay=3)],
+        )
+        self.rollouts(
+            api,
+            [
+                (self.ago(dt.timedelta(days=14)), {"cause": "deploy payments/api 1.41.0"}),
+                (
+                    self.ago(dt.timedelta(days=4)),
+                    {"container": {"image": API_IMAGE}, "cause": "deploy payments/api 1.42.0"},
+                ),
+                (
+                    self.ago(tl.CRASHLOOP_ROLLOUT_AGO),
+                    {
+                        "container": {
+                            "resources": {
+                                "requests": {"cpu": "250m", "memory": tl.CRASHLOOP_BAD_LIMIT},
+                                "limits": {"memory": tl.CRASHLOOP_BAD_LIMIT},
+                            }
+                        },
+                        "cause": CRASHLOOP_CAUSE,
+                    },
+                ),
+            ],
+            stalled=True,
+        )
+        worker = _deployment(
+            ns,
+            "worker",
+            2,
+            [_container("worker", f"{ECR}/payments/worker:2.7.3", memory="384Mi", cpu="100m", port=9090)],
+        )
+        self.rollouts(worker, [(self.ago(dt.timedelta(days=9)), None)])
+        for name, spec in (("api", {"minAvailable": 2}), ("worker", {"maxUnavailable": 1})):
+            self.store.create(
+                "poddisruptionbudgets",
+                {
+                    "apiVersion": "policy/v1",
+                    "kind": "PodDisruptionBudget",
+                    "metadata": {"name": name, "namespace": ns, "generation": 1},
+                    "spec": {**spec, "selector": {"matchLabels": {"app": name}}},
+                    "status": {},
+                },
+                created=self.ago(dt.timedelta(days=60)),
+            )
+
+    def latency(self) -> None:
+        ns = tl.LATENCY_NAMESPACE
+        _namespace(self.store, ns, self.ago(dt.timedelta(days=90)))
+        checkout = _deployment(
+            ns,
+            tl.LATENCY_SERVICE,
+            3,
+            [_container("checkout", f"{ECR}/storefront/checkout:v3.8.0", memory="768Mi", cpu="500m")],
+        )
+        self.rollouts(
+            checkout,
+            [
+                (self.ago(dt.timedelta(days=9)), {"cause": "deploy checkout v3.8.0"}),
+                (
+                    self.ago(dt.timedelta(days=2)),
+                    {
+                        "container": {"image": f"{ECR}/storefront/checkout:v3.8.1"},
+                        "cause": "deploy checkout v3.8.1",
+                    },
+                ),
+                (
+                    self.ago(tl.LATENCY_DEPLOY_AGO),
+                    {
+                        "container": {"image": f"{ECR}/storefront/checkout:v3.9.0"},
+                        "cause": "deploy checkout v3.9.0 (CodeDeploy d-7Q2LX0ABC)",
+                    },
+                ),
+            ],
+        )
+        frontend = _deployment(
+            ns,
+            "frontend",
+            2,
+            [_container("frontend", f"{ECR}/storefront/frontend:v1.20.4", memory="256Mi", cpu="100m")],
+        )
+        self.rollouts(frontend, [(self.ago(dt.timedelta(days=21)), None)])
+
+    def bulk(self, pods: int, *, deployments: int = 5) -> None:
+        """N settled Running pods in namespace `bulk`, spread over a few deployments (benchmarks)."""
+        ns = "bulk"
+        created = self.ago(dt.timedelta(days=1))
+        _namespace(self.store, ns, created)
+        per = [pods // deployments + (1 if i < pods % deployments else 0) for i in range(deployments)]
+        for i, count in enumerate(per):
+            d = _deployment(
+                ns,
+                f"bulk-{i}",
+                count,
+                [_container("app", "public.ecr.aws/nginx/nginx:1.27", memory="32Mi", cpu="5m", port=80)],
+            )
+            d["spec"]["template"]["spec"]["containers"][0]["resources"] = {}
+            d = self.store.create("deployments", d, created=created)
+            rs = workloads.new_replicaset(d, revision_number=1)
+            rs["spec"]["replicas"] = count
+            rs = self.store.create("replicasets", rs, created=created)
+            template_status: dict[str, Any] | None = None
+            for _ in range(count):
+                pod = self.controller._pod_from(rs)
+                self.store.stamp(pod, created=created)
+                node = self.nodes[self._next_node % len(self.nodes)]
+                self._next_node += 1
+                pod = bind(pod, node, at=created)
+                if template_status is None:
+                    template_status = kubelet.pod_status(pod, self.now)
+                status = copy.deepcopy(template_status)
+                status.update(
+                    podIP=pod["status"]["podIP"],
+                    podIPs=pod["status"]["podIPs"],
+                    hostIP=pod["status"]["hostIP"],
+                    hostIPs=pod["status"]["hostIPs"],
+                )
+                pod["status"] = status
+                stored = self.store.create("pods", pod, created=created)
+                self.controller.settled.add(stored["metadata"]["uid"])
+
+
+def seed(
+    store: Store,
+    controller: Controller,
+    *,
+    scenarios: set[str],
+    anchor: dt.datetime,
+    now: dt.datetime,
+    pods: int = 0,
+) -> None:
+    seeder = Seeder(store, controller, anchor=anchor, now=now)
+    seeder.base()
+    if "crashloop" in scenarios:
+        seeder.crashloop()
+    if "latency" in scenarios:
+        seeder.latency()
+    if pods:
+        seeder.bulk(pods)
+    controller.tick(now)
