@@ -78,7 +78,7 @@ previous value); a reboot cannot be undone.
 """),
     ("params", """
 dsn = ""  # DSN or a name from runbook.yaml; empty: RUNBOOK_DSN, DATABASE_URL or PG* variables
-db_instance_id = "orders-db"  # RDS instance identifier of that database
+db_instance_id = "orders-db"  # RDS instance identifier of that database; empty: not on RDS
 idle_minutes = 10  # sessions idle (or idle in transaction) at least this long are stale
 application = ""  # end only this application's idle sessions; empty: any application
 max_targets = 50  # blast radius: refuse to end more sessions than this
@@ -167,7 +167,7 @@ cannot be undone.
 """),
     ("params", """
 dsn = ""  # DSN or a name from runbook.yaml; empty: RUNBOOK_DSN, DATABASE_URL or PG* variables
-db_instance_id = "orders-db"  # RDS instance identifier of that database
+db_instance_id = "orders-db"  # RDS instance identifier of that database; empty: not on RDS
 action = "status"  # status, cancel_long_queries, terminate_long_queries, terminate_idle, ...
 minutes = 5  # long-running: queries active at least this long
 idle_minutes = 10  # terminate_idle: sessions idle at least this long

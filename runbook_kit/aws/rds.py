@@ -32,6 +32,24 @@ __all__ = [
 
 RDS_METRICS = ("DatabaseConnections", "CPUUtilization", "FreeableMemory")
 _UNITS = {"DatabaseConnections": "count", "CPUUtilization": "%", "FreeableMemory": "bytes"}
+_STATUS_COLUMNS = ["db_instance_id", "status", "instance_class", "engine", "engine_version", "multi_az",
+                   "endpoint", "parameter_group", "parameter_apply_status", "pending_modifications",
+                   "created"]
+_PARAMETER_COLUMNS = ["parameter_group", "name", "value", "apply_type", "source", "modifiable",
+                      "group_apply_status"]
+_NOT_RDS = "no RDS instance given (db_instance_id is empty): a self-managed PostgreSQL"
+
+
+def _empty(columns: list[str]) -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame(columns=columns)
+
+
+def _not_rds_plan(action: str, command: str, reason: str) -> Plan:
+    """A no-op plan for a database that is not on RDS, saying what to do there instead."""
+    return Plan(action=action, target="a self-managed PostgreSQL", backend="postgres", command=command,
+                execute=lambda dry_run: None, changes={"nothing_to_do": True}, reason=f"{_NOT_RDS}; {reason}")
 
 
 def _instance(db_instance_id: str, rds: Any) -> dict[str, Any]:
@@ -46,6 +64,8 @@ def instance_status(*, db_instance_id: str, rds: Any | None = None) -> pd.DataFr
     """One row: status, class, engine, endpoint, parameter group and its apply status, pending changes."""
     import pandas as pd
 
+    if not db_instance_id:
+        return _empty(_STATUS_COLUMNS)
     db = _instance(db_instance_id, rds or clients.aws("rds"))
     groups = db.get("DBParameterGroups") or [{}]
     endpoint = db.get("Endpoint") or {}
@@ -66,6 +86,8 @@ def parameters(*, db_instance_id: str, names: tuple[str, ...] = ("max_connection
     """The instance's parameter group values for `names` (paginated DescribeDBParameters)."""
     import pandas as pd
 
+    if not db_instance_id:
+        return _empty(_PARAMETER_COLUMNS)
     rds = rds or clients.aws("rds")
     db = _instance(db_instance_id, rds)
     group = (db.get("DBParameterGroups") or [{}])[0]
@@ -91,6 +113,10 @@ def rds_metrics(*, db_instance_id: str, minutes: float = 180, period: int = 60,
                 metrics: tuple[str, ...] = RDS_METRICS, stats: tuple[str, ...] = ("Average", "Maximum"),
                 cloudwatch: Any | None = None) -> pd.DataFrame:
     """DatabaseConnections, CPUUtilization and FreeableMemory over the window (a tidy frame)."""
+    if not db_instance_id:
+        from runbook_kit.aws.cloudwatch import COLUMNS
+
+        return _empty(COLUMNS)
     return metric_frame(namespace="AWS/RDS", metrics=metrics,
                         dimensions={"DBInstanceIdentifier": db_instance_id}, stats=stats,
                         minutes=minutes, period=period, cloudwatch=cloudwatch)
@@ -102,7 +128,8 @@ def plot_rds_metrics(frame: pd.DataFrame | None = None, *, db_instance_id: str, 
     if frame is None:
         frame = rds_metrics(db_instance_id=db_instance_id, minutes=minutes, period=period,
                             cloudwatch=cloudwatch)
-    return plot_metrics(frame, title=f"RDS {db_instance_id}: last {minutes:g} min", units=_UNITS)
+    title = f"RDS {db_instance_id}: last {minutes:g} min" if db_instance_id else _NOT_RDS
+    return plot_metrics(frame, title=title, units=_UNITS)
 
 
 def plan_max_connections(
@@ -114,6 +141,10 @@ def plan_max_connections(
     `value` wins; else `recommendation` (runbook_kit.pg.recommend_max_connections) decides, and a
     "do not raise" recommendation makes the plan a no-op that says why.
     """
+    if not db_instance_id:
+        new = value or (recommendation.recommended if recommendation is not None else 0)
+        return _not_rds_plan("set max_connections", f"ALTER SYSTEM SET max_connections = {new or 'N'};",
+                             "run the command as a superuser, then restart PostgreSQL")
     rds = rds or clients.aws("rds")
     current = parameters(db_instance_id=db_instance_id, rds=rds).iloc[0]
     group, apply_type = str(current["parameter_group"]), str(current["apply_type"] or "static")
@@ -156,6 +187,8 @@ def plan_max_connections(
 
 def plan_reboot(*, db_instance_id: str, force: bool = False, rds: Any | None = None) -> Plan:
     """Reboot the instance — a no-op plan unless a change is pending a reboot (or `force`)."""
+    if not db_instance_id:
+        return _not_rds_plan("reboot", "(no change)", "restart PostgreSQL only to apply a static setting")
     rds = rds or clients.aws("rds")
     db = _instance(db_instance_id, rds)
     pending = [g.get("DBParameterGroupName") for g in db.get("DBParameterGroups") or []

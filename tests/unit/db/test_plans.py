@@ -71,3 +71,16 @@ def test_long_query_plans_cancel_or_terminate(closed_dsn):
     assert cancel.targets == terminate.targets == [str(slow["pid"])]
     assert "pg_cancel_backend(pid)" in cancel.command and "pg_terminate_backend(pid)" in terminate.command
     assert "state = 'active' AND query_start < now() - interval '5 minutes'" in cancel.command
+
+
+def test_without_an_rds_instance_the_rds_steps_are_no_ops_that_say_what_to_do():
+    from runbook_kit import aws
+
+    assert aws.instance_status(db_instance_id="").empty and aws.parameters(db_instance_id="").empty
+    assert aws.rds_metrics(db_instance_id="").empty
+    rec = rk.pg.Recommendation(current=100, used=95, stale=0, legitimate=95, recommended=140,
+                               raise_limit=True, why="demand")
+    plan = aws.plan_max_connections(db_instance_id="", recommendation=rec)
+    assert plan.command == "ALTER SYSTEM SET max_connections = 140;" and "restart PostgreSQL" in plan.reason
+    assert rk.apply(plan, dry_run=False).outcome == "skipped"
+    assert rk.apply(aws.plan_reboot(db_instance_id=""), dry_run=False).outcome == "skipped"
