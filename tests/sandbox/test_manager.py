@@ -54,7 +54,7 @@ def test_env_works_as_is_for_boto3_psycopg_and_the_kits_clients(aws_pg_sandbox: 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PG", "RUNBOOK_", "KUBECONFIG"))}
     env.update(aws_pg_sandbox.env)
     code = (
-        "import json, boto3, psycopg\n"
+        "import json, os, boto3, psycopg\n"
         "from runbook_kit import clients\n"
         "rds = boto3.client('rds').describe_db_instances()['DBInstances'][0]['DBInstanceIdentifier']\n"
         "kit = clients.aws('cloudtrail').lookup_events(MaxResults=1)['Events'][0]['EventName']\n"
@@ -63,12 +63,18 @@ def test_env_works_as_is_for_boto3_psycopg_and_the_kits_clients(aws_pg_sandbox: 
         "with clients.pg_connect() as c:\n"
         "    sql = \"select count(*) from pg_stat_activity where state = 'idle in transaction'\"\n"
         "    n = c.execute(sql).fetchone()[0]\n"
-        "print(json.dumps({'rds': rds, 'db': db, 'kit': bool(kit), 'leaked': n}))\n"
+        "ns = []\n"
+        "if 'KUBECONFIG' in os.environ:\n"
+        "    ns = [n.metadata.name for n in clients.core_v1().list_namespace().items]\n"
+        "print(json.dumps({'rds': rds, 'db': db, 'kit': bool(kit), 'leaked': n, 'ns': ns}))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout)
     assert result.pop("leaked") > 10  # the planted leak, seen through RUNBOOK_DSN
+    namespaces = result.pop("ns")
+    if "KUBECONFIG" in aws_pg_sandbox.env:
+        assert {timeline.CRASHLOOP_NAMESPACE, timeline.LATENCY_NAMESPACE} <= set(namespaces)
     assert result == {"rds": timeline.DB_INSTANCE_ID, "db": [timeline.DB_NAME, "sandbox"], "kit": True}
 
 
