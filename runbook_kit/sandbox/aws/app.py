@@ -21,7 +21,7 @@ import urllib.parse
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from runbook_kit.sandbox.aws import logs_queries, metrics
+from runbook_kit.sandbox.aws import logs_queries, metrics, query_protocol
 from runbook_kit.sandbox.aws.cloudtrail import ACCOUNT_ID, ApiError, Trail, TrailEvent
 
 __all__ = ["SEED_HEADER", "GapFillApp", "build_app"]
@@ -119,6 +119,10 @@ class GapFillApp:
                 )
             if answer is not None:
                 return self._json(start_response, target, answer)
+        elif body and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+            answered = self._query_protocol(body, region, start_response)
+            if answered is not None:
+                return answered
         status_holder: list[str] = []
 
         def recording_start_response(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
@@ -133,6 +137,39 @@ class GapFillApp:
         ):
             self._record(environ, body, target, service, region, access_key)
         return result
+
+    def _query_protocol(
+        self, body: bytes, region: str, start_response: Callable[..., Any]
+    ) -> list[bytes] | None:
+        """CloudWatch's percentile gap fills for query-protocol clients (None: not ours, moto answers)."""
+        form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode("utf-8", "replace")).items()}
+        action = form.get("Action", "")
+        handler = {"GetMetricData": _metric_data, "GetMetricStatistics": _metric_statistics}.get(action)
+        if handler is None or form.get("Version") != query_protocol.CLOUDWATCH_VERSION:
+            return None
+        request_id = "00000000-0000-4000-8000-000000000000"
+        try:
+            answer = handler(self, query_protocol.parse_request(form), region, "")
+        except ApiError as exc:
+            data, status = query_protocol.error_xml(exc.code, exc.message, request_id), exc.status
+        except (KeyError, TypeError, ValueError) as exc:
+            data, status = (
+                query_protocol.error_xml("ValidationError", f"invalid request: {exc}", request_id),
+                400,
+            )
+        else:
+            if answer is None:
+                return None
+            data, status = query_protocol.response_xml(action, answer, request_id), 200
+        start_response(
+            f"{status} {'OK' if status == 200 else 'Bad Request'}",
+            [
+                ("Content-Type", "text/xml"),
+                ("Content-Length", str(len(data))),
+                ("x-amzn-RequestId", request_id),
+            ],
+        )
+        return [data]
 
     @staticmethod
     def _json(

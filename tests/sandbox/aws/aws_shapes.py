@@ -53,6 +53,9 @@ def problems(value: Any, shape: Any, path: str = "$") -> list[str]:
 
 
 def assert_shape(client: Any, operation: str, response: dict[str, Any]) -> None:
-    shape = client.meta.service_model.operation_model(operation).output_shape
-    found = problems(response, shape)
+    assert_model_shape(client.meta.service_model, operation, response)
+
+
+def assert_model_shape(service_model: Any, operation: str, response: dict[str, Any]) -> None:
+    found = problems(response, service_model.operation_model(operation).output_shape)
     assert not found, "\n".join(found)

@@ -1,0 +1,117 @@
+"""The AWS query protocol (form-encoded requests, XML responses) for the CloudWatch gap fills.
+
+botocore 1.44 talks JSON to CloudWatch, but older SDKs, the AWS CLI's bundled botocore and other
+languages' SDKs still use the query protocol; the percentile gap fills answer them in kind. Requests
+are un-flattened (`MetricDataQueries.member.1.MetricStat.Period=60` -> nested lists and dicts) and
+responses are serialised from botocore's own output shape, so member names, list wrappers
+(`<member>`), map entries (`<entry><key/><value/></entry>`) and ISO 8601 timestamps are what the
+service model says.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from typing import Any
+from xml.sax.saxutils import escape
+
+__all__ = ["CLOUDWATCH_VERSION", "error_xml", "parse_request", "response_xml", "unflatten"]
+
+CLOUDWATCH_VERSION = "2010-08-01"
+_NAMESPACE = "http://monitoring.amazonaws.com/doc/2010-08-01/"
+
+
+def unflatten(form: dict[str, str]) -> dict[str, Any]:
+    """`A.member.1.B=x` -> {"A": [{"B": "x"}]}; `S.member.1=x` -> {"S": ["x"]}."""
+    root: dict[str, Any] = {}
+    for key, value in form.items():
+        parts = key.split(".")
+        node: dict[str, Any] = root
+        i = 0
+        while True:
+            name = parts[i]
+            if i + 2 < len(parts) and parts[i + 1] == "member":
+                index = int(parts[i + 2]) - 1
+                items = node.setdefault(name, [])
+                while len(items) <= index:
+                    items.append({})
+                if i + 3 == len(parts):  # a list of scalars
+                    items[index] = value
+                    break
+                node, i = items[index], i + 3
+            elif i == len(parts) - 1:
+                node[name] = value
+                break
+            else:
+                node, i = node.setdefault(name, {}), i + 1
+    return root
+
+
+def _numbers(request: dict[str, Any]) -> dict[str, Any]:
+    """Form values are strings; the handlers expect the JSON protocol's numbers where it has them."""
+    for query in request.get("MetricDataQueries") or []:
+        stat = query.get("MetricStat") or {}
+        if "Period" in stat:
+            stat["Period"] = int(stat["Period"])
+        if "ReturnData" in query:
+            query["ReturnData"] = query["ReturnData"] == "true"
+    if "Period" in request:
+        request["Period"] = int(request["Period"])
+    return request
+
+
+def parse_request(form: dict[str, str]) -> dict[str, Any]:
+    data = unflatten({k: v for k, v in form.items() if k not in ("Action", "Version")})
+    return _numbers(data)
+
+
+@functools.cache
+def _model() -> Any:
+    import botocore.session
+
+    return botocore.session.get_session().get_service_model("cloudwatch")
+
+
+def _timestamp(value: Any) -> str:
+    moment = dt.datetime.fromtimestamp(value, tz=dt.UTC) if isinstance(value, int | float) else value
+    return str(moment.strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
+def _xml(value: Any, shape: Any) -> str:
+    kind = shape.type_name
+    if kind == "structure":
+        return "".join(
+            f"<{name}>{_xml(value[name], member)}</{name}>"
+            for name, member in shape.members.items()
+            if name in value and value[name] is not None
+        )
+    if kind == "list":
+        return "".join(f"<member>{_xml(item, shape.member)}</member>" for item in value)
+    if kind == "map":
+        return "".join(
+            f"<entry><key>{escape(str(k))}</key><value>{_xml(v, shape.value)}</value></entry>"
+            for k, v in value.items()
+        )
+    if kind == "timestamp":
+        return _timestamp(value)
+    if kind == "boolean":
+        return "true" if value else "false"
+    if kind in ("double", "float"):
+        return repr(float(value))
+    return escape(str(value))
+
+
+def response_xml(operation: str, result: dict[str, Any], request_id: str) -> bytes:
+    shape = _model().operation_model(operation).output_shape
+    body = _xml(result, shape)
+    return (
+        f'<{operation}Response xmlns="{_NAMESPACE}"><{operation}Result>{body}</{operation}Result>'
+        f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></{operation}Response>"
+    ).encode()
+
+
+def error_xml(code: str, message: str, request_id: str) -> bytes:
+    return (
+        f'<ErrorResponse xmlns="{_NAMESPACE}"><Error><Type>Sender</Type><Code>{escape(code)}</Code>'
+        f"<Message>{escape(message)}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+    ).encode()
