@@ -35,6 +35,7 @@ from runbook_kit.sandbox.scenarios import resolve
 __all__ = ["PARTS", "SandboxError", "SandboxInfo", "default_state_dir", "down", "status", "up"]
 
 PARTS = ("aws", "postgres", "k8s")
+CLIENT_PREFIX = "pg-client-"  # pids of PostgreSQL client processes (the rest are servers)
 _STATE = "state.json"
 
 
@@ -160,7 +161,10 @@ def status(*, state_dir: Path | None = None) -> SandboxInfo | None:
     if state is None:
         return None
     starts = state.get("starts", {})
-    if not all(_ours(pid, starts.get(name)) for name, pid in state["info"]["pids"].items()):
+    # the servers must be up; client processes may have ended on purpose (a runbook terminated all
+    # of an application's sessions, and its client process exits when it has none left)
+    servers = {name: pid for name, pid in state["info"]["pids"].items() if not name.startswith(CLIENT_PREFIX)}
+    if not all(_ours(pid, starts.get(name)) for name, pid in servers.items()):
         return None
     return SandboxInfo.from_json(state["info"])
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
@@ -113,3 +114,34 @@ def test_pg_stat_statements_has_a_workload(db: psycopg.Connection[Any]) -> None:
         "SELECT query, calls FROM pg_stat_statements WHERE query LIKE 'SELECT id, status%%'"
     ).fetchall()
     assert rows and max(calls for _, calls in rows) >= 40
+
+
+def test_terminating_the_leak_unblocks_orders_and_the_sandbox_keeps_running(
+    fresh_sandbox: Callable[..., SandboxInfo],
+) -> None:
+    import psutil
+
+    from runbook_kit.sandbox import manager
+
+    info = fresh_sandbox("connections", parts=("postgres",))
+    leak_client = info.pids[f"pg-client-{tl.LEAKING_APPLICATION}-idle-in-transaction"]
+    with psycopg.connect(info.pg_dsn, autocommit=True) as conn:
+        terminated = conn.execute(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = %s",
+            (tl.LEAKING_APPLICATION,),
+        ).fetchone()
+        assert terminated == (LEAK[0][2],)
+        # the client process notices its sessions are gone and ends; the blocked updates complete
+        psutil.Process(leak_client).wait(10)
+        for _ in range(100):
+            waiting = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            ).fetchone()
+            if waiting == (0,):
+                break
+            time.sleep(0.05)
+        assert waiting == (0,)
+        status = conn.execute("SELECT status FROM orders WHERE id = 1").fetchone()
+        assert status == ("paid",)
+    assert manager.status(state_dir=info.state_dir) == info  # the servers still run
