@@ -14,7 +14,6 @@ Each run uses a fresh state directory and ends with `manager.down`, so nothing i
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
 import tempfile
 import time
@@ -41,9 +40,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--scenario", default="all")
     args = parser.parse_args()
-    parts = manager.PARTS
-    if importlib.util.find_spec("runbook_kit.sandbox.k8s.__main__") is None:
-        parts = ("aws", "postgres")
+    parts = manager.available_parts()
+    if "k8s" not in parts:
         print("note: the Kubernetes part is not installed; measuring AWS and PostgreSQL only")
     rows: list[tuple[str, list[float]]] = []
     with tempfile.TemporaryDirectory(prefix="bench-sandbox-") as tmp:

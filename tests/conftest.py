@@ -11,7 +11,6 @@ A sandbox is real processes and ports: every fixture that starts one ends it, by
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,6 @@ import pytest
 
 from runbook_kit.sandbox import manager
 from runbook_kit.sandbox.manager import SandboxInfo
-
-
-def k8s_available() -> bool:
-    return importlib.util.find_spec("runbook_kit.sandbox.k8s.__main__") is not None
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +35,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxInfo]:
 def aws_pg_sandbox(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SandboxInfo]:
-    if k8s_available():
+    if "k8s" in manager.available_parts():
         yield request.getfixturevalue("sandbox")
         return
     state_dir = tmp_path_factory.mktemp("sandbox-aws-pg")

@@ -32,7 +32,16 @@ from runbook_kit.errors import RunbookError
 from runbook_kit.sandbox import timeline
 from runbook_kit.sandbox.scenarios import resolve
 
-__all__ = ["PARTS", "SandboxError", "SandboxInfo", "default_state_dir", "down", "status", "up"]
+__all__ = [
+    "PARTS",
+    "SandboxError",
+    "SandboxInfo",
+    "available_parts",
+    "default_state_dir",
+    "down",
+    "status",
+    "up",
+]
 
 PARTS = ("aws", "postgres", "k8s")
 CLIENT_PREFIX = "pg-client-"  # pids of PostgreSQL client processes (the rest are servers)
@@ -73,6 +82,12 @@ class SandboxInfo:
             kubeconfig=Path(data["kubeconfig"]),
         )
         return cls(**values)
+
+
+def available_parts() -> tuple[str, ...]:
+    """The parts this installation can start (the Kubernetes server is a separate package module)."""
+    has_k8s = importlib.util.find_spec("runbook_kit.sandbox.k8s.__main__") is not None
+    return PARTS if has_k8s else tuple(p for p in PARTS if p != "k8s")
 
 
 def default_state_dir() -> Path:
@@ -212,7 +227,7 @@ def up(
             "run `runbook sandbox down` first"
         )
     down(state_dir=state_dir)  # leftovers of a sandbox that died: clear them
-    if "k8s" in parts and importlib.util.find_spec("runbook_kit.sandbox.k8s.__main__") is None:
+    if "k8s" in parts and "k8s" not in available_parts():
         raise SandboxError(
             "the Kubernetes part (python -m runbook_kit.sandbox.k8s) is not available in this "
             "installation; start without it with parts=('aws', 'postgres')"

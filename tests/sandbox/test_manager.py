@@ -13,7 +13,6 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import k8s_available
 
 from runbook_kit.errors import ParameterError
 from runbook_kit.sandbox import manager, timeline
@@ -22,7 +21,7 @@ from runbook_kit.sandbox.scenarios import SCENARIOS, resolve
 
 pytestmark = pytest.mark.sandbox
 
-PARTS = manager.PARTS if k8s_available() else ("aws", "postgres")
+PARTS = manager.available_parts()
 
 
 def alive(pid: int) -> bool:
@@ -135,7 +134,7 @@ def test_a_dead_sandbox_is_not_running_and_up_recovers(tmp_path: Path) -> None:
     assert processes_under(state_dir) == []
 
 
-@pytest.mark.skipif(k8s_available(), reason="the Kubernetes part is installed")
+@pytest.mark.skipif("k8s" in manager.available_parts(), reason="the Kubernetes part is installed")
 def test_missing_kubernetes_part_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(SandboxError, match=r"runbook_kit\.sandbox\.k8s"):
         manager.up("all", state_dir=tmp_path / "sb")
