@@ -63,8 +63,9 @@ Who holds the PostgreSQL connections, why (leak, limit, blocking, surge), and sa
 slots are reserved`, connection-pool timeouts, or the RDS `DatabaseConnections` alarm is near
 `max_connections`.
 
-**What it may change** (only with `dry_run = False`): terminates sessions idle (or idle in
-transaction) for at least `idle_minutes`, optionally only those of `application`, never more than
+**What it may change** (only with `dry_run = False`): terminates sessions idle in transaction (with
+`include_idle = True` also plain idle ones) for at least `idle_minutes`, optionally only those of
+`application`, never more than
 `max_targets`, never the runbook's own, superuser or replication sessions; with `raise_limit = True`
 stages the recommended `max_connections` in the RDS parameter group (applies at the next reboot);
 with `allow_reboot = True` reboots the instance, only when a change is pending a reboot.
@@ -81,6 +82,7 @@ dsn = ""  # DSN or a name from runbook.yaml; empty: RUNBOOK_DSN, DATABASE_URL or
 db_instance_id = "orders-db"  # RDS instance identifier of that database; empty: not on RDS
 idle_minutes = 10  # sessions idle (or idle in transaction) at least this long are stale
 application = ""  # end only this application's idle sessions; empty: any application
+include_idle = False  # also end plain idle sessions, not only those idle in transaction
 max_targets = 50  # blast radius: refuse to end more sessions than this
 metrics_minutes = 180  # window of the RDS metrics, in minutes
 raise_limit = False  # also stage the recommended max_connections (applies at the next reboot)
@@ -115,7 +117,7 @@ backend start, still idle that long, same application), so a recycled PID is nev
 """),
     ("code", """
 plan = rk.pg.plan_terminate_idle(dsn=dsn, idle_minutes=idle_minutes, application=application,
-                                 max_targets=max_targets)
+                                 include_idle=include_idle, max_targets=max_targets)
 plan
 """),
     ("code", "rk.apply(plan, dry_run=dry_run)"),
@@ -171,6 +173,7 @@ db_instance_id = "orders-db"  # RDS instance identifier of that database; empty:
 action = "status"  # status, cancel_long_queries, terminate_long_queries, terminate_idle, ...
 minutes = 5  # long-running: queries active at least this long
 idle_minutes = 10  # terminate_idle: sessions idle at least this long
+include_idle = False  # terminate_idle: also plain idle sessions, not only those idle in transaction
 application = ""  # only this application's sessions; empty: any application
 max_targets = 20  # blast radius: refuse to touch more sessions than this
 max_connections = 0  # set_max_connections: the new value; 0: the recommended value
@@ -194,8 +197,8 @@ dry_run = True  # True: show and record the plan, change nothing
            "The plan names every PID or parameter it touches and the equivalent SQL / `aws` command."),
     ("code", """
 plan = rk.pg.plan_mitigation(action=action, dsn=dsn, db_instance_id=db_instance_id, minutes=minutes,
-                             idle_minutes=idle_minutes, application=application, max_targets=max_targets,
-                             max_connections=max_connections)
+                             idle_minutes=idle_minutes, include_idle=include_idle, application=application,
+                             max_targets=max_targets, max_connections=max_connections)
 plan
 """),
     ("code", "rk.apply(plan, dry_run=dry_run)"),

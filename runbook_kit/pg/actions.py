@@ -20,7 +20,7 @@ ACTIONS = ("status", "cancel_long_queries", "terminate_long_queries", "terminate
 
 def plan_mitigation(
     *, action: str, dsn: str = "", db_instance_id: str = "", minutes: float = 5, idle_minutes: float = 10,
-    application: str = "", max_targets: int = 20, max_connections: int = 0,
+    application: str = "", max_targets: int = 20, max_connections: int = 0, include_idle: bool = False,
 ) -> Plan:
     """The plan for `action` (one of ACTIONS); "status" is a plan with nothing to do."""
     from runbook_kit import aws, pg
@@ -36,7 +36,7 @@ def plan_mitigation(
                                            max_targets=max_targets, terminate=action.startswith("terminate"))
     if action == "terminate_idle":
         return pg.plan_terminate_idle(dsn=dsn, idle_minutes=idle_minutes, application=application,
-                                      max_targets=max_targets)
+                                      include_idle=include_idle, max_targets=max_targets)
     if action == "set_max_connections":
         recommendation: Any = None
         if not max_connections:

@@ -7,8 +7,11 @@ suggests a change. `assess()` is pure (a snapshot in, diagnoses out) so each rul
 plain data; `diagnose()` records each diagnosis as a finding.
 
 Rules, from one snapshot:
-* leak: one application holds ≥ `leak_min_sessions` sessions idle (or idle in transaction) for at
-  least `idle_minutes`, and they are ≥ `leak_min_share_pct` of the used connections;
+* leak: one application holds ≥ `leak_min_sessions` sessions *idle in transaction* for at least
+  `idle_minutes`, and they are ≥ `leak_min_share_pct` of the used connections (a transaction nobody
+  finishes holds its connection, its locks and its snapshot: always a bug);
+* idle pool: the same with plain *idle* sessions — a connection pool keeps more connections open
+  than its traffic needs (not a bug, but slots the others cannot use);
 * blocking: a root blocker (waiting for nobody) holds locks other sessions wait for;
 * stale sessions: the pressure is made of sessions idle beyond the threshold, spread over several
   applications (no single leak) — without them the pool would not be under pressure;
@@ -35,7 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["CAUSES", "Diagnosis", "assess", "diagnose"]
 
-CAUSES = ("leak", "blocking", "stale_sessions", "surge", "limit_too_low", "healthy", "partial")
+CAUSES = ("leak", "idle_pool", "blocking", "stale_sessions", "surge", "limit_too_low", "healthy", "partial")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,29 +56,37 @@ def _stale(snapshot: ConnectionSnapshot, idle_minutes: float) -> pd.DataFrame:
 
 def _leaks(snapshot: ConnectionSnapshot, *, idle_minutes: float, min_sessions: int, min_share_pct: float,
            pressure: bool) -> list[Diagnosis]:
+    """Per application: stale idle-in-transaction sessions are a leak; stale plain idle ones an idle pool."""
     clients, stale = snapshot.clients, _stale(snapshot, idle_minutes)
+    names = clients["application_name"].fillna("").replace("", "(none)")
     out = []
     for app, group in stale.groupby(stale["application_name"].fillna("").replace("", "(none)")):
-        share = 100.0 * len(group) / max(snapshot.used, 1)
-        if len(group) < min_sessions or share < min_share_pct:
+        in_xact = group[group["state"].str.startswith("idle in transaction")]
+        leak = len(in_xact) >= min_sessions and 100.0 * len(in_xact) / max(snapshot.used, 1) >= min_share_pct
+        pool = len(group) >= min_sessions and 100.0 * len(group) / max(snapshot.used, 1) >= min_share_pct
+        if not (leak or pool):
             continue
-        in_xact = int(group["state"].str.startswith("idle in transaction").sum())
-        total = int((clients["application_name"].fillna("").replace("", "(none)") == app).sum())
-        oldest = round(float(group["state_age_min"].max()), 1)
-        kind = f"{in_xact} idle in transaction" if in_xact else f"{len(group)} idle"
-        out.append(Diagnosis(
-            "leak",
-            f"Connection leak: {app} holds {total} connections ({kind} for ≥ {idle_minutes:g} min, "
-            f"oldest {oldest} min)",
-            "high" if pressure else "medium",
-            {"application": app, "connections": total, "stale_sessions": len(group),
-             "idle_in_transaction": in_xact, "oldest_idle_min": oldest,
-             "oldest_xact_min": _round(group["xact_age_min"].max()), "share_of_used_pct": round(share, 1),
-             "clients": sorted(map(str, group["client_addr"].dropna().unique()))[:10],
-             "users": sorted(map(str, group["usename"].dropna().unique())),
-             "pids": sorted(int(p) for p in group["pid"])[:50]},
-        ))
-    return sorted(out, key=lambda d: -int(d.evidence["stale_sessions"]))
+        sessions = in_xact if leak else group
+        total = int((names == app).sum())
+        oldest = round(float(sessions["state_age_min"].max()), 1)
+        evidence = {
+            "application": app, "connections": total, "stale_sessions": len(sessions),
+            "idle_in_transaction": len(in_xact), "oldest_idle_min": oldest,
+            "oldest_xact_min": _round(sessions["xact_age_min"].max()),
+            "share_of_used_pct": round(100.0 * len(sessions) / max(snapshot.used, 1), 1),
+            "clients": sorted(map(str, sessions["client_addr"].dropna().unique()))[:10],
+            "users": sorted(map(str, sessions["usename"].dropna().unique())),
+            "pids": sorted(int(p) for p in sessions["pid"])[:50],
+        }
+        if leak:
+            title = (f"Connection leak: {app} holds {total} connections ({len(in_xact)} idle in transaction "
+                     f"for ≥ {idle_minutes:g} min, oldest {oldest} min)")
+            out.append(Diagnosis("leak", title, "high" if pressure else "medium", evidence))
+        else:
+            title = (f"Idle pool: {app} keeps {len(group)} of its {total} connections idle for ≥ "
+                     f"{idle_minutes:g} min (oldest {oldest} min): its pool is larger than its traffic")
+            out.append(Diagnosis("idle_pool", title, "medium", evidence))
+    return sorted(out, key=lambda d: (d.cause != "leak", -int(d.evidence["stale_sessions"])))
 
 
 def _round(value: Any) -> float | None:
@@ -131,7 +142,7 @@ def assess(
               "active": int((clients["state"] == "active").sum()), "stale_idle": stale,
               "legitimate": legitimate, "legitimate_pct": legit_pct}
     if legit_pct < pressure_pct:  # the stale sessions make the pressure
-        if not leaks:
+        if not leaks:  # neither a leak nor an idle pool: stale sessions spread thin
             holders = int(_stale(snapshot, idle_minutes)["application_name"].nunique())
             found.append(Diagnosis(
                 "stale_sessions", f"Stale sessions hold the slots: {stale} sessions idle ≥ {idle_minutes:g} "

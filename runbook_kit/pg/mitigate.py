@@ -141,9 +141,10 @@ def _database(snapshot: ConnectionSnapshot) -> str:
 
 def plan_terminate_idle(
     *, dsn: str = "", idle_minutes: float = 10, application: str = "", user: str = "",
-    include_idle: bool = True, max_targets: int = 50, snapshot: ConnectionSnapshot | None = None,
+    include_idle: bool = False, max_targets: int = 50, snapshot: ConnectionSnapshot | None = None,
 ) -> Plan:
-    """Plan `pg_terminate_backend` for idle / idle-in-transaction sessions older than `idle_minutes`.
+    """Plan `pg_terminate_backend` for sessions idle in transaction (with `include_idle`, plain idle
+    ones too) for at least `idle_minutes`.
 
     Optionally only those of one `application` / `user`. Never the runbook's own or any runbook_kit
     session, superusers, or replication. Refused by the guard beyond `max_targets` PIDs.

@@ -55,10 +55,10 @@ def _filtered(sessions: pd.DataFrame, *, application: str, user: str) -> pd.Data
 
 
 def idle_targets(sessions: pd.DataFrame, *, idle_minutes: float, application: str = "", user: str = "",
-                 include_idle: bool = True) -> pd.DataFrame:
-    """Idle / idle-in-transaction sessions in that state for at least `idle_minutes`, oldest first.
-
-    `include_idle=False` keeps only idle-in-transaction sessions (those hold locks and snapshots).
+                 include_idle: bool = False) -> pd.DataFrame:
+    """Sessions idle in transaction (and, with `include_idle`, plain idle ones) for at least
+    `idle_minutes`, oldest first. Idle-in-transaction sessions hold locks and snapshots; plain idle
+    ones are usually a pool's spare connections, so ending them is opt-in.
     """
     states = IDLE_STATES if include_idle else IDLE_STATES[1:]
     out = _filtered(sessions, application=application, user=user)

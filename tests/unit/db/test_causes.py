@@ -126,3 +126,16 @@ def test_top_holders_groups_by_application_client_user_and_state():
     hidden = holders[holders["state"] == "(hidden)"]
     assert hidden["connections"].tolist() == [2] and hidden["application_name"].tolist() == ["(none)"]
     assert holders["connections"].sum() == 12
+
+
+def test_a_pool_of_old_plain_idle_sessions_is_an_idle_pool_not_a_leak():
+    """The sandbox 15 minutes later: the healthy pools' idle sessions are old too."""
+    rows = (many(24, app="billing-worker", state="idle in transaction", state_min=35)
+            + many(28, app="checkout-api", state="idle", state_min=15, conn_min=15)
+            + many(9, app="reporting", state="idle", state_min=15, conn_min=15))
+    found = assess(snapshot(rows, max_connections=100), idle_minutes=10)
+    assert causes(found) == ["leak", "idle_pool"]
+    assert found[0].evidence["application"] == "billing-worker"
+    pool = found[1]
+    assert pool.evidence["application"] == "checkout-api" and pool.severity == "medium"
+    assert pool.title.startswith("Idle pool: checkout-api keeps 28 of its 28 connections idle for ≥ 10 min")

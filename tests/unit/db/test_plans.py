@@ -52,13 +52,14 @@ def test_dry_run_sends_nothing(closed_dsn, capsys):
 def test_over_the_blast_radius_the_plan_is_refused_even_in_dry_run(closed_dsn):
     snap, _ = leak_snapshot()
     plan = plan_terminate_idle(dsn=closed_dsn, snapshot=snap, max_targets=5)
-    assert len(plan.targets) == 17  # 12 leaked + 5 idle web sessions
+    assert len(plan.targets) == 12
+    assert len(plan_terminate_idle(dsn=closed_dsn, snapshot=snap, include_idle=True).targets) == 17
     with pytest.raises(rk.UnsafeActionRefused):
         rk.apply(plan, dry_run=True)
 
 
 def test_nothing_to_terminate_is_skipped(closed_dsn):
-    plan = plan_terminate_idle(dsn=closed_dsn, snapshot=snapshot(many(3, state="idle", state_min=1)))
+    plan = plan_terminate_idle(dsn=closed_dsn, snapshot=snapshot(many(3, state="idle", state_min=30)))
     assert plan.targets == [] and plan.changes["nothing_to_do"]
     assert rk.apply(plan, dry_run=False).outcome == "skipped"
 

@@ -18,7 +18,7 @@ def test_idle_selection_takes_only_sessions_idle_longer_than_the_threshold():
     fresh = session("billing-worker", "idle in transaction", state_min=9.9)
     active = session("billing-worker", "active", state_min=30)
     snap = snapshot([old_idle, old_xact, old_aborted, fresh, active])
-    chosen = idle_targets(snap.sessions, idle_minutes=10)
+    chosen = idle_targets(snap.sessions, idle_minutes=10, include_idle=True)
     assert pids(chosen) == {old_idle["pid"], old_xact["pid"], old_aborted["pid"]}
     assert chosen["pid"].iloc[0] == old_xact["pid"], "oldest first"
 
@@ -28,18 +28,20 @@ def test_filters_by_application_and_user():
     other_app = session("web", "idle", state_min=15, user="billing")
     other_user = session("billing-worker", "idle", state_min=15, user="reporting")
     sessions = snapshot([mine, other_app, other_user]).sessions
-    assert pids(idle_targets(sessions, idle_minutes=10, application="billing-worker")) == {
+    assert pids(idle_targets(sessions, idle_minutes=10, application="billing-worker", include_idle=True)) == {
         mine["pid"], other_user["pid"]}
-    assert pids(idle_targets(sessions, idle_minutes=10, application="billing-worker", user="billing")) == {
-        mine["pid"]}
-    assert pids(idle_targets(sessions, idle_minutes=10, user="reporting")) == {other_user["pid"]}
+    assert pids(idle_targets(sessions, idle_minutes=10, application="billing-worker", user="billing",
+                             include_idle=True)) == {mine["pid"]}
+    assert pids(idle_targets(sessions, idle_minutes=10, user="reporting", include_idle=True)) == {
+        other_user["pid"]}
 
 
-def test_include_idle_false_keeps_only_sessions_inside_a_transaction():
+def test_by_default_only_sessions_inside_a_transaction_are_selected():
     idle = session("a", "idle", state_min=30)
     xact = session("a", "idle in transaction", state_min=30)
     sessions = snapshot([idle, xact]).sessions
-    assert pids(idle_targets(sessions, idle_minutes=10, include_idle=False)) == {xact["pid"]}
+    assert pids(idle_targets(sessions, idle_minutes=10)) == {xact["pid"]}
+    assert pids(idle_targets(sessions, idle_minutes=10, include_idle=True)) == {idle["pid"], xact["pid"]}
 
 
 def test_protected_sessions_are_never_selected_whatever_the_filters():
@@ -51,8 +53,8 @@ def test_protected_sessions_are_never_selected_whatever_the_filters():
         session("billing-worker", "idle", state_min=60, hidden=True),
     ]
     snap = snapshot(rows, with_self=False)
-    assert idle_targets(snap.sessions, idle_minutes=0).empty
-    assert idle_targets(snap.sessions, idle_minutes=0, application="runbook_kit").empty
+    assert idle_targets(snap.sessions, idle_minutes=0, include_idle=True).empty
+    assert idle_targets(snap.sessions, idle_minutes=0, application="runbook_kit", include_idle=True).empty
     reasons = [protected_reason(r) for _, r in snap.sessions.iterrows()]
     assert reasons == ["the runbook's own session", "a runbook_kit session", "a superuser session",
                        "not a client backend (walsender, e.g. replication)",
