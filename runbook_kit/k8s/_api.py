@@ -85,9 +85,14 @@ def write(call: Callable[..., Any], *args: Any, op: str, dry_run: bool, **kwargs
 def summary(doc: dict[str, Any], *, dry_run: bool) -> dict[str, Any]:
     """What the record keeps of a write's response: the object's identity, not all of it."""
     meta = doc.get("metadata") or {}
-    out = {"kind": doc.get("kind", ""), "name": meta.get("name", ""), "namespace": meta.get("namespace", ""),
-           "resourceVersion": meta.get("resourceVersion", ""), "generation": meta.get("generation"),
-           "server_dry_run": dry_run}
+    out = {
+        "kind": doc.get("kind", ""),
+        "name": meta.get("name", ""),
+        "namespace": meta.get("namespace", ""),
+        "resourceVersion": meta.get("resourceVersion", ""),
+        "generation": meta.get("generation"),
+        "server_dry_run": dry_run,
+    }
     return {k: v for k, v in out.items() if v not in ("", None)}
 
 

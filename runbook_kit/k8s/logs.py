@@ -13,7 +13,8 @@ from typing import Any
 
 import pandas as pd
 
-from runbook_kit.errors import backend_call
+from runbook_kit import record
+from runbook_kit.errors import BackendError, Forbidden, Unavailable, backend_call
 from runbook_kit.k8s import _api
 
 __all__ = ["SIGNATURES", "container_logs", "log_signatures", "memory_peak_from_logs", "read_log"]
@@ -90,16 +91,29 @@ def container_logs(
     context: str = "",
     core: Any | None = None,
 ) -> pd.DataFrame:
-    """A container's log lines (previous instance by default) with timestamps and matched signatures."""
-    text = read_log(
-        namespace=namespace,
-        pod=pod,
-        container=container,
-        previous=previous,
-        tail=tail,
-        context=context,
-        core=core,
-    )
+    """A container's log lines (previous instance by default) with timestamps and matched signatures.
+
+    A container that has not restarted has no previous instance: its current log is shown instead,
+    and the record says so.
+    """
+    if not pod:
+        record.finding(f"No pod to read logs from in {namespace}", severity="info", namespace=namespace)
+        return pd.DataFrame(columns=["time", "line", "signatures"])
+    kwargs = {"namespace": namespace, "pod": pod, "container": container, "tail": tail, "context": context}
+    try:
+        text = read_log(previous=previous, core=core, **kwargs)
+    except (Forbidden, Unavailable):
+        raise
+    except BackendError as exc:
+        if not previous:
+            raise
+        record.finding(
+            f"No previous container for {namespace}/{pod} ({exc.message or exc.reason}): "
+            f"showing the current container's log",
+            severity="info",
+            pod=pod,
+        )
+        text = read_log(previous=False, core=core, **kwargs)
     rows = []
     for line in text.splitlines():
         ts, _, message = line.partition(" ")

@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from runbook_kit import record
 from runbook_kit.k8s import _api
 from runbook_kit.k8s._api import CHANGE_CAUSE, HASH_LABEL, REVISION
 
@@ -119,10 +120,33 @@ def template_diff(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, st
     return changes
 
 
+COLUMNS_ROLLOUT_HISTORY = [
+    "revision",
+    "replicaset",
+    "created",
+    "change_cause",
+    "images",
+    "resources",
+    "replicas",
+    "ready",
+    "template_hash",
+]
+COLUMNS_REVISION_DIFF = ["from_revision", "to_revision", "container", "field", "old", "new"]
+
+
+def _no_deployment(namespace: str, columns: list[str]) -> pd.DataFrame:
+    record.finding(
+        f"No deployment given in {namespace}: rollout history not read", severity="info", namespace=namespace
+    )
+    return pd.DataFrame(columns=columns)
+
+
 def rollout_history(
     *, namespace: str, deployment: str, context: str = "", apps: Any | None = None
 ) -> pd.DataFrame:
     """`kubectl rollout history` with the image and resources of every revision, and its time."""
+    if not deployment:
+        return _no_deployment(namespace, COLUMNS_ROLLOUT_HISTORY)
     rss = replicasets_of(namespace=namespace, deployment=deployment, context=context, apps=apps)
     rows = []
     for rs in rss:
@@ -141,20 +165,7 @@ def rollout_history(
                 "template_hash": (rs["metadata"].get("labels") or {}).get(HASH_LABEL, ""),
             }
         )
-    df = pd.DataFrame(
-        rows,
-        columns=[
-            "revision",
-            "replicaset",
-            "created",
-            "change_cause",
-            "images",
-            "resources",
-            "replicas",
-            "ready",
-            "template_hash",
-        ],
-    )
+    df = pd.DataFrame(rows, columns=COLUMNS_ROLLOUT_HISTORY)
     df["created"] = pd.to_datetime(df["created"], utc=True, format="ISO8601")
     return df
 
@@ -163,8 +174,10 @@ def revision_diff(
     *, namespace: str, deployment: str, context: str = "", apps: Any | None = None
 ) -> pd.DataFrame:
     """What differs between the two latest revisions (one row per container field)."""
+    if not deployment:
+        return _no_deployment(namespace, COLUMNS_REVISION_DIFF)
     rss = replicasets_of(namespace=namespace, deployment=deployment, context=context, apps=apps)
-    columns = ["from_revision", "to_revision", "container", "field", "old", "new"]
+    columns = COLUMNS_REVISION_DIFF
     if len(rss) < 2:
         return pd.DataFrame(columns=columns)
     old, new = rss[-2], rss[-1]

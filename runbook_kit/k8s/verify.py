@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from runbook_kit import record
+from runbook_kit.errors import ParameterError
 from runbook_kit.k8s import _api
 from runbook_kit.k8s.classify import CRASH_WAITING
 from runbook_kit.k8s.rollout import revision
@@ -88,6 +89,8 @@ def verify_rollout(
     core: Any | None = None,
 ) -> VerifyResult:
     """Wait until the rollout is complete and no pod restarts for `quiet_s`; record the outcome."""
+    if not deployment:
+        raise ParameterError("verify_rollout needs a deployment (none given and none owns the crashing pods)")
     apps_api, core_api = _api.apps(context, apps), _api.core(context, core)
     start = time.monotonic()
     deadline = start + max(0.0, timeout_s)
@@ -126,7 +129,11 @@ def verify_rollout(
             detail = f"; crash-looping: {', '.join(crashing[:5])}" if crashing else ""
             recovered, message = (
                 False,
-                (f"{namespace}/{deployment} not recovered within {timeout_s:g} s: {why}{detail}"),
+                (
+                    f"{namespace}/{deployment} not recovered within {timeout_s:g} s: {why}{detail}"
+                    if timeout_s > 0
+                    else f"{namespace}/{deployment} not recovered (checked once): {why}{detail}"
+                ),
             )
             break
         time.sleep(POLL_S)
