@@ -9,7 +9,6 @@ Table output.
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from runbook_kit.sandbox.k8s.pods import bind, delete_pod
 from runbook_kit.sandbox.k8s.resources import Resource, lookup
 from runbook_kit.sandbox.k8s.selectors import field_predicate, label_predicate
 from runbook_kit.sandbox.k8s.status import ApiError, bad_request, status_body
-from runbook_kit.sandbox.k8s.store import Store, now
+from runbook_kit.sandbox.k8s.store import Store, clone, now
 from runbook_kit.sandbox.k8s.workloads import safe_encode
 
 JSON = "application/json"
@@ -345,7 +344,7 @@ class Api:
             else:
                 if not isinstance(body, dict):
                     raise bad_request("the object provided is unrecognized (must be of type object)")
-                wanted = copy.deepcopy(body)
+                wanted = clone(body)
                 expect = (wanted.get("metadata") or {}).get("resourceVersion")
                 if (wanted.get("metadata") or {}).get("name") != route.name:
                     raise bad_request("the name of the object does not match the name on the URL")

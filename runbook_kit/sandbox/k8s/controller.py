@@ -14,7 +14,6 @@ lookups per tick.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import os
 import threading
@@ -23,7 +22,7 @@ from typing import Any
 
 from runbook_kit.sandbox.k8s import apps, events, kubelet, workloads
 from runbook_kit.sandbox.k8s.pods import bind, default_pod, delete_pod, node_ready, requests_of
-from runbook_kit.sandbox.k8s.store import Store, iso, now
+from runbook_kit.sandbox.k8s.store import Store, clone, iso, now
 
 
 class Controller:
@@ -33,6 +32,8 @@ class Controller:
         self.settled: set[str] = set()  # uids of pods whose status cannot change by itself
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._scope: set[str] | None = None
+        self._seen_rv = 0
         self._ready: dict[str, tuple[int, int]] = {}
         self._progress: dict[str, tuple[str, dt.datetime]] = {}  # deployment uid -> (marker, since)
 
@@ -59,25 +60,60 @@ class Controller:
     def tick(self, at: dt.datetime | None = None) -> None:
         at = at or now()
         with self.store.lock:
-            self._collect_garbage()
-            self._ready = self._ready_counts()
-            for deployment in self.store.items("deployments"):
-                self._reconcile_deployment(deployment, at)
-            pods_by_owner = self._pods_by_owner()
-            for rs in self.store.items("replicasets"):
-                self._reconcile_replicaset(rs, pods_by_owner.get(rs["metadata"]["uid"], []), at)
-            self._schedule(at)
-            self._kubelet(at)
-            pods_by_owner = self._pods_by_owner()
-            for rs in self.store.items("replicasets"):
-                self._replicaset_status(rs, pods_by_owner.get(rs["metadata"]["uid"], []))
-            for deployment in self.store.items("deployments"):
-                self._deployment_status(deployment, at)
-            self._pdb_status()
+            self._scope = self._dirty_namespaces()
+            started_rv = int(self.store.resource_version)  # this pass's own writes dirty the next one
+            try:
+                self._pass(at)
+            finally:
+                self._scope = None
+                self._seen_rv = started_rv
+
+    def _dirty_namespaces(self) -> set[str] | None:
+        """Namespaces where something changed since the last pass or a pod is still changing by itself.
+
+        A settled namespace (the 10,000 pods of a benchmark) costs nothing per tick. None means all:
+        the first pass, a node or namespace change, or a history that no longer reaches back.
+        """
+        history = self.store.history
+        if not self._seen_rv or not history or history[0][0] > self._seen_rv + 1:
+            return None
+        dirty: set[str] = set()
+        for rv, _, plural, obj in reversed(history):
+            if rv <= self._seen_rv:
+                break
+            if plural in ("namespaces", "nodes"):
+                return None
+            dirty.add(obj["metadata"].get("namespace", ""))
+        for pod in self.store.values("pods"):
+            if pod["metadata"]["uid"] not in self.settled:
+                dirty.add(pod["metadata"]["namespace"])
+        return dirty
+
+    def _items(self, plural: str) -> list[dict[str, Any]]:
+        if self._scope is None:
+            return self.store.items(plural)
+        return [obj for ns in sorted(self._scope) for obj in self.store.items(plural, ns)]
+
+    def _pass(self, at: dt.datetime) -> None:
+        self._collect_garbage()
+        self._ready = self._ready_counts()
+        for deployment in self._items("deployments"):
+            self._reconcile_deployment(deployment, at)
+        pods_by_owner = self._pods_by_owner()
+        for rs in self._items("replicasets"):
+            self._reconcile_replicaset(rs, pods_by_owner.get(rs["metadata"]["uid"], []), at)
+        self._schedule(at)
+        self._kubelet(at)
+        pods_by_owner = self._pods_by_owner()
+        for rs in self._items("replicasets"):
+            self._replicaset_status(rs, pods_by_owner.get(rs["metadata"]["uid"], []))
+        for deployment in self._items("deployments"):
+            self._deployment_status(deployment, at)
+        self._pdb_status()
 
     def _pods_by_owner(self) -> dict[str, list[dict[str, Any]]]:
         grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for pod in self.store.items("pods"):
+        for pod in self._items("pods"):
             uid = workloads.controller_uid(pod)
             if uid:
                 grouped[uid].append(pod)
@@ -88,10 +124,10 @@ class Controller:
         owners = {
             o["metadata"]["uid"]
             for plural in ("deployments", "replicasets")
-            for o in self.store.items(plural)
+            for o in self.store.values(plural)
         }
         for plural in ("pods", "replicasets", "deployments", "events", "poddisruptionbudgets"):
-            for obj in self.store.items(plural):
+            for obj in self._items(plural):
                 meta = obj["metadata"]
                 owner = workloads.controller_uid(obj)
                 if meta["namespace"] not in namespaces or (
@@ -114,7 +150,7 @@ class Controller:
         old = int(rs["spec"].get("replicas", 0))
         if old == replicas:
             return
-        updated = copy.deepcopy(rs)
+        updated = clone(rs)
         updated["spec"]["replicas"] = replicas
         annotations = updated["metadata"].setdefault("annotations", {})
         annotations["deployment.kubernetes.io/desired-replicas"] = str(deployment["spec"].get("replicas", 1))
@@ -142,7 +178,7 @@ class Controller:
             new = workloads.new_replicaset(deployment, revision_number=newest + 1)
             new = self.store.create("replicasets", new, created=at)
         elif workloads.revision(new) < newest or not self._has_cause(new, deployment):
-            bumped = copy.deepcopy(new)
+            bumped = clone(new)
             annotations = bumped["metadata"].setdefault("annotations", {})
             if workloads.revision(new) < newest:
                 annotations[workloads.REVISION] = str(newest + 1)
@@ -152,7 +188,7 @@ class Controller:
             new = self.store.replace("replicasets", bumped)
         revision_number = str(workloads.revision(new))
         if (deployment["metadata"].get("annotations") or {}).get(workloads.REVISION) != revision_number:
-            updated = copy.deepcopy(deployment)
+            updated = clone(deployment)
             updated["metadata"].setdefault("annotations", {})[workloads.REVISION] = revision_number
             deployment = self.store.replace("deployments", updated)
         old = sorted(
@@ -212,7 +248,7 @@ class Controller:
     def _ready_counts(self) -> dict[str, tuple[int, int]]:
         """owner uid -> (ready pods, pods)."""
         counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-        for pod in self.store.items("pods"):
+        for pod in self._items("pods"):
             uid = workloads.controller_uid(pod)
             if uid and not pod["metadata"].get("deletionTimestamp"):
                 counts[uid][1] += 1
@@ -398,7 +434,7 @@ class Controller:
                 )
 
     def _pod_from(self, rs: dict[str, Any]) -> dict[str, Any]:
-        template = copy.deepcopy(rs["spec"]["template"])
+        template = clone(rs["spec"]["template"])
         meta = template.get("metadata") or {}
         meta.pop("creationTimestamp", None)
         name = f"{rs['metadata']['name']}-{self._suffix(rs['metadata']['name'])}"
@@ -442,12 +478,12 @@ class Controller:
     # --- scheduler and kubelet -----------------------------------------------------------------
 
     def _schedule(self, at: dt.datetime) -> None:
-        pending = [p for p in self.store.items("pods") if not p["spec"].get("nodeName")]
+        pending = [p for p in self._items("pods") if not p["spec"].get("nodeName")]
         if not pending:
             return
         nodes = self.store.items("nodes")
         usage: dict[str, list[float]] = {n["metadata"]["name"]: [0.0, 0.0, 0] for n in nodes}
-        for pod in self.store.items("pods"):
+        for pod in self.store.values("pods"):
             node = pod["spec"].get("nodeName")
             if node in usage:
                 cpu, mem = requests_of(pod)
@@ -517,7 +553,7 @@ class Controller:
             self.store.replace("pods", bind(pod, node, at=at))
 
     def _kubelet(self, at: dt.datetime) -> None:
-        for pod in self.store.items("pods"):
+        for pod in self._items("pods"):
             uid = pod["metadata"]["uid"]
             if uid in self.settled or not pod["spec"].get("nodeName"):
                 continue
@@ -543,10 +579,10 @@ class Controller:
                 self.settled.add(uid)
 
     def _pdb_status(self) -> None:
-        pdbs = self.store.items("poddisruptionbudgets")
+        pdbs = self._items("poddisruptionbudgets")
         if not pdbs:
             return
-        pods = self.store.items("pods")
+        pods = self._items("pods")
         for pdb in pdbs:
             health = workloads.pdb_health(pdb, pods, is_ready=kubelet.is_ready)
             status = dict(health, observedGeneration=pdb["metadata"].get("generation", 1))

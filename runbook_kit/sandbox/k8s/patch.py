@@ -10,10 +10,10 @@ their key (`name`, `containerPort`, `mountPath`), and the directives kubectl emi
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from runbook_kit.sandbox.k8s.status import ApiError, bad_request
+from runbook_kit.sandbox.k8s.store import clone
 
 MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC = "application/strategic-merge-patch+json"
@@ -46,15 +46,15 @@ def apply(doc: dict[str, Any], patch: Any, content_type: str) -> dict[str, Any]:
     if kind == MERGE_PATCH:
         if not isinstance(patch, dict):
             raise bad_request("json: cannot unmarshal array into Go value of type map[string]interface {}")
-        return merge_patch(copy.deepcopy(doc), patch)
+        return merge_patch(clone(doc), patch)
     if kind == STRATEGIC:
         if not isinstance(patch, dict):
             raise bad_request("json: cannot unmarshal array into Go value of type map[string]interface {}")
-        return strategic_merge(copy.deepcopy(doc), patch)
+        return strategic_merge(clone(doc), patch)
     if kind == JSON_PATCH:
         if not isinstance(patch, list):
             raise bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
-        return json_patch(copy.deepcopy(doc), patch)
+        return json_patch(clone(doc), patch)
     if kind == APPLY_PATCH:
         raise ApiError(
             415, "server-side apply is not supported by the sandbox", reason="UnsupportedMediaType"
@@ -72,7 +72,7 @@ def apply(doc: dict[str, Any], patch: Any, content_type: str) -> dict[str, Any]:
 
 def merge_patch(target: Any, patch: Any) -> Any:
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
+        return clone(patch)
     if not isinstance(target, dict):
         target = {}
     for key, value in patch.items():
@@ -88,12 +88,12 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 def strategic_merge(target: Any, patch: Any, *, field: str = "") -> Any:
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
+        return clone(patch)
     if not isinstance(target, dict):
         target = {}
     directive = patch.get("$patch")
     if directive == "replace":
-        return {k: copy.deepcopy(v) for k, v in patch.items() if k != "$patch"}
+        return {k: clone(v) for k, v in patch.items() if k != "$patch"}
     if directive == "delete":
         return None
     retain = patch.get("$retainKeys")
@@ -137,7 +137,7 @@ def _merge_list(current: Any, patch: list[Any], *, field: str) -> list[Any]:
     merge_key = MERGE_KEYS.get(field)
     replace = any(isinstance(v, dict) and v.get("$patch") == "replace" for v in patch)
     if merge_key is None or replace or not all(isinstance(v, dict) for v in patch):
-        return [copy.deepcopy(v) for v in patch if not (isinstance(v, dict) and v.get("$patch"))]
+        return [clone(v) for v in patch if not (isinstance(v, dict) and v.get("$patch"))]
     for element in patch:
         key_value = element.get(merge_key)
         if key_value is None:
@@ -247,18 +247,18 @@ def _remove(doc: Any, path: str) -> Any:
 def _add(doc: Any, path: str, value: Any, *, replace: bool) -> Any:
     parts = _pointer(path)
     if not parts:
-        return copy.deepcopy(value)
+        return clone(value)
     if replace:
         _get(doc, path)  # must exist
     parent, last = _parent(doc, parts, path)
     if isinstance(parent, list):
         i = _index(parent, last, path, existing=replace)
         if replace:
-            parent[i] = copy.deepcopy(value)
+            parent[i] = clone(value)
         else:
-            parent.insert(i, copy.deepcopy(value))
+            parent.insert(i, clone(value))
     elif isinstance(parent, dict):
-        parent[last] = copy.deepcopy(value)
+        parent[last] = clone(value)
     else:
         raise ApiError(
             422,
@@ -284,7 +284,7 @@ def json_patch(doc: Any, operations: list[dict[str, Any]]) -> Any:
             _remove(doc, path)
         elif name in ("move", "copy"):
             source = op.get("from", "")
-            value = _remove(doc, source) if name == "move" else copy.deepcopy(_get(doc, source))
+            value = _remove(doc, source) if name == "move" else clone(_get(doc, source))
             doc = _add(doc, path, value, replace=False)
         elif name == "test":
             if _get(doc, path) != op.get("value"):

@@ -13,6 +13,7 @@ import base64
 import collections
 import datetime as dt
 import json
+import pickle
 import threading
 import uuid
 from collections.abc import Callable
@@ -23,6 +24,11 @@ from runbook_kit.sandbox.k8s.status import already_exists, bad_request, conflict
 
 Key = tuple[str, str]  # (namespace or "", name)
 HISTORY = 20000
+
+
+def clone(obj: Any) -> Any:
+    """A deep copy of JSON-shaped data (pickle round trip: several times faster than copy.deepcopy)."""
+    return pickle.loads(pickle.dumps(obj, pickle.HIGHEST_PROTOCOL))
 
 
 def iso(moment: dt.datetime) -> str:
@@ -79,6 +85,11 @@ class Store:
             table = self._objects[plural]
             keys = sorted(table) if namespace is None else sorted(k for k in table if k[0] == namespace)
             return [table[k] for k in keys]
+
+    def values(self, plural: str) -> list[dict[str, Any]]:
+        """Objects in no particular order (cheaper than `items` when order does not matter)."""
+        with self.lock:
+            return list(self._objects[plural].values())
 
     def page(
         self,

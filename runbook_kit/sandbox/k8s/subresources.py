@@ -8,7 +8,6 @@ a budget that would be broken is a 429 with the real message.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import json
 from typing import Any
@@ -18,7 +17,7 @@ from runbook_kit.sandbox.k8s.controller import Controller
 from runbook_kit.sandbox.k8s.pods import delete_pod
 from runbook_kit.sandbox.k8s.selectors import selector_from_match, selector_string
 from runbook_kit.sandbox.k8s.status import ApiError, bad_request, conflict, status_body
-from runbook_kit.sandbox.k8s.store import Store
+from runbook_kit.sandbox.k8s.store import Store, clone
 
 
 def pod_log(store: Store, *, namespace: str, name: str, query: dict[str, str], at: dt.datetime) -> str:
@@ -165,7 +164,7 @@ def scale_write(
                     )
                 ],
             )
-        updated = copy.deepcopy(obj)
+        updated = clone(obj)
         updated["spec"]["replicas"] = replicas
         stored = store.replace(plural, updated, dry_run=dry_run)
         return scale_of(stored)

@@ -8,13 +8,13 @@ server fills in (strategy 25%/25%, revisionHistoryLimit, restartPolicy, ...).
 
 from __future__ import annotations
 
-import copy
 import re
 from typing import Any
 
 from runbook_kit.sandbox.k8s.pods import default_pod
 from runbook_kit.sandbox.k8s.selectors import selector_from_match
 from runbook_kit.sandbox.k8s.status import invalid
+from runbook_kit.sandbox.k8s.store import clone
 
 Cause = tuple[str, str, str]
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -99,7 +99,7 @@ def _raise(kind: str, group: str, name: str, causes: list[Cause]) -> None:
 
 def prepare(plural: str, obj: dict[str, Any], *, current: dict[str, Any] | None = None) -> dict[str, Any]:
     """Defaulted copy of a create (current=None) or update body; raises 422 when invalid."""
-    obj = copy.deepcopy(obj)
+    obj = clone(obj)
     meta = obj.setdefault("metadata", {})
     name = meta.get("name", "")
     if plural == "pods":
@@ -192,7 +192,7 @@ _POD_MUTABLE = ("image",)
 def _pod_update(obj: dict[str, Any], current: dict[str, Any]) -> None:
     """Pod specs are immutable except container images (and a few fields runbooks never touch)."""
     default_pod(obj)
-    mine, theirs = copy.deepcopy(obj["spec"]), copy.deepcopy(current["spec"])
+    mine, theirs = clone(obj["spec"]), clone(current["spec"])
     for spec in (mine, theirs):
         spec.pop("nodeName", None)
         for c in spec.get("containers") or []:

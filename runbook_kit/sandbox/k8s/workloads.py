@@ -7,13 +7,13 @@ over dicts.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import math
 from typing import Any
 
 from runbook_kit.sandbox.k8s.selectors import selector_from_match
+from runbook_kit.sandbox.k8s.store import clone
 
 HASH_LABEL = "pod-template-hash"
 REVISION = "deployment.kubernetes.io/revision"
@@ -32,7 +32,7 @@ def template_hash(template: dict[str, Any]) -> str:
 
 
 def strip_hash(template: dict[str, Any]) -> dict[str, Any]:
-    clean = copy.deepcopy(template)
+    clean = clone(template)
     labels = (clean.get("metadata") or {}).get("labels")
     if labels:
         labels.pop(HASH_LABEL, None)
@@ -92,9 +92,9 @@ def rolling_budget(deployment: dict[str, Any]) -> tuple[int, int]:
 def new_replicaset(deployment: dict[str, Any], *, revision_number: int) -> dict[str, Any]:
     meta, spec = deployment["metadata"], deployment["spec"]
     pod_hash = template_hash(spec["template"])
-    template = copy.deepcopy(spec["template"])
+    template = clone(spec["template"])
     template.setdefault("metadata", {}).setdefault("labels", {})[HASH_LABEL] = pod_hash
-    selector = copy.deepcopy(spec["selector"])
+    selector = clone(spec["selector"])
     selector.setdefault("matchLabels", {})[HASH_LABEL] = pod_hash
     desired = int(spec.get("replicas", 1))
     surge, _ = rolling_budget(deployment)
