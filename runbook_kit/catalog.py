@@ -39,6 +39,9 @@ def load(path: Path) -> dict[str, Any]:
         nb = json.load(fh)
     if not isinstance(nb, dict) or "cells" not in nb:
         raise UnknownRunbook(f"{path} is not a Jupyter notebook")
+    for cell in nb["cells"]:  # on disk, sources may be lists of lines; in memory, strings (as nbformat does)
+        if isinstance(cell.get("source"), list):
+            cell["source"] = "".join(cell["source"])
     return nb
 
 

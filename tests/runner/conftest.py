@@ -12,8 +12,9 @@ def notebook(*cells: tuple[str, str] | tuple[str, str, list[str]]) -> dict:
     out = []
     for i, spec in enumerate(cells):
         kind, source = spec[0], spec[1]
+        # sources as lists of lines, as nbformat writes them to disk
         cell = {"cell_type": kind, "id": f"c{i}", "metadata": {"tags": spec[2]} if len(spec) > 2 else {},
-                "source": source}
+                "source": source.splitlines(keepends=True)}
         if kind == "code":
             cell.update(outputs=[], execution_count=None)
         out.append(cell)
