@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from runbook_kit import clients
-from runbook_kit.errors import backend_call
+from runbook_kit.errors import NotFound, backend_call
 
 PAGE_SIZE = 500
 REVISION = "deployment.kubernetes.io/revision"
@@ -100,6 +100,20 @@ def namespace_exists(namespace: str, *, context: str = "", core_api: Any | None 
     """Raise NotFound naming the namespace (a list in a missing namespace is just empty)."""
     api = core(context, core_api)
     read(api.read_namespace, namespace, op=f"read namespace {namespace}")
+
+
+def read_deployment(api: Any, namespace: str, deployment: str, *, context: str = "") -> dict[str, Any]:
+    """A deployment; when it is missing because its namespace is, the error names the namespace."""
+    try:
+        return read(
+            api.read_namespaced_deployment,
+            deployment,
+            namespace,
+            op=f"read deployment {namespace}/{deployment}",
+        )
+    except NotFound:
+        namespace_exists(namespace, context=context)
+        raise
 
 
 def parse_time(value: str | None) -> dt.datetime | None:

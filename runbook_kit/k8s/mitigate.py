@@ -28,10 +28,8 @@ __all__ = ["plan_delete_pod", "plan_noop", "plan_restart", "plan_rollback", "pla
 SETTLE_S = 10.0  # observe() waits at most this long for the controller to see a new generation
 
 
-def _read_deployment(api: Any, namespace: str, deployment: str) -> dict[str, Any]:
-    return _api.read(
-        api.read_namespaced_deployment, deployment, namespace, op=f"read deployment {namespace}/{deployment}"
-    )
+def _read_deployment(api: Any, namespace: str, deployment: str, context: str = "") -> dict[str, Any]:
+    return _api.read_deployment(api, namespace, deployment, context=context)
 
 
 def _containers(obj: dict[str, Any]) -> list[dict[str, Any]]:
@@ -93,7 +91,7 @@ def plan_rollback(
 ) -> Plan:
     """`kubectl rollout undo` to `revision_number` (0: the revision before the current one)."""
     api = _api.apps(context, apps)
-    dep = _read_deployment(api, namespace, deployment)
+    dep = _read_deployment(api, namespace, deployment, context)
     current = revision(dep)
     rss = replicasets_of(namespace=namespace, deployment=deployment, context=context, apps=api, dep=dep)
     if revision_number:
@@ -172,7 +170,7 @@ def plan_scale(
     if replicas < 0:
         raise ParameterError(f"replicas must be >= 0, not {replicas}")
     api = _api.apps(context, apps)
-    dep = _read_deployment(api, namespace, deployment)
+    dep = _read_deployment(api, namespace, deployment, context)
     current = dep["spec"].get("replicas", 1)
     name = f"deployment/{deployment}"
 
@@ -211,7 +209,7 @@ def plan_restart(
 ) -> Plan:
     """`kubectl rollout restart`: a new restartedAt annotation on the template rolls every pod."""
     api = _api.apps(context, apps)
-    dep = _read_deployment(api, namespace, deployment)
+    dep = _read_deployment(api, namespace, deployment, context)
     name = f"deployment/{deployment}"
     at = _api.now().strftime("%Y-%m-%dT%H:%M:%SZ")
     body = {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": at}}}}}
@@ -256,7 +254,7 @@ def plan_set_memory(
     from runbook_kit.k8s.quantity import memory_bytes
 
     api = _api.apps(context, apps)
-    dep = _read_deployment(api, namespace, deployment)
+    dep = _read_deployment(api, namespace, deployment, context)
     containers = _containers(dep)
     chosen = (
         next((c for c in containers if c.get("name") == container), None)

@@ -142,8 +142,9 @@ def plan_drain(
             raise Throttled(
                 "k8s",
                 f"drain node {node}",
-                f"{len(blocked)} eviction(s) refused by a PodDisruptionBudget (429), node stays "
-                f"cordoned; evicted {len(evicted)}: {'; '.join(blocked[:5])}",
+                f"{len(blocked)} eviction(s) refused by a PodDisruptionBudget (429)"
+                f"{' in the dry run' if dry_run else ', node stays cordoned'}; "
+                f"{'would evict' if dry_run else 'evicted'} {len(evicted)}: {'; '.join(blocked[:5])}",
             )
         return {"evicted": evicted, "blocked": blocked}
 

@@ -34,12 +34,7 @@ def replicasets_of(
     """The deployment's ReplicaSets (owned by its uid), oldest revision first."""
     api = _api.apps(context, apps)
     if deployment and dep is None:
-        dep = _api.read(
-            api.read_namespaced_deployment,
-            deployment,
-            namespace,
-            op=f"read deployment {namespace}/{deployment}",
-        )
+        dep = _api.read_deployment(api, namespace, deployment, context=context)
     kwargs: dict[str, Any] = {}
     if dep:
         labels = ((dep.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}

@@ -110,12 +110,7 @@ def pod_rows(pods: list[dict[str, Any]], *, at: Any = None) -> pd.DataFrame:
 def _selector(namespace: str, deployment: str, selector: str, context: str, apps_api: Any) -> str:
     if not deployment:
         return selector
-    dep = _api.read(
-        _api.apps(context, apps_api).read_namespaced_deployment,
-        deployment,
-        namespace,
-        op=f"read deployment {namespace}/{deployment}",
-    )
+    dep = _api.read_deployment(_api.apps(context, apps_api), namespace, deployment, context=context)
     labels = ((dep.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
     return ",".join(filter(None, [_api.selector_string(labels), selector]))
 
@@ -159,14 +154,7 @@ def deployment_status(
     """Deployments with desired/updated/ready/available replicas, revision, generation and conditions."""
     api = _api.apps(context, apps)
     if deployment:
-        items = [
-            _api.read(
-                api.read_namespaced_deployment,
-                deployment,
-                namespace,
-                op=f"read deployment {namespace}/{deployment}",
-            )
-        ]
+        items = [_api.read_deployment(api, namespace, deployment, context=context)]
     else:
         items = _api.list_items(
             api.list_namespaced_deployment, namespace, op=f"list deployments in {namespace}"

@@ -97,12 +97,7 @@ def verify_rollout(
     quiet_since: float | None = None
     baseline: dict[str, int] = {}
     while True:
-        dep = _api.read(
-            apps_api.read_namespaced_deployment,
-            deployment,
-            namespace,
-            op=f"read deployment {namespace}/{deployment}",
-        )
+        dep = _api.read_deployment(apps_api, namespace, deployment, context=context)
         labels = ((dep.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
         pods = list_pods(
             namespace=namespace, selector=_api.selector_string(labels), context=context, core=core_api

@@ -1,0 +1,134 @@
+"""pod_crashloop against the sandbox's crashloop scenario: findings, dry run, rollback, bad input."""
+
+from __future__ import annotations
+
+from conftest import crashlooping_pods, kubectl, requests_log
+
+from runbook_kit.runner import run_notebook
+from runbook_kit.sandbox import timeline as tl
+
+NS, DEP = tl.CRASHLOOP_NAMESPACE, tl.CRASHLOOP_DEPLOYMENT
+
+
+def _action(result, title_start):
+    return next(e for e in result.entries if e.kind == "action" and e.title.startswith(title_start))
+
+
+def test_defaults_name_the_cause_and_send_no_write(fresh_k8s, tmp_path):
+    crashing = crashlooping_pods(fresh_k8s, NS)
+    revision = kubectl(fresh_k8s, "get", "deployment", DEP, "-n", NS)["metadata"]["annotations"][
+        "deployment.kubernetes.io/revision"
+    ]
+    assert crashing, "the scenario plants crash-looping pods"
+    before = len(requests_log(fresh_k8s))
+
+    result = run_notebook(
+        "pod_crashloop", parameters={}, incident="INC-42", store=str(tmp_path), env=fresh_k8s.env, timeout=600
+    )
+
+    assert result.status == "succeeded", result.failure
+    cause = next(e for e in result.findings if e.severity == "high")
+    assert cause.details["reason"] == "OOMKilled"
+    assert cause.details["pods"] == crashing
+    assert cause.details["limit"] == tl.CRASHLOOP_BAD_LIMIT
+    assert cause.details["rollout"]["revision"] == int(revision)
+    assert f"limits.memory: {tl.CRASHLOOP_GOOD_LIMIT} → {tl.CRASHLOOP_BAD_LIMIT}" in " ".join(
+        cause.details["rollout"]["changes"]
+    )
+    assert (
+        "OOMKilled" in cause.title
+        and tl.CRASHLOOP_BAD_LIMIT in cause.title
+        and f"revision {revision}" in cause.title
+    )
+    recommended = next(e for e in result.findings if e.title.startswith("Recommended mitigation"))
+    assert recommended.details["recommendation"] in ("rollback", "raise_memory")
+    assert recommended.details["new_memory_limit"] == tl.CRASHLOOP_GOOD_LIMIT
+
+    plan = _action(result, "rollout undo")
+    assert plan.outcome == "dry-run" and plan.command.startswith(
+        f"kubectl rollout undo deployment/{DEP} -n {NS}"
+    )
+    ours = requests_log(fresh_k8s)[before:]
+    writes = [r for r in ours if r["method"] != "GET"]
+    assert writes, "the plan was validated by the server (dryRun=All)"
+    assert all(r["dry_run"] for r in writes), [r for r in writes if not r["dry_run"]]
+    assert crashlooping_pods(fresh_k8s, NS) == crashing
+
+
+def test_rollback_applied_recovers_and_records_revisions(fresh_k8s, tmp_path):
+    result = run_notebook(
+        "pod_crashloop",
+        parameters={"mitigation": "rollback", "dry_run": False, "verify_timeout_s": 180},
+        incident="INC-43",
+        store=str(tmp_path),
+        env=fresh_k8s.env,
+        timeout=600,
+    )
+
+    assert result.status == "succeeded", result.failure
+    action = _action(result, "rollout undo")
+    assert action.outcome == "applied"
+    before, after = action.details["before"], action.details["after"]
+    assert after["revision"] == before["revision"] + 1  # the old template becomes the newest revision
+    assert before["memory_limits"] == {"api": tl.CRASHLOOP_BAD_LIMIT}
+    assert after["memory_limits"] == {"api": tl.CRASHLOOP_GOOD_LIMIT}
+    verified = result.findings[-1]
+    assert verified.details["recovered"] is True and "recovered" in verified.title
+
+    dep = kubectl(fresh_k8s, "get", "deployment", DEP, "-n", NS)
+    limits = dep["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+    assert limits["memory"] == tl.CRASHLOOP_GOOD_LIMIT
+    assert dep["status"]["readyReplicas"] == dep["spec"]["replicas"] == dep["status"]["updatedReplicas"]
+    assert crashlooping_pods(fresh_k8s, NS) == []
+
+
+def test_raise_memory_applies_the_computed_limit(fresh_k8s, tmp_path):
+    result = run_notebook(
+        "pod_crashloop",
+        parameters={"mitigation": "raise_memory", "dry_run": False},
+        incident="INC-44",
+        store=str(tmp_path),
+        env=fresh_k8s.env,
+        timeout=600,
+    )
+
+    assert result.status == "succeeded", result.failure
+    action = _action(result, "set memory limit")
+    assert action.outcome == "applied" and action.details["memory_limit"] == tl.CRASHLOOP_GOOD_LIMIT
+    assert "previous revision's limit" in action.details["reason"]
+    dep = kubectl(fresh_k8s, "get", "deployment", DEP, "-n", NS)
+    assert (
+        dep["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"]
+        == tl.CRASHLOOP_GOOD_LIMIT
+    )
+    assert result.findings[-1].details["recovered"] is True
+
+
+def test_unknown_namespace_fails_with_one_line(sandbox, tmp_path):
+    result = run_notebook(
+        "pod_crashloop",
+        parameters={"namespace": "no-such-namespace"},
+        incident="INC-45",
+        store=str(tmp_path),
+        env=sandbox.env,
+        timeout=600,
+    )
+
+    assert result.status == "failed"
+    assert 'namespaces "no-such-namespace" not found' in result.failure
+    assert "Traceback" not in result.failure and "\n" not in result.failure
+
+
+def test_unknown_deployment_fails_with_one_line(sandbox, tmp_path):
+    result = run_notebook(
+        "pod_crashloop",
+        parameters={"deployment": "no-such-app"},
+        incident="INC-46",
+        store=str(tmp_path),
+        env=sandbox.env,
+        timeout=600,
+    )
+
+    assert result.status == "failed"
+    assert 'deployments.apps "no-such-app" not found' in result.failure
+    assert result.entries == []  # nothing was concluded from a deployment that does not exist
