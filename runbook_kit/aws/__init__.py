@@ -4,7 +4,11 @@ Modules of one idea each, re-exported here (`rk.aws.<name>`) through a checked `
 reached only through `runbook_kit.clients.aws(service)` (timeouts, retries, AWS_ENDPOINT_URL).
 """
 
+from runbook_kit.aws.alb import Spike, alb_metrics, detect_spike, find_spike, plot_latency, verify_latency
+from runbook_kit.aws.cloudtrail import lookup_events
 from runbook_kit.aws.cloudwatch import metric_frame, plot_metrics
+from runbook_kit.aws.codedeploy import deployments
+from runbook_kit.aws.logs import error_timeline, insights_query, top_errors
 from runbook_kit.aws.rds import (
     RDS_METRICS,
     instance_status,
@@ -17,12 +21,23 @@ from runbook_kit.aws.rds import (
 
 __all__ = [
     "RDS_METRICS",
+    "Spike",
+    "alb_metrics",
+    "deployments",
+    "detect_spike",
+    "error_timeline",
+    "find_spike",
+    "insights_query",
     "instance_status",
+    "lookup_events",
     "metric_frame",
     "parameters",
     "plan_max_connections",
     "plan_reboot",
+    "plot_latency",
     "plot_metrics",
     "plot_rds_metrics",
     "rds_metrics",
+    "top_errors",
+    "verify_latency",
 ]
