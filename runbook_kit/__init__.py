@@ -25,7 +25,7 @@ from runbook_kit.record import action, event, finding, summary
 
 __version__ = "0.1.0"
 
-_LAZY = ("aws", "k8s", "pg", "settings", "clients")
+_LAZY = ("aws", "k8s", "pg", "settings", "clients", "investigate")
 
 __all__ = [
     "BackendError",
@@ -44,6 +44,7 @@ __all__ = [
     "clients",
     "event",
     "finding",
+    "investigate",
     "k8s",
     "pg",
     "settings",

@@ -45,7 +45,7 @@ def test_facade_all_is_exactly_what_it_exports():
     exported = {n for n, v in vars(rk).items() if not n.startswith("_") and not isinstance(v, types.ModuleType)}
     assert exported <= set(rk.__all__), exported - set(rk.__all__)
     lazy = {n for n in rk.__all__ if isinstance(getattr(rk, n), types.ModuleType)}
-    assert lazy == {"aws", "k8s", "pg", "settings", "clients"}
+    assert lazy == {"aws", "k8s", "pg", "settings", "clients", "investigate"}
 
 
 def test_import_is_cheap_and_lazy():
