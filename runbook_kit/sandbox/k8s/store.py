@@ -51,6 +51,8 @@ class Store:
         self.changed = threading.Condition(self.lock)
         self._rv = 1000
         self._objects: dict[str, dict[Key, dict[str, Any]]] = {plural: {} for plural in STORED}
+        self._sorted: dict[str, dict[str | None, list[Key]]] = {plural: {} for plural in STORED}
+        self._encoded: dict[int, tuple[dict[str, Any], bytes]] = {}
         self.history: collections.deque[tuple[int, str, str, dict[str, Any]]] = collections.deque(
             maxlen=HISTORY
         )
@@ -83,8 +85,35 @@ class Store:
         """Objects in key order (namespace, name); `namespace=None` means all namespaces."""
         with self.lock:
             table = self._objects[plural]
+            return [table[k] for k in self._keys(plural, namespace)]
+
+    def _keys(self, plural: str, namespace: str | None) -> list[Key]:
+        """Sorted keys of one namespace (or all), cached until an object is added or removed."""
+        cache = self._sorted[plural]
+        keys = cache.get(namespace)
+        if keys is None:
+            table = self._objects[plural]
             keys = sorted(table) if namespace is None else sorted(k for k in table if k[0] == namespace)
-            return [table[k] for k in keys]
+            cache[namespace] = keys
+        return keys
+
+    def encoded(self, obj: dict[str, Any]) -> bytes:
+        """The object's JSON, cached: stored objects never change, so each is serialised once."""
+        hit = self._encoded.get(id(obj))
+        if hit is not None and hit[0] is obj:
+            return hit[1]
+        data = json.dumps(obj, separators=(",", ":")).encode()
+        with self.lock:
+            if len(self._encoded) > 200_000:
+                self._encoded.clear()
+            self._encoded[id(obj)] = (obj, data)
+        return data
+
+    def _forget(self, plural: str, old: dict[str, Any] | None, *, added_or_removed: bool) -> None:
+        if old is not None:
+            self._encoded.pop(id(old), None)
+        if added_or_removed:
+            self._sorted[plural].clear()
 
     def values(self, plural: str) -> list[dict[str, Any]]:
         """Objects in no particular order (cheaper than `items` when order does not matter)."""
@@ -104,7 +133,7 @@ class Store:
         with self.lock:
             rv = self.resource_version
             table = self._objects[plural]
-            keys = sorted(table) if namespace is None else sorted(k for k in table if k[0] == namespace)
+            keys = self._keys(plural, namespace)
             start = 0
             if token:
                 after = _decode_token(token)
@@ -149,6 +178,7 @@ class Store:
                 return obj
             meta["resourceVersion"] = self._bump()
             self._objects[plural][key] = obj
+            self._forget(plural, None, added_or_removed=True)
             self._record("ADDED", plural, obj)
             return obj
 
@@ -178,6 +208,7 @@ class Store:
                 return obj
             meta["resourceVersion"] = self._bump()
             self._objects[plural][key] = obj
+            self._forget(plural, current, added_or_removed=False)
             self._record("MODIFIED", plural, obj)
             return obj
 
@@ -187,6 +218,7 @@ class Store:
             if dry_run:
                 return obj
             del self._objects[plural][(namespace, name)]
+            self._forget(plural, obj, added_or_removed=True)
             self._bump()
             self._record("DELETED", plural, obj)
             return obj
