@@ -9,7 +9,8 @@ Launch: `python -m runbook_kit.sandbox.k8s --state-dir DIR [--port 0] [--scenari
     server      HTTP transport and the request log
     api         routing and verbs (get/list/watch/create/update/patch/delete), dryRun, tables
     store       plain-dict object store with one resourceVersion counter
-    controller  deployments, replicasets, scheduler, kubelet, garbage collection, PDB status
+    controller  the loop: replicasets, scheduler, kubelet, garbage collection, PDB status
+    deployments revisions, rolling update and deployment status;  pods: bind, delete, defaults
     kubelet     pod and container status from the app model;  apps: the app model;  logs: container logs
     subresources  pods/log, pods/eviction, */scale;  metrics: metrics.k8s.io
     patch, selectors, validate, tables, discovery, resources, status, events, workloads, seeds
