@@ -510,3 +510,46 @@ def test_create_pod_and_cordon_scheduling(core: client.CoreV1Api, scratch: str) 
     finally:
         for name in nodes[1:]:
             core.patch_node(name, {"spec": {"unschedulable": None}})
+
+
+def test_table_output(api: Any) -> None:
+    accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+    response = api.call_api(
+        "GET",
+        f"{api.configuration.host}/api/v1/namespaces/payments/pods?limit=2",
+        header_params={"Accept": accept},
+    )
+    response.read()
+    table = json.loads(response.data)
+    assert table["kind"] == "Table" and table["metadata"]["continue"] and table["metadata"]["resourceVersion"]
+    columns = [(c["name"], c["priority"]) for c in table["columnDefinitions"]]
+    assert columns[:5] == [("Name", 0), ("Ready", 0), ("Status", 0), ("Restarts", 0), ("Age", 0)]
+    assert [n for n, p in columns if p == 1] == ["IP", "Node", "Nominated Node", "Readiness Gates"]
+    assert len(table["rows"]) == 2 and table["rows"][0]["object"]["kind"] == "PartialObjectMetadata"
+    response = api.call_api(
+        "GET",
+        f"{api.configuration.host}/apis/apps/v1/namespaces/payments/deployments/api?includeObject=Object",
+        header_params={"Accept": accept},
+    )
+    response.read()
+    row = json.loads(response.data)["rows"][0]
+    assert row["cells"][0] == "api" and row["object"]["kind"] == "Deployment"
+
+
+def test_watch_streams_changes(core: client.CoreV1Api, scratch: str) -> None:
+    from kubernetes import watch
+
+    rv = core.list_namespaced_pod(scratch).metadata.resource_version
+    core.create_namespaced_pod(
+        scratch,
+        {"metadata": {"name": "watched"}, "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]}},
+    )
+    seen: list[tuple[str, str]] = []
+    for event in watch.Watch().stream(
+        core.list_namespaced_pod, scratch, resource_version=rv, timeout_seconds=5
+    ):
+        obj = event["object"]
+        seen.append((event["type"], obj.metadata.name))
+        if obj.metadata.name == "watched" and obj.status.phase == "Running":
+            break
+    assert seen[0] == ("ADDED", "watched") and ("MODIFIED", "watched") in seen
