@@ -192,8 +192,9 @@ def diagnose_crashloop(
             if previous:
                 previous_limit = _limit_of(previous["spec"]["template"], container)
             minutes = None
-            if at and first_crash:
-                minutes = round((_api.parse_time(first_crash) - _api.parse_time(at)).total_seconds() / 60, 1)
+            crash_t, rollout_t = _api.parse_time(first_crash), _api.parse_time(at)
+            if crash_t and rollout_t:
+                minutes = round((crash_t - rollout_t).total_seconds() / 60, 1)
             rollout = {
                 "revision": revision(latest),
                 "replicaset": latest["metadata"]["name"],

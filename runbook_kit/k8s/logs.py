@@ -99,7 +99,13 @@ def container_logs(
     if not pod:
         record.finding(f"No pod to read logs from in {namespace}", severity="info", namespace=namespace)
         return pd.DataFrame(columns=["time", "line", "signatures"])
-    kwargs = {"namespace": namespace, "pod": pod, "container": container, "tail": tail, "context": context}
+    kwargs: dict[str, Any] = {
+        "namespace": namespace,
+        "pod": pod,
+        "container": container,
+        "tail": tail,
+        "context": context,
+    }
     try:
         text = read_log(previous=previous, core=core, **kwargs)
     except (Forbidden, Unavailable):

@@ -40,7 +40,7 @@ def pod_metrics(
 ) -> dict[tuple[str, str], tuple[float, float]] | None:
     """{(pod, container): (cpu cores, memory bytes)} from metrics.k8s.io, or None when not served."""
     api = _api.custom(context, custom)
-    kwargs = {"label_selector": selector} if selector else {}
+    kwargs: dict[str, Any] = {"label_selector": selector} if selector else {}
     try:
         items = _api.list_items(
             api.list_namespaced_custom_object,

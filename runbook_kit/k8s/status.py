@@ -124,7 +124,9 @@ def list_pods(
     core: Any | None = None,
 ) -> list[dict[str, Any]]:
     api = _api.core(context, core)
-    kwargs = {k: v for k, v in (("label_selector", selector), ("field_selector", field_selector)) if v}
+    kwargs: dict[str, Any] = {
+        k: v for k, v in (("label_selector", selector), ("field_selector", field_selector)) if v
+    }
     if namespace:
         pods = _api.list_items(api.list_namespaced_pod, namespace, op=f"list pods in {namespace}", **kwargs)
         if not pods:
@@ -214,7 +216,7 @@ def pod_events(*, namespace: str, pod: str = "", context: str = "", core: Any | 
     """`kubectl describe`'s Events: for a pod (or the namespace), oldest first, with counts."""
     api = _api.core(context, core)
     fields = f"involvedObject.name={pod}" if pod else ""
-    kwargs = {"field_selector": fields} if fields else {}
+    kwargs: dict[str, Any] = {"field_selector": fields} if fields else {}
     items = _api.list_items(api.list_namespaced_event, namespace, op=f"list events in {namespace}", **kwargs)
     if not items:
         _api.namespace_exists(namespace, context=context, core_api=api)
