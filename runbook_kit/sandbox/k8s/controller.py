@@ -245,8 +245,8 @@ class Controller(DeploymentController):
                     cordoned += 1
                     continue
                 alloc = node["status"]["allocatable"]
-                if usage[name][0] + cpu > apps.millicores(alloc["cpu"]) or usage[name][1] + mem > apps.mib(
-                    alloc["memory"]
+                if usage[name][0] + cpu > (apps.millicores(alloc["cpu"]) or 0.0) or usage[name][1] + mem > (
+                    apps.mib(alloc["memory"]) or 0.0
                 ):
                     short += 1
                     continue

@@ -25,6 +25,9 @@ class DeploymentController:
     _ready: dict[str, tuple[int, int]]
     _progress: dict[str, tuple[str, dt.datetime]]
 
+    def _items(self, plural: str) -> list[dict[str, Any]]:
+        raise NotImplementedError  # Controller scopes it to the namespaces that need a pass
+
     # --- deployments -----------------------------------------------------------------------
 
     def _owned(self, deployment: dict[str, Any]) -> list[dict[str, Any]]:
@@ -110,7 +113,7 @@ class DeploymentController:
         budget = old_total + target - min_available - (target - new_ready)
         for rs in old:  # unhealthy old pods go first
             replicas = int(
-                self.store.get("replicasets", rs["metadata"]["namespace"], rs["metadata"]["name"])[
+                self.store.require("replicasets", rs["metadata"]["namespace"], rs["metadata"]["name"])[
                     "spec"
                 ].get("replicas", 0)
             )
@@ -122,7 +125,7 @@ class DeploymentController:
         available = sum(ready.get(rs["metadata"]["uid"], (0, 0))[0] for rs in owned)
         can_remove = available - min_available
         for rs in old:
-            current = self.store.get("replicasets", rs["metadata"]["namespace"], rs["metadata"]["name"])
+            current = self.store.require("replicasets", rs["metadata"]["namespace"], rs["metadata"]["name"])
             replicas = int(current["spec"].get("replicas", 0))
             cut = max(0, min(replicas, can_remove))
             if cut:

@@ -145,7 +145,7 @@ class Server(ThreadingHTTPServer):
 def make_server(*, api_factory: Any, port: int, log_path: Path) -> tuple[Server, RequestLog]:
     """Bind 127.0.0.1:port (0 = any free port); `api_factory(server_address)` builds the Api."""
     log = RequestLog(log_path)
-    handler = type("BoundHandler", (Handler,), {"log": log})
+    handler: type[Handler] = type("BoundHandler", (Handler,), {"log": log})
     server = Server(("127.0.0.1", port), handler)
     handler.api = api_factory(f"127.0.0.1:{server.server_port}")
     return server, log
