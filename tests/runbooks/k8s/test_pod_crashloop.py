@@ -132,3 +132,19 @@ def test_unknown_deployment_fails_with_one_line(sandbox, tmp_path):
     assert result.status == "failed"
     assert 'deployments.apps "no-such-app" not found' in result.failure
     assert result.entries == []  # nothing was concluded from a deployment that does not exist
+
+
+def test_selector_without_deployment_finds_the_owner(sandbox, tmp_path):
+    result = run_notebook(
+        "pod_crashloop",
+        parameters={"deployment": "", "selector": "app=api"},
+        incident="INC-47",
+        store=str(tmp_path),
+        env=sandbox.env,
+        timeout=600,
+    )
+
+    assert result.status == "succeeded", result.failure
+    cause = next(e for e in result.findings if e.severity == "high")
+    assert cause.details["reason"] == "OOMKilled" and cause.details["deployment"] == DEP
+    assert _action(result, "rollout undo").outcome == "dry-run"
