@@ -167,17 +167,16 @@ def find_spike(
 
     values = series.dropna().sort_index()
     metric = str(series.name or "value")
-    ends = {
-        "window_start": values.index[0] if len(values) else None,
-        "window_end": values.index[-1] if len(values) else None,
-    }
+    ws: Any = values.index[0] if len(values) else None
+    we: Any = values.index[-1] if len(values) else None
     if len(values) < 2 * sustain:
         baseline = float(values.median()) if len(values) else float("nan")
         return Spike(
             detected=False,
             metric=metric,
             baseline=baseline,
-            **ends,
+            window_start=ws,
+            window_end=we,
             why=f"{len(values)} datapoints: too few to tell a spike from noise",
         )
     v = values.to_numpy(dtype=float)
@@ -187,13 +186,13 @@ def find_spike(
     c = np.concatenate([[0.0], np.cumsum(x)])
     best: tuple[float, int, int] | None = None
     for a in range(0, n - 2 * sustain + 1):
-        b = np.arange(a + sustain, n + 1)
-        n_in, n_out = b - a, n - (b - a)
+        ends = np.arange(a + sustain, n + 1)
+        n_in, n_out = ends - a, n - (ends - a)
         ok = n_out >= sustain
         if not ok.any():
             continue
-        b, n_in, n_out = b[ok], n_in[ok], n_out[ok]
-        s_in = c[b] - c[a]
+        ends, n_in, n_out = ends[ok], n_in[ok], n_out[ok]
+        s_in = c[ends] - c[a]
         s_out = c[n] - s_in
         up = s_in / n_in > s_out / n_out
         if not up.any():
@@ -201,13 +200,14 @@ def find_spike(
         score = np.where(up, s_in**2 / n_in + s_out**2 / n_out, -np.inf)
         i = int(np.argmax(score))
         if best is None or score[i] > best[0]:
-            best = (float(score[i]), a, int(b[i]))
+            best = (float(score[i]), a, int(ends[i]))
     if best is None:
         return Spike(
             detected=False,
             metric=metric,
             baseline=float(np.median(v)),
-            **ends,
+            window_start=ws,
+            window_end=we,
             why="the series never rises above its own level",
         )
     _, a, b = best
@@ -219,7 +219,8 @@ def find_spike(
             detected=False,
             metric=metric,
             baseline=float(np.median(v)),
-            **ends,
+            window_start=ws,
+            window_end=we,
             why=f"the highest sustained segment ({level:.1f}) is within x{min_ratio:g} / "
             f"+{min_delta:g} of the rest ({baseline:.1f})",
         )
@@ -234,7 +235,8 @@ def find_spike(
         start=values.index[a],
         end=values.index[b] if b < n else None,
         started_before_window=a == 0,
-        **ends,
+        window_start=ws,
+        window_end=we,
         why=f"median {level:.1f} for {b - a} points vs {baseline:.1f} outside",
     )
 
