@@ -220,11 +220,12 @@ def up(
         raise SandboxError(f"unknown sandbox part(s) {sorted(unknown)}; choose from {PARTS}")
     running = status(state_dir=state_dir)
     if running is not None:
-        if running.scenario == scenario:
+        running_parts = tuple((_read_state(state_dir) or {}).get("parts", PARTS))
+        if running.scenario == scenario and set(running_parts) == set(parts):
             return running
         raise SandboxError(
-            f"a sandbox with scenario {running.scenario!r} already runs in {state_dir}; "
-            "run `runbook sandbox down` first"
+            f"a sandbox with scenario {running.scenario!r} (parts {', '.join(running_parts)}) already runs "
+            f"in {state_dir}; run `runbook sandbox down` first"
         )
     down(state_dir=state_dir)  # leftovers of a sandbox that died: clear them
     if "k8s" in parts and "k8s" not in available_parts():

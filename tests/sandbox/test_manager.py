@@ -102,6 +102,8 @@ def test_up_twice_reuses_and_a_different_scenario_is_refused(
     assert manager.up("latency", state_dir=info.state_dir, parts=("aws",)) == info
     with pytest.raises(SandboxError, match="already runs"):
         manager.up("connections", state_dir=info.state_dir, parts=("aws",))
+    with pytest.raises(SandboxError, match="already runs"):
+        manager.up("latency", state_dir=info.state_dir, parts=("aws", "postgres"))
     assert set(info.env) >= {
         "AWS_ENDPOINT_URL",
         "AWS_ACCESS_KEY_ID",
