@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
+import uuid
 from typing import Any
 
 from runbook_kit.sandbox import timeline as tl
@@ -292,6 +293,7 @@ def _trail_events(trail: Trail, anchor: dt.datetime, deployment_id: str) -> None
                 event_time=deploy + dt.timedelta(seconds=offset),
                 resources=resources,
                 request_parameters=params,
+                event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"sandbox/trail/{name}/{offset}")),  # stable
                 **who,
             )
         )
