@@ -124,10 +124,10 @@ class Controller(DeploymentController):
         namespaces = {ns["metadata"]["name"] for ns in self.store.items("namespaces")}
         owners = {
             o["metadata"]["uid"]
-            for plural in ("deployments", "replicasets")
+            for plural in ("deployments", "replicasets", "daemonsets")
             for o in self.store.values(plural)
         }
-        for plural in ("pods", "replicasets", "deployments", "events", "poddisruptionbudgets"):
+        for plural in ("pods", "replicasets", "deployments", "daemonsets", "events", "poddisruptionbudgets"):
             for obj in self._items(plural):
                 meta = obj["metadata"]
                 owner = workloads.controller_uid(obj)

@@ -77,6 +77,7 @@ RESOURCES: tuple[Resource, ...] = (
             ("status", "apps", "v1", "ReplicaSet", ("get", "patch", "update")),
         ),
     ),
+    Resource("daemonsets", "DaemonSet", "apps", "v1", True, ("ds",), categories=("all",)),
     Resource("poddisruptionbudgets", "PodDisruptionBudget", "policy", "v1", True, ("pdb",)),
     Resource("pods", "PodMetrics", "metrics.k8s.io", "v1beta1", True, verbs=_RO),
     Resource("nodes", "NodeMetrics", "metrics.k8s.io", "v1beta1", False, verbs=_RO),

@@ -207,6 +207,76 @@ class Seeder:
             labels={"k8s-app": "kube-dns"},
         )
         self.rollouts(dns, [(created, None)])
+        self._kube_proxy(created)
+
+    def _kube_proxy(self, created: dt.datetime) -> None:
+        """A DaemonSet pod on every node (not recreated if deleted: the sandbox has no DaemonSet controller),
+        so `kubectl drain` has DaemonSet-managed pods to refuse or, with --ignore-daemonsets, to skip."""
+        labels = {"k8s-app": "kube-proxy"}
+        container = _container(
+            "kube-proxy",
+            "602401143452.dkr.ecr.us-east-1.amazonaws.com/eks/kube-proxy:v1.32.0-eksbuild.2",
+            memory="64Mi",
+            cpu="100m",
+            port=10249,
+        )
+        template = {
+            "metadata": {"labels": dict(labels)},
+            "spec": {
+                "containers": [container],
+                "hostNetwork": True,
+                "priorityClassName": "system-node-critical",
+                "tolerations": [{"operator": "Exists"}],
+            },
+        }
+        default_pod(template)
+        count = len(self.nodes)
+        ds = self.store.create(
+            "daemonsets",
+            {
+                "apiVersion": "apps/v1",
+                "kind": "DaemonSet",
+                "metadata": {
+                    "name": "kube-proxy",
+                    "namespace": "kube-system",
+                    "labels": dict(labels),
+                    "generation": 1,
+                },
+                "spec": {
+                    "selector": {"matchLabels": dict(labels)},
+                    "template": template,
+                    "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
+                },
+                "status": {
+                    "desiredNumberScheduled": count,
+                    "currentNumberScheduled": count,
+                    "numberReady": count,
+                    "updatedNumberScheduled": count,
+                    "numberAvailable": count,
+                    "numberMisscheduled": 0,
+                    "observedGeneration": 1,
+                },
+            },
+            created=created,
+        )
+        for node in self.nodes:
+            pod = {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": f"kube-proxy-{workloads.safe_encode(os.urandom(8), 5)}",
+                    "namespace": "kube-system",
+                    "labels": dict(labels),
+                    "generateName": "kube-proxy-",
+                    "ownerReferences": [workloads.owner_ref(ds, kind="DaemonSet", api_version="apps/v1")],
+                },
+                "spec": clone(template["spec"]),
+            }
+            pod = bind(self.store.stamp(pod, created=created), node, at=created)
+            pod["status"] = kubelet.pod_status(pod, self.now)
+            pod["status"]["podIP"] = pod["status"]["hostIP"]
+            pod["status"]["podIPs"] = [{"ip": pod["status"]["hostIP"]}]
+            self.store.create("pods", pod, created=created)
 
     def rollouts(
         self,
@@ -260,22 +330,43 @@ class Seeder:
                 )
         d = clone(d)
         d["metadata"]["annotations"][workloads.REVISION] = str(len(replicasets))
-        if stalled:
-            new_name = replicasets[-1][1]["metadata"]["name"]
-            deadline = replicasets[-1][0] + dt.timedelta(seconds=int(d["spec"]["progressDeadlineSeconds"]))
-            if deadline < self.now:
-                d["status"] = {
-                    "conditions": [
-                        {
-                            "type": "Progressing",
-                            "status": "False",
-                            "lastUpdateTime": iso(deadline),
-                            "lastTransitionTime": iso(deadline),
-                            "reason": "ProgressDeadlineExceeded",
-                            "message": f'ReplicaSet "{new_name}" has timed out progressing.',
-                        }
-                    ]
+        last_rollout, (_, newest) = replicasets[-1][0], replicasets[-1]
+        available = iso(first_created + dt.timedelta(seconds=5))
+        conditions = [
+            {
+                "type": "Available",
+                "status": "True",
+                "lastUpdateTime": available,
+                "lastTransitionTime": available,
+                "reason": "MinimumReplicasAvailable",
+                "message": "Deployment has minimum availability.",
+            },
+        ]
+        deadline = last_rollout + dt.timedelta(seconds=int(d["spec"]["progressDeadlineSeconds"]))
+        if stalled and deadline < self.now:
+            conditions.append(
+                {
+                    "type": "Progressing",
+                    "status": "False",
+                    "lastUpdateTime": iso(deadline),
+                    "lastTransitionTime": iso(deadline),
+                    "reason": "ProgressDeadlineExceeded",
+                    "message": f'ReplicaSet "{newest["metadata"]["name"]}" has timed out progressing.',
                 }
+            )
+        elif not stalled:
+            done = iso(last_rollout + dt.timedelta(seconds=5 + 3 * desired))
+            conditions.append(
+                {
+                    "type": "Progressing",
+                    "status": "True",
+                    "lastUpdateTime": done,
+                    "lastTransitionTime": iso(first_created),
+                    "reason": "NewReplicaSetAvailable",
+                    "message": f'ReplicaSet "{newest["metadata"]["name"]}" has successfully progressed.',
+                }
+            )
+        d["status"] = {"conditions": conditions}
         return self.store.replace("deployments", d)
 
     def _pod(self, rs: dict[str, Any], *, created: dt.datetime) -> dict[str, Any]:

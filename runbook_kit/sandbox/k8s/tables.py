@@ -278,6 +278,45 @@ def replicaset_row(rs: dict[str, Any], at: dt.datetime) -> Row:
     ]
 
 
+DAEMONSET_COLUMNS: list[Column] = [
+    _NAME,
+    ("Desired", "integer", 0, "The total number of nodes that should be running the daemon pod."),
+    ("Current", "integer", 0, "The number of nodes that are running at least 1 daemon pod."),
+    ("Ready", "integer", 0, "The number of nodes that should be running the daemon pod and have one Ready."),
+    ("Up-to-date", "integer", 0, "The total number of nodes that are running updated daemon pod"),
+    (
+        "Available",
+        "integer",
+        0,
+        "The number of nodes that should be running the daemon pod and have one available.",
+    ),
+    (
+        "Node Selector",
+        "string",
+        0,
+        "NodeSelector is a selector which must be true for the pod to fit on a node.",
+    ),
+    _AGE,
+    *_WIDE_WORKLOAD,
+]
+
+
+def daemonset_row(ds: dict[str, Any], at: dt.datetime) -> Row:
+    s = ds.get("status") or {}
+    selector = ds["spec"]["template"]["spec"].get("nodeSelector") or {}
+    return [
+        ds["metadata"]["name"],
+        s.get("desiredNumberScheduled", 0),
+        s.get("currentNumberScheduled", 0),
+        s.get("numberReady", 0),
+        s.get("updatedNumberScheduled", 0),
+        s.get("numberAvailable", 0),
+        ",".join(f"{k}={v}" for k, v in sorted(selector.items())) or "<none>",
+        _age(ds, at),
+        *_template_cells(ds),
+    ]
+
+
 PDB_COLUMNS: list[Column] = [
     _NAME,
     ("Min Available", "string", 0, "The minimum number of pods that must be available."),
@@ -358,6 +397,7 @@ PRINTERS: dict[str, tuple[list[Column], Callable[[dict[str, Any], dt.datetime], 
     "namespaces": (NAMESPACE_COLUMNS, namespace_row),
     "deployments": (DEPLOYMENT_COLUMNS, deployment_row),
     "replicasets": (REPLICASET_COLUMNS, replicaset_row),
+    "daemonsets": (DAEMONSET_COLUMNS, daemonset_row),
     "events": (EVENT_COLUMNS, event_row),
     "poddisruptionbudgets": (PDB_COLUMNS, pdb_row),
 }

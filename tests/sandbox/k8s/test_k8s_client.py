@@ -167,7 +167,7 @@ def test_label_selectors(core: client.CoreV1Api) -> None:
     assert names("app notin (api, worker),app") == {"checkout", "frontend"}
     assert names("app!=api,app==worker") == {"worker"}
     k8s_app = core.list_pod_for_all_namespaces(label_selector="!app").items
-    assert {p.metadata.labels.get("k8s-app") for p in k8s_app} == {"kube-dns"}
+    assert {p.metadata.labels.get("k8s-app") for p in k8s_app} == {"kube-dns", "kube-proxy"}
 
 
 def test_field_selectors_and_unsupported_field(core: client.CoreV1Api) -> None:

@@ -254,14 +254,15 @@ def test_cordon_uncordon(fresh_cluster: Any) -> None:
 
 def test_drain_dry_run_then_for_real(fresh_cluster: Any) -> None:
     node = "ip-10-0-2-47.ec2.internal"
-    on_node = [
-        p["metadata"]["name"]
-        for p in json.loads(
-            kubectl(
-                fresh_cluster, "get", "pods", "-A", "--field-selector", f"spec.nodeName={node}", "-o", "json"
-            )
-        )["items"]
-    ]
+    listed = json.loads(
+        kubectl(fresh_cluster, "get", "pods", "-A", "--field-selector", f"spec.nodeName={node}", "-o", "json")
+    )["items"]
+    on_node = [p["metadata"]["name"] for p in listed if not p["metadata"]["name"].startswith("kube-proxy-")]
+    refused = kubectl(fresh_cluster, "drain", node, "--delete-emptydir-data", "--dry-run=server", check=False)
+    assert (
+        "cannot delete DaemonSet-managed Pods (use --ignore-daemonsets to ignore): kube-system/kube-proxy-"
+        in refused
+    )
     assert on_node
     before = len(fresh_cluster.requests())
     out = kubectl(
@@ -278,7 +279,7 @@ def test_drain_dry_run_then_for_real(fresh_cluster: Any) -> None:
     remaining = json.loads(
         kubectl(fresh_cluster, "get", "pods", "-A", "--field-selector", f"spec.nodeName={node}", "-o", "json")
     )["items"]
-    assert remaining == []
+    assert [p["metadata"]["name"][:11] for p in remaining] == ["kube-proxy-"]  # DaemonSet pods stay
     assert rows(kubectl(fresh_cluster, "get", "node", node))[1][1] == "Ready,SchedulingDisabled"
     wait_for(
         lambda: len(pods_json(fresh_cluster, "-l", "app=worker")) == 2
