@@ -133,6 +133,14 @@ class Api:
 
     @staticmethod
     def _body(req: Request) -> Any:
+        if "protobuf" in req.content_type or "cbor" in req.content_type:
+            raise ApiError(
+                415,
+                f"the body of the request was in an unknown format - accepted media types include: "
+                f"application/json, application/merge-patch+json, application/strategic-merge-patch+json, "
+                f'application/json-patch+json (the sandbox does not speak "{req.content_type}")',
+                reason="UnsupportedMediaType",
+            )
         try:
             return json.loads(req.body or b"null")
         except ValueError as exc:
