@@ -18,7 +18,8 @@ from runbook_kit.sandbox import timeline as tl
 
 pytestmark = pytest.mark.sandbox
 
-ANCHOR = dt.datetime(2026, 3, 14, 15, 9, 26, tzinfo=dt.UTC)
+# both servers get this anchor; recent, because CloudWatch Logs refuses events older than 14 days
+ANCHOR = dt.datetime.now(dt.UTC).replace(minute=9, second=26, microsecond=0) - dt.timedelta(hours=1)
 
 
 @pytest.fixture
