@@ -10,6 +10,7 @@ the anchor with timeline's offsets and drawn from seeded RNGs: same anchor, same
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import random
 import uuid
@@ -333,9 +334,12 @@ def _logs(client: Any, anchor: dt.datetime) -> None:
             events.append({"timestamp": int(moment.timestamp() * 1000), "message": message})
             moment += dt.timedelta(seconds=rng.uniform(8, 16))
         for i in range(0, len(events), 5000):
-            logs.put_log_events(
+            answer = logs.put_log_events(
                 logGroupName=tl.LATENCY_LOG_GROUP, logStreamName=pod, logEvents=events[i : i + 5000]
             )
+            rejected = answer.get("rejectedLogEventsInfo")
+            if rejected:  # an anchor more than 14 days back: say so in aws.log
+                logging.getLogger(__name__).warning("log events rejected: %s", rejected)
 
 
 def seed(url: str, *, scenarios: set[str], anchor: dt.datetime, trail: Trail) -> None:
