@@ -125,14 +125,14 @@ def error_timeline(
     log_group: str,
     minutes: float = 180,
     pattern: str = "ERROR",
-    bin: str = "5m",
+    bin_size: str = "5m",
     timeout_s: float = 60.0,
     logs: Any | None = None,
 ) -> pd.DataFrame:
     """Error lines per time bin (`stats count(*) by bin(5m)`): bin (UTC), errors; empty bins omitted."""
     import pandas as pd
 
-    query = ERROR_TIMELINE_QUERY.format(pattern=pattern, bin=bin)
+    query = ERROR_TIMELINE_QUERY.format(pattern=pattern, bin=bin_size)
     frame = insights_query(log_group=log_group, query=query, minutes=minutes, timeout_s=timeout_s, logs=logs)
     if frame.empty:
         frame = pd.DataFrame({"bin": pd.Series(dtype="datetime64[ns, UTC]"), "errors": pd.Series(dtype=int)})
