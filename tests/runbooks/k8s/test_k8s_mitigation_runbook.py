@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 import json
 
-from conftest import kubectl, requests_log
+from k8s_witness import kubectl, requests_log
 
 from runbook_kit.runner import run_notebook
 

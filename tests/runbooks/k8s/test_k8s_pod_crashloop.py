@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import crashlooping_pods, kubectl, requests_log
+from k8s_witness import crashlooping_pods, kubectl, requests_log
 
 from runbook_kit.runner import run_notebook
 from runbook_kit.sandbox import timeline as tl
