@@ -4,11 +4,8 @@ Backends (`rk.k8s`, `rk.pg`, `rk.aws`) load on first use, so `import runbook_kit
 never imports boto3, kubernetes, pandas or matplotlib.
 """
 
-from __future__ import annotations
-
 import importlib
 import sys
-from typing import Any
 
 from runbook_kit.errors import (
     BackendError,
@@ -52,7 +49,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name in _LAZY:
         module = importlib.import_module(f"runbook_kit.{name}")
         globals()[name] = module

@@ -63,8 +63,15 @@ SCENARIOS: Mapping[str, Scenario] = MappingProxyType(
         "latency": Scenario(
             name="latency",
             description=f"{tl.LATENCY_NAMESPACE}/{tl.LATENCY_SERVICE} p99 latency spikes after a deploy",
-            runbook=None,
-            parameters=MappingProxyType({}),
+            runbook="api_latency_spike",
+            parameters=MappingProxyType({
+                "load_balancer": tl.LATENCY_LOAD_BALANCER,
+                "log_group": tl.LATENCY_LOG_GROUP,
+                "codedeploy_application": tl.LATENCY_CODEDEPLOY_APP,
+                "namespace": tl.LATENCY_NAMESPACE,
+                "deployment": tl.LATENCY_SERVICE,
+                "db_instance_id": tl.DB_INSTANCE_ID,
+            }),
             cause=(
                 f"A deployment of storefront-checkout {_minutes(tl.LATENCY_DEPLOY_AGO)} minutes "
                 "ago shipped a payments client whose calls time out after 3 s; the database is healthy."

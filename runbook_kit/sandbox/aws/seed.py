@@ -24,8 +24,8 @@ __all__ = ["seed"]
 
 MINUTE = dt.timedelta(minutes=1)
 CI_USER = "ci-deployer"
-DEPLOYMENT_GROUP = "prod"
-CODEDEPLOY_APP = "storefront-checkout"
+DEPLOYMENT_GROUP = tl.LATENCY_CODEDEPLOY_GROUP
+CODEDEPLOY_APP = tl.LATENCY_CODEDEPLOY_APP
 # what the PostgreSQL part really holds at the anchor (~81 client sessions + the kit's own): the
 # CloudWatch series ends where pg_stat_activity starts, so the two views of the incident agree
 PEAK_CONNECTIONS = tl.DB_MAX_CONNECTIONS - 15
