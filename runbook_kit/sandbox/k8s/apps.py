@@ -108,9 +108,14 @@ class Run:
 
 @dataclass(frozen=True)
 class ContainerTimeline:
-    runs: tuple[Run, ...]  # every start so far, oldest first
+    runs: tuple[Run, ...]  # the most recent starts (at most KEEP_RUNS), oldest first
     crashing: bool
     waiting_since: dt.datetime | None  # in CrashLoopBackOff since, or None when running
+    first_start: dt.datetime
+    starts: int = 1  # every start since the first, including those no longer in `runs`
+    backoff_events: int = 0  # BackOff events the kubelet would have emitted (one per ~10 s sync)
+    first_backoff: dt.datetime | None = None
+    last_backoff: dt.datetime | None = None
 
     @property
     def current(self) -> Run:
@@ -118,7 +123,7 @@ class ContainerTimeline:
 
     @property
     def restart_count(self) -> int:
-        return sum(1 for r in self.runs if r.finished is not None)
+        return self.starts - (0 if self.current.finished is not None else 1)
 
     @property
     def previous(self) -> Run | None:
@@ -126,43 +131,58 @@ class ContainerTimeline:
         return finished[-1] if finished else None
 
 
+KEEP_RUNS = 8
+SYNC_PERIOD = 10.0  # the kubelet re-syncs a pod in back-off about every 10 s, emitting BackOff each time
+
+
 def container_timeline(
     *, app: App, limit_mib: float | None, first_start: dt.datetime, at: dt.datetime
 ) -> ContainerTimeline:
-    """Every run of a container from its first start until `at`."""
+    """Every run of a container from its first start until `at`.
+
+    Once the back-off is capped every cycle is the same, so whole cycles are skipped arithmetically:
+    a crash loop months old costs the same as one minutes old.
+    """
     oom = app.peak_mib is not None and limit_mib is not None and limit_mib < app.peak_mib
     if not oom:
-        return ContainerTimeline((Run(0, first_start, None, 0.0),), False, None)
+        return ContainerTimeline((Run(0, first_start, None, 0.0),), False, None, first_start)
     runs: list[Run] = []
-    start = first_start
     run_time = dt.timedelta(seconds=app.oom_after)
-    index = 0
+    start, index, events, first_backoff, last_backoff = first_start, 0, 0, None, None
     while True:
         end = start + run_time
-        backoff = min(BACKOFF_START * 2**index, BACKOFF_CAP)
+        backoff = min(BACKOFF_START * 2 ** min(index, 10), BACKOFF_CAP)
         if at < end:
             runs.append(Run(index, start, None, backoff))
-            return ContainerTimeline(tuple(runs), True, None)
+            waiting = None
+            break
         runs.append(Run(index, start, end, backoff))
         next_start = end + dt.timedelta(seconds=backoff)
+        syncs = 1 + int((min(at, next_start) - end).total_seconds() // SYNC_PERIOD)
+        events += syncs
+        first_backoff = first_backoff or end
+        last_backoff = end + dt.timedelta(seconds=SYNC_PERIOD * (syncs - 1))
         if at < next_start:
-            return ContainerTimeline(tuple(runs), True, end)
-        start = next_start
-        index += 1
-
-
-def backoff_event_count(tl: ContainerTimeline, *, at: dt.datetime) -> tuple[int, dt.datetime | None]:
-    """How many BackOff events the kubelet would have emitted (one per sync, about every 10 s)."""
-    count, last = 0, None
-    for run in tl.runs:
-        if run.finished is None:
-            continue
-        window_end = min(at, run.finished + dt.timedelta(seconds=run.backoff))
-        seconds = max(0.0, (window_end - run.finished).total_seconds())
-        syncs = 1 + int(seconds // 10)
-        count += syncs
-        last = run.finished + dt.timedelta(seconds=10 * (syncs - 1))
-    return count, last
+            waiting = end
+            break
+        start, index = next_start, index + 1
+        if backoff >= BACKOFF_CAP:
+            cycle = run_time + dt.timedelta(seconds=BACKOFF_CAP)
+            skip = int((at - start) / cycle) - KEEP_RUNS
+            if skip > 0:
+                start += cycle * skip
+                index += skip
+                events += skip * (1 + int(BACKOFF_CAP // SYNC_PERIOD))
+    return ContainerTimeline(
+        tuple(runs[-KEEP_RUNS:]),
+        True,
+        waiting,
+        first_start,
+        starts=index + 1,
+        backoff_events=events,
+        first_backoff=first_backoff,
+        last_backoff=last_backoff,
+    )
 
 
 def memory_mib(*, app: App, limit_mib: float | None, tl: ContainerTimeline, at: dt.datetime) -> float:

@@ -230,8 +230,8 @@ def pod_events(pod: dict[str, Any], at: dt.datetime) -> list[PodEvent]:
         if tl is None:
             continue
         path = f"spec.containers{{{c['name']}}}"
-        starts = len(tl.runs)
-        first, last = tl.runs[0].started, tl.current.started
+        starts = tl.starts
+        first, last = tl.first_start, tl.current.started
         image = c.get("image", "")
         events += [
             PodEvent(
@@ -250,18 +250,16 @@ def pod_events(pod: dict[str, Any], at: dt.datetime) -> list[PodEvent]:
                 "Started", "Normal", f"Started container {c['name']}", starts, first, last, field_path=path
             ),
         ]
-        count, last_backoff = apps.backoff_event_count(tl, at=at)
-        if count and last_backoff:
-            first_backoff = next(r.finished for r in tl.runs if r.finished is not None)
+        if tl.backoff_events and tl.first_backoff and tl.last_backoff:
             events.append(
                 PodEvent(
                     "BackOff",
                     "Warning",
                     f"Back-off restarting failed container {c['name']} in pod "
                     f"{meta['name']}_{meta['namespace']}({meta['uid']})",
-                    count,
-                    first_backoff,
-                    last_backoff,
+                    tl.backoff_events,
+                    tl.first_backoff,
+                    tl.last_backoff,
                     field_path=path,
                 )
             )

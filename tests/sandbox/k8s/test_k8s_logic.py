@@ -134,15 +134,22 @@ def test_human_duration_matches_apimachinery(seconds: int, text: str) -> None:
 def test_crash_loop_backoff_doubles_and_caps() -> None:
     app = apps.app_for("x.dkr.ecr.us-east-1.amazonaws.com/payments/api:1.42.0")
     start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    timeline = apps.container_timeline(
-        app=app, limit_mib=256, first_start=start, at=start + dt.timedelta(hours=2)
+    early = apps.container_timeline(
+        app=app, limit_mib=256, first_start=start, at=start + dt.timedelta(minutes=14)
     )
     gaps = [
         (b.started - a.finished).total_seconds()
-        for a, b in zip(timeline.runs, timeline.runs[1:], strict=False)
+        for a, b in zip(early.runs, early.runs[1:], strict=False)
         if a.finished
     ]
-    assert gaps[:6] == [10, 20, 40, 80, 160, 300] and set(gaps[6:]) == {300}
+    assert gaps == [10, 20, 40, 80, 160, 300] and early.restart_count == 7 and early.waiting_since
+    # months of crash-looping: counts keep growing at one restart per capped cycle (300 s + the run)
+    later = apps.container_timeline(
+        app=app, limit_mib=256, first_start=start, at=start + dt.timedelta(days=90)
+    )
+    cycle = 300 + app.oom_after
+    assert abs(later.restart_count - 90 * 86400 / cycle) < 10 and len(later.runs) <= apps.KEEP_RUNS
+    assert later.backoff_events > later.restart_count * 30
     healthy = apps.container_timeline(
         app=app, limit_mib=512, first_start=start, at=start + dt.timedelta(hours=2)
     )

@@ -88,3 +88,28 @@ def test_bulk_pods_are_seeded_and_listable(tmp_path: Path) -> None:
         assert len(deployments) == 5 and sum(d.spec.replicas for d in deployments) == 1200
     finally:
         assert stop(sandbox) == 0
+
+
+def test_seeded_rollouts_line_up_with_the_anchor(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from kubernetes import client
+
+    from runbook_kit.sandbox import timeline as tl
+
+    anchor = dt.datetime(2026, 3, 4, 5, 6, 7, tzinfo=dt.UTC)
+    sandbox = start(tmp_path, "--scenario", "all", "--anchor", anchor.isoformat())
+    try:
+        apps = client.AppsV1Api(sandbox.api_client())
+
+        def newest_rs(namespace: str, app: str) -> client.V1ReplicaSet:
+            rs = apps.list_namespaced_replica_set(namespace, label_selector=f"app={app}").items
+            return max(rs, key=lambda r: int(r.metadata.annotations["deployment.kubernetes.io/revision"]))
+
+        crash = newest_rs(tl.CRASHLOOP_NAMESPACE, tl.CRASHLOOP_DEPLOYMENT)
+        assert crash.metadata.creation_timestamp == anchor - tl.CRASHLOOP_ROLLOUT_AGO
+        latency = newest_rs(tl.LATENCY_NAMESPACE, tl.LATENCY_SERVICE)
+        assert latency.metadata.creation_timestamp == anchor - tl.LATENCY_DEPLOY_AGO
+        assert latency.spec.template.spec.containers[0].image.endswith(":v3.9.0")
+    finally:
+        assert stop(sandbox) == 0
