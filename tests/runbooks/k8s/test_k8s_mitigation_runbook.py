@@ -11,9 +11,15 @@ from runbook_kit.runner import run_notebook
 
 
 def _node_with_most_pods(info):
-    pods = kubectl(info, "get", "pods", "-A")["items"]
-    counts = collections.Counter(p["spec"].get("nodeName") for p in pods if p["spec"].get("nodeName"))
-    return counts.most_common(1)[0]
+    """(node, the pods kubectl drain would evict there): DaemonSet and mirror pods stay."""
+    by_node = collections.defaultdict(list)
+    for p in kubectl(info, "get", "pods", "-A")["items"]:
+        owners = [o["kind"] for o in p["metadata"].get("ownerReferences", []) if o.get("controller")]
+        mirror = "kubernetes.io/config.mirror" in p["metadata"].get("annotations", {})
+        if p["spec"].get("nodeName") and "DaemonSet" not in owners and not mirror:
+            by_node[p["spec"]["nodeName"]].append(f"{p['metadata']['namespace']}/{p['metadata']['name']}")
+    node = max(by_node, key=lambda n: len(by_node[n]))
+    return node, sorted(by_node[node])
 
 
 def _action(result):
@@ -29,8 +35,8 @@ def test_default_is_status_only(sandbox, tmp_path):
 
 
 def test_drain_beyond_the_blast_radius_is_refused(fresh_k8s, tmp_path):
-    node, count = _node_with_most_pods(fresh_k8s)
-    assert count >= 2
+    node, evictable = _node_with_most_pods(fresh_k8s)
+    assert len(evictable) >= 2
     before = len(requests_log(fresh_k8s))
     result = run_notebook(
         "k8s_mitigation",
@@ -44,7 +50,7 @@ def test_drain_beyond_the_blast_radius_is_refused(fresh_k8s, tmp_path):
     assert result.status == "failed" and "blast radius of 1" in result.failure
     action = _action(result)
     assert action.outcome == "refused" and action.title == f"drain: node/{node}"
-    assert len(action.details["targets"]) == count
+    assert sorted(action.details["targets"]) == evictable
     assert [r for r in requests_log(fresh_k8s)[before:] if r["method"] != "GET"] == []
     assert not kubectl(fresh_k8s, "get", "node", node)["spec"].get("unschedulable")
 
