@@ -51,6 +51,7 @@ def test_drain_beyond_the_blast_radius_is_refused(fresh_k8s, tmp_path):
     action = _action(result)
     assert action.outcome == "refused" and action.title == f"drain: node/{node}"
     assert sorted(action.details["targets"]) == evictable
+    assert any(skipped.endswith("(DaemonSet-managed)") for skipped in action.details["skipped"])
     assert [r for r in requests_log(fresh_k8s)[before:] if r["method"] != "GET"] == []
     assert not kubectl(fresh_k8s, "get", "node", node)["spec"].get("unschedulable")
 
