@@ -13,5 +13,6 @@ Launch: `python -m runbook_kit.sandbox.k8s --state-dir DIR [--port 0] [--scenari
     deployments revisions, rolling update and deployment status;  pods: bind, delete, defaults
     kubelet     pod and container status from the app model;  apps: the app model;  logs: container logs
     subresources  pods/log, pods/eviction, */scale;  metrics: metrics.k8s.io
-    patch, selectors, validate, tables, discovery, resources, status, events, workloads, seeds
+    watch: ?watch=true streams;  manifests + seeds: the seeded cluster
+    patch, selectors, validate, tables, discovery, resources, status, events, workloads
 """

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from runbook_kit.sandbox.k8s import discovery, metrics, subresources, tables, validate
+from runbook_kit.sandbox.k8s import discovery, metrics, subresources, tables, validate, watch
 from runbook_kit.sandbox.k8s.controller import Controller
 from runbook_kit.sandbox.k8s.pods import bind, delete_pod
 from runbook_kit.sandbox.k8s.resources import Resource, lookup
@@ -258,45 +258,15 @@ class Api:
 
     def _watch(self, req: Request, route: Route) -> Response:
         r = route.resource
-        predicate = self._predicates(req, r.plural)
-        timeout = min(float(req.query.get("timeoutSeconds") or 60), 300.0)
-        since = int(req.query.get("resourceVersion") or 0)
-        namespace = route.namespace if r.namespaced else None
-
-        def wanted(obj: dict[str, Any]) -> bool:
-            return (namespace is None or obj["metadata"].get("namespace") == namespace) and (
-                predicate is None or predicate(obj)
-            )
-
-        def stream() -> Iterator[bytes]:
-            import time
-
-            deadline = time.monotonic() + timeout
-            with self.store.lock:
-                if since == 0:
-                    backlog = [("ADDED", o) for o in self.store.items(r.plural, namespace) if wanted(o)]
-                else:
-                    backlog = [
-                        (k, o)
-                        for rv, k, p, o in self.store.history
-                        if rv > since and p == r.plural and wanted(o)
-                    ]
-                seen = int(self.store.resource_version)
-            for kind, obj in backlog:
-                yield json.dumps({"type": kind, "object": obj}).encode() + b"\n"
-            while time.monotonic() < deadline:
-                with self.store.lock:
-                    self.store.changed.wait(timeout=min(0.5, max(0.0, deadline - time.monotonic())))
-                    fresh = [
-                        (k, o)
-                        for rv, k, p, o in self.store.history
-                        if rv > seen and p == r.plural and wanted(o)
-                    ]
-                    seen = int(self.store.resource_version)
-                for kind, obj in fresh:
-                    yield json.dumps({"type": kind, "object": obj}).encode() + b"\n"
-
-        return Response(200, None, verb="watch", stream=stream())
+        events = watch.stream(
+            self.store,
+            plural=r.plural,
+            namespace=route.namespace if r.namespaced else None,
+            predicate=self._predicates(req, r.plural),
+            since=int(req.query.get("resourceVersion") or 0),
+            timeout=float(req.query.get("timeoutSeconds") or 60),
+        )
+        return Response(200, None, verb="watch", stream=events)
 
     def _namespace_exists(self, route: Route) -> None:
         if route.resource.namespaced and self.store.get("namespaces", "", route.namespace or "") is None:

@@ -17,7 +17,7 @@ import uuid
 from typing import Any
 
 from runbook_kit.sandbox import timeline as tl
-from runbook_kit.sandbox.k8s import events, kubelet, workloads
+from runbook_kit.sandbox.k8s import events, kubelet, manifests, workloads
 from runbook_kit.sandbox.k8s.controller import Controller
 from runbook_kit.sandbox.k8s.pods import bind, default_pod, pod_ip
 from runbook_kit.sandbox.k8s.store import Store, clone, iso
@@ -35,149 +35,6 @@ CRASHLOOP_CAUSE = (
 )
 
 
-def _node(name: str, ip: str, zone: str, created: dt.datetime) -> dict[str, Any]:
-    since = iso(created)
-    conditions = [
-        ("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
-        ("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-        ("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
-        ("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
-    ]
-    return {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {
-            "name": name,
-            "labels": {
-                "kubernetes.io/hostname": name,
-                "kubernetes.io/os": "linux",
-                "kubernetes.io/arch": "amd64",
-                "beta.kubernetes.io/os": "linux",
-                "beta.kubernetes.io/arch": "amd64",
-                "topology.kubernetes.io/region": "us-east-1",
-                "topology.kubernetes.io/zone": zone,
-                "node.kubernetes.io/instance-type": "m5.xlarge",
-                "eks.amazonaws.com/nodegroup": "general",
-                "eks.amazonaws.com/capacityType": "ON_DEMAND",
-            },
-            "annotations": {"node.alpha.kubernetes.io/ttl": "0"},
-        },
-        "spec": {"providerID": f"aws:///{zone}/i-0{abs(hash(name)) % 10**16:016x}"},
-        "status": {
-            "capacity": {"cpu": "4", "memory": "16208924Ki", "pods": "58", "ephemeral-storage": "83873772Ki"},
-            "allocatable": {
-                "cpu": "3920m",
-                "memory": "15189020Ki",
-                "pods": "58",
-                "ephemeral-storage": "76224326324",
-            },
-            "conditions": [
-                {
-                    "type": t,
-                    "status": s,
-                    "lastHeartbeatTime": since,
-                    "lastTransitionTime": since,
-                    "reason": r,
-                    "message": m,
-                }
-                for t, s, r, m in conditions
-            ],
-            "addresses": [
-                {"type": "InternalIP", "address": ip},
-                {"type": "Hostname", "address": name},
-                {"type": "InternalDNS", "address": name},
-            ],
-            "nodeInfo": {
-                "machineID": f"ec2{abs(hash(ip)) % 10**12:012d}",
-                "systemUUID": f"ec2{zone}",
-                "bootID": f"boot-{ip}",
-                "kernelVersion": "6.1.119-129.201.amzn2023.x86_64",
-                "osImage": "Amazon Linux 2023.6.20241212",
-                "containerRuntimeVersion": "containerd://1.7.23",
-                "kubeletVersion": "v1.32.2-eks-677bac1",
-                "kubeProxyVersion": "v1.32.2-eks-677bac1",
-                "operatingSystem": "linux",
-                "architecture": "amd64",
-            },
-        },
-    }
-
-
-def _namespace(store: Store, name: str, created: dt.datetime) -> None:
-    store.create(
-        "namespaces",
-        {
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}},
-            "spec": {"finalizers": ["kubernetes"]},
-            "status": {"phase": "Active"},
-        },
-        created=created,
-    )
-
-
-def _container(
-    name: str, image: str, *, memory: str, cpu: str = "250m", port: int = 8080, ready_delay: int | None = None
-) -> dict[str, Any]:
-    c: dict[str, Any] = {
-        "name": name,
-        "image": image,
-        "ports": [{"containerPort": port, "protocol": "TCP"}],
-        "env": [{"name": "LOG_LEVEL", "value": "info"}],
-        "resources": {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory}},
-    }
-    if ready_delay is not None:
-        c["readinessProbe"] = {
-            "httpGet": {"path": "/healthz", "port": port, "scheme": "HTTP"},
-            "initialDelaySeconds": ready_delay,
-            "periodSeconds": 5,
-            "timeoutSeconds": 1,
-            "successThreshold": 1,
-            "failureThreshold": 3,
-        }
-    return c
-
-
-def _deployment(
-    namespace: str,
-    name: str,
-    replicas: int,
-    containers: list[dict[str, Any]],
-    *,
-    labels: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    labels = labels or {"app": name}
-    template = {
-        "metadata": {"labels": dict(labels), "creationTimestamp": None},
-        "spec": {"containers": containers},
-    }
-    default_pod(template)
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "labels": dict(labels),
-            "generation": 1,
-            "annotations": {},
-        },
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": dict(labels)},
-            "template": template,
-            "strategy": {
-                "type": "RollingUpdate",
-                "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"},
-            },
-            "revisionHistoryLimit": 10,
-            "progressDeadlineSeconds": 600,
-        },
-        "status": {},
-    }
-
-
 class Seeder:
     def __init__(
         self, store: Store, controller: Controller, *, anchor: dt.datetime, now: dt.datetime
@@ -192,15 +49,17 @@ class Seeder:
     def base(self) -> None:
         created = self.ago(dt.timedelta(days=30))
         for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
-            _namespace(self.store, name, created)
+            manifests.namespace(self.store, name, created)
         for name, ip, zone in NODES:
-            self.nodes.append(self.store.create("nodes", _node(name, ip, zone, created), created=created))
-        dns = _deployment(
+            self.nodes.append(
+                self.store.create("nodes", manifests.node(name, ip, zone, created), created=created)
+            )
+        dns = manifests.deployment(
             "kube-system",
             "coredns",
             2,
             [
-                _container(
+                manifests.container(
                     "coredns", "registry.k8s.io/coredns/coredns:v1.11.3", memory="170Mi", cpu="100m", port=53
                 )
             ],
@@ -213,7 +72,7 @@ class Seeder:
         """A DaemonSet pod on every node (not recreated if deleted: the sandbox has no DaemonSet controller),
         so `kubectl drain` has DaemonSet-managed pods to refuse or, with --ignore-daemonsets, to skip."""
         labels = {"k8s-app": "kube-proxy"}
-        container = _container(
+        container = manifests.container(
             "kube-proxy",
             "602401143452.dkr.ecr.us-east-1.amazonaws.com/eks/kube-proxy:v1.32.0-eksbuild.2",
             memory="64Mi",
@@ -392,12 +251,16 @@ class Seeder:
 
     def crashloop(self) -> None:
         ns = tl.CRASHLOOP_NAMESPACE
-        _namespace(self.store, ns, self.ago(dt.timedelta(days=60)))
-        api = _deployment(
+        manifests.namespace(self.store, ns, self.ago(dt.timedelta(days=60)))
+        api = manifests.deployment(
             ns,
             tl.CRASHLOOP_DEPLOYMENT,
             3,
-            [_container("api", f"{ECR}/payments/api:1.41.0", memory=tl.CRASHLOOP_GOOD_LIMIT, ready_delay=3)],
+            [
+                manifests.container(
+                    "api", f"{ECR}/payments/api:1.41.0", memory=tl.CRASHLOOP_GOOD_LIMIT, ready_delay=3
+                )
+            ],
         )
         self.rollouts(
             api,
@@ -422,11 +285,15 @@ class Seeder:
             ],
             stalled=True,
         )
-        worker = _deployment(
+        worker = manifests.deployment(
             ns,
             "worker",
             2,
-            [_container("worker", f"{ECR}/payments/worker:2.7.3", memory="384Mi", cpu="100m", port=9090)],
+            [
+                manifests.container(
+                    "worker", f"{ECR}/payments/worker:2.7.3", memory="384Mi", cpu="100m", port=9090
+                )
+            ],
         )
         self.rollouts(worker, [(self.ago(dt.timedelta(days=9)), None)])
         for name, spec in (("api", {"minAvailable": 2}), ("worker", {"maxUnavailable": 1})):
@@ -444,12 +311,16 @@ class Seeder:
 
     def latency(self) -> None:
         ns = tl.LATENCY_NAMESPACE
-        _namespace(self.store, ns, self.ago(dt.timedelta(days=90)))
-        checkout = _deployment(
+        manifests.namespace(self.store, ns, self.ago(dt.timedelta(days=90)))
+        checkout = manifests.deployment(
             ns,
             tl.LATENCY_SERVICE,
             3,
-            [_container("checkout", f"{ECR}/storefront/checkout:v3.8.0", memory="768Mi", cpu="500m")],
+            [
+                manifests.container(
+                    "checkout", f"{ECR}/storefront/checkout:v3.8.0", memory="768Mi", cpu="500m"
+                )
+            ],
         )
         self.rollouts(
             checkout,
@@ -471,11 +342,15 @@ class Seeder:
                 ),
             ],
         )
-        frontend = _deployment(
+        frontend = manifests.deployment(
             ns,
             "frontend",
             2,
-            [_container("frontend", f"{ECR}/storefront/frontend:v1.20.4", memory="256Mi", cpu="100m")],
+            [
+                manifests.container(
+                    "frontend", f"{ECR}/storefront/frontend:v1.20.4", memory="256Mi", cpu="100m"
+                )
+            ],
         )
         self.rollouts(frontend, [(self.ago(dt.timedelta(days=21)), None)])
 
@@ -483,14 +358,18 @@ class Seeder:
         """N settled Running pods in namespace `bulk`, spread over a few deployments (benchmarks)."""
         ns = "bulk"
         created = self.ago(dt.timedelta(days=1))
-        _namespace(self.store, ns, created)
+        manifests.namespace(self.store, ns, created)
         per = [pods // deployments + (1 if i < pods % deployments else 0) for i in range(deployments)]
         for i, count in enumerate(per):
-            d = _deployment(
+            d = manifests.deployment(
                 ns,
                 f"bulk-{i}",
                 count,
-                [_container("app", "public.ecr.aws/nginx/nginx:1.27", memory="32Mi", cpu="5m", port=80)],
+                [
+                    manifests.container(
+                        "app", "public.ecr.aws/nginx/nginx:1.27", memory="32Mi", cpu="5m", port=80
+                    )
+                ],
             )
             d["spec"]["template"]["spec"]["containers"][0]["resources"] = {}
             d = self.store.create("deployments", d, created=created)
