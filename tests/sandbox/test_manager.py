@@ -160,7 +160,8 @@ def test_scenario_registry() -> None:
         "db_connection_exhaustion",
         {"db_instance_id": "orders-db"},
     )
-    assert SCENARIOS["latency"].runbook is None
+    assert SCENARIOS["latency"].runbook == "api_latency_spike"
+    assert SCENARIOS["latency"].parameters["load_balancer"] == timeline.LATENCY_LOAD_BALANCER
     assert all(s.description and s.cause.endswith(".") for s in SCENARIOS.values())
     assert resolve("all") == ["crashloop", "connections", "latency"]
     assert resolve("latency, crashloop") == ["crashloop", "latency"]
