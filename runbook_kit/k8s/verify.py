@@ -146,9 +146,11 @@ def verify_rollout(
         crashing,
         message,
     )
+    # checked once (nothing was applied to wait for): a status line, not a failed fix
+    severity = "info" if recovered or timeout_s <= 0 else "high"
     record.finding(
         message,
-        severity="info" if recovered else "high",
+        severity=severity,
         revision=result.revision,
         replicas=result.replicas,
         ready=result.ready,
