@@ -148,3 +148,20 @@ def test_selector_without_deployment_finds_the_owner(sandbox, tmp_path):
     cause = next(e for e in result.findings if e.severity == "high")
     assert cause.details["reason"] == "OOMKilled" and cause.details["deployment"] == DEP
     assert _action(result, "rollout undo").outcome == "dry-run"
+
+
+def test_verify_reports_not_recovered_within_the_timeout(fresh_k8s, monkeypatch):
+    from runbook_kit import clients, k8s, record
+
+    for name, value in fresh_k8s.env.items():
+        monkeypatch.setenv(name, value)
+    clients.reset()
+    try:
+        result = k8s.verify_rollout(namespace=NS, deployment=DEP, timeout_s=2, quiet_s=1)
+    finally:
+        clients.reset()
+
+    assert not result.recovered and "not recovered within 2 s" in result.message
+    assert sorted(result.crashlooping) == crashlooping_pods(fresh_k8s, NS)
+    entry = record.entries_this_session()[-1]
+    assert entry.severity == "high" and entry.details["recovered"] is False
