@@ -119,7 +119,8 @@ def _ours(pid: int, started: float | None) -> bool:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, os.WNOHANG)
             return False
-        return started is None or abs(proc.create_time() - started) < 0.5
+        # no recorded start time: the process was already gone when recorded; the PID is not ours now
+        return started is not None and abs(proc.create_time() - started) < 0.5
     except psutil.NoSuchProcess:
         return False
 
