@@ -3,7 +3,8 @@
 One process, one port: boto3 talks to `AWS_ENDPOINT_URL` and never knows which answers come from
 moto and which from the gap fills. The middleware looks at the JSON-protocol target
 (`X-Amz-Target`), answers what moto lacks or gets wrong (CloudTrail LookupEvents, CloudWatch
-percentiles, Logs Insights) from moto's own in-process backends, and passes everything else through.
+percentiles, Logs Insights, RDS parameter metadata) from moto's own in-process backends, and passes
+everything else through.
 Responses use the service's JSON protocol (the one botocore 1.44 picks for cloudwatch, logs and
 cloudtrail): epoch-second timestamps, `__type` + `message` errors.
 
@@ -21,7 +22,7 @@ import urllib.parse
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from runbook_kit.sandbox.aws import logs_queries, metrics, query_protocol
+from runbook_kit.sandbox.aws import logs_queries, metrics, query_protocol, rds_parameters
 from runbook_kit.sandbox.aws.cloudtrail import ACCOUNT_ID, ApiError, Trail, TrailEvent
 
 __all__ = ["SEED_HEADER", "GapFillApp", "build_app"]
@@ -86,6 +87,17 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
+def _db_parameters(app: GapFillApp, request: dict[str, Any], region: str, _: str) -> dict[str, Any]:
+    return rds_parameters.describe_db_parameters(_backend("rds", "rds_backends", region), request)
+
+
+QUERY_HANDLERS: dict[tuple[str, str], Handler] = {  # (API version, Action) for query-protocol services
+    (query_protocol.CLOUDWATCH_VERSION, "GetMetricData"): _metric_data,
+    (query_protocol.CLOUDWATCH_VERSION, "GetMetricStatistics"): _metric_statistics,
+    (query_protocol.RDS_VERSION, "DescribeDBParameters"): _db_parameters,
+}
+
+
 class GapFillApp:
     """WSGI middleware: gap fills first, moto for the rest, CloudTrail recording of writes."""
 
@@ -141,28 +153,28 @@ class GapFillApp:
     def _query_protocol(
         self, body: bytes, region: str, start_response: Callable[..., Any]
     ) -> list[bytes] | None:
-        """CloudWatch's percentile gap fills for query-protocol clients (None: not ours, moto answers)."""
+        """Gap fills for query-protocol clients (None: not ours, moto answers)."""
         form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode("utf-8", "replace")).items()}
-        action = form.get("Action", "")
-        handler = {"GetMetricData": _metric_data, "GetMetricStatistics": _metric_statistics}.get(action)
-        if handler is None or form.get("Version") != query_protocol.CLOUDWATCH_VERSION:
+        action, version = form.get("Action", ""), form.get("Version", "")
+        handler = QUERY_HANDLERS.get((version, action))
+        if handler is None:
             return None
+        service = query_protocol.SERVICES[version]
         request_id = "00000000-0000-4000-8000-000000000000"
         try:
             answer = handler(self, query_protocol.parse_request(form), region, "")
         except ApiError as exc:
-            data, status = query_protocol.error_xml(exc.code, exc.message, request_id), exc.status
+            data, status = query_protocol.error_xml(service, exc.code, exc.message, request_id), exc.status
         except (KeyError, TypeError, ValueError) as exc:
-            data, status = (
-                query_protocol.error_xml("ValidationError", f"invalid request: {exc}", request_id),
-                400,
-            )
+            message = f"invalid request: {exc}"
+            data, status = query_protocol.error_xml(service, "ValidationError", message, request_id), 400
         else:
             if answer is None:
                 return None
-            data, status = query_protocol.response_xml(action, answer, request_id), 200
+            data, status = query_protocol.response_xml(service, action, answer, request_id), 200
+        reason = {200: "OK", 400: "Bad Request", 404: "Not Found"}.get(status, "")
         start_response(
-            f"{status} {'OK' if status == 200 else 'Bad Request'}",
+            f"{status} {reason}",
             [
                 ("Content-Type", "text/xml"),
                 ("Content-Length", str(len(data))),

@@ -1,4 +1,4 @@
-"""The AWS query protocol (form-encoded requests, XML responses) for the CloudWatch gap fills.
+"""The AWS query protocol (form-encoded requests, XML responses) for the CloudWatch and RDS gap fills.
 
 botocore 1.44 talks JSON to CloudWatch, but older SDKs, the AWS CLI's bundled botocore and other
 languages' SDKs still use the query protocol; the percentile gap fills answer them in kind. Requests
@@ -15,10 +15,23 @@ import functools
 from typing import Any
 from xml.sax.saxutils import escape
 
-__all__ = ["CLOUDWATCH_VERSION", "error_xml", "parse_request", "response_xml", "unflatten"]
+__all__ = [
+    "CLOUDWATCH_VERSION",
+    "RDS_VERSION",
+    "SERVICES",
+    "error_xml",
+    "parse_request",
+    "response_xml",
+    "unflatten",
+]
 
 CLOUDWATCH_VERSION = "2010-08-01"
-_NAMESPACE = "http://monitoring.amazonaws.com/doc/2010-08-01/"
+RDS_VERSION = "2014-10-31"
+SERVICES = {CLOUDWATCH_VERSION: "cloudwatch", RDS_VERSION: "rds"}  # API version -> botocore service
+_NAMESPACES = {
+    "cloudwatch": "http://monitoring.amazonaws.com/doc/2010-08-01/",
+    "rds": "http://rds.amazonaws.com/doc/2014-10-31/",
+}
 
 
 def unflatten(form: dict[str, str]) -> dict[str, Any]:
@@ -55,8 +68,9 @@ def _numbers(request: dict[str, Any]) -> dict[str, Any]:
             stat["Period"] = int(stat["Period"])
         if "ReturnData" in query:
             query["ReturnData"] = query["ReturnData"] == "true"
-    if "Period" in request:
-        request["Period"] = int(request["Period"])
+    for key in ("Period", "MaxRecords"):
+        if key in request:
+            request[key] = int(request[key])
     return request
 
 
@@ -66,10 +80,10 @@ def parse_request(form: dict[str, str]) -> dict[str, Any]:
 
 
 @functools.cache
-def _model() -> Any:
+def _model(service: str) -> Any:
     import botocore.session
 
-    return botocore.session.get_session().get_service_model("cloudwatch")
+    return botocore.session.get_session().get_service_model(service)
 
 
 def _timestamp(value: Any) -> str:
@@ -101,17 +115,17 @@ def _xml(value: Any, shape: Any) -> str:
     return escape(str(value))
 
 
-def response_xml(operation: str, result: dict[str, Any], request_id: str) -> bytes:
-    shape = _model().operation_model(operation).output_shape
+def response_xml(service: str, operation: str, result: dict[str, Any], request_id: str) -> bytes:
+    shape = _model(service).operation_model(operation).output_shape
     body = _xml(result, shape)
     return (
-        f'<{operation}Response xmlns="{_NAMESPACE}"><{operation}Result>{body}</{operation}Result>'
+        f'<{operation}Response xmlns="{_NAMESPACES[service]}"><{operation}Result>{body}</{operation}Result>'
         f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></{operation}Response>"
     ).encode()
 
 
-def error_xml(code: str, message: str, request_id: str) -> bytes:
+def error_xml(service: str, code: str, message: str, request_id: str) -> bytes:
     return (
-        f'<ErrorResponse xmlns="{_NAMESPACE}"><Error><Type>Sender</Type><Code>{escape(code)}</Code>'
+        f'<ErrorResponse xmlns="{_NAMESPACES[service]}"><Error><Type>Sender</Type><Code>{escape(code)}</Code>'
         f"<Message>{escape(message)}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
     ).encode()

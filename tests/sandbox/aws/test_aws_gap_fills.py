@@ -295,7 +295,7 @@ def test_write_calls_through_the_server_are_recorded(fresh_sandbox: Any) -> None
     assert event["Resources"] == [{"ResourceType": "AWS::RDS::DBParameterGroup", "ResourceName": "tuned"}]
 
 
-# --- what moto already does (checked, not filled) ------------------------------------------------
+# --- RDS, CodeDeploy, ELBv2 ------------------------------------------------------------------------
 
 
 def test_rds_instance_and_custom_parameter_group(info: SandboxInfo) -> None:
@@ -307,6 +307,28 @@ def test_rds_instance_and_custom_parameter_group(info: SandboxInfo) -> None:
     parameters = rds.get_paginator("describe_db_parameters").paginate(DBParameterGroupName=group)
     values = {p["ParameterName"]: p.get("ParameterValue") for page in parameters for p in page["Parameters"]}
     assert values["max_connections"] == str(tl.DB_MAX_CONNECTIONS)
+
+
+def test_db_parameters_carry_source_and_apply_type_and_filter_by_source(info: SandboxInfo) -> None:
+    rds = client(info, "rds")
+    group = f"{tl.DB_INSTANCE_ID}-params"
+    everything = rds.describe_db_parameters(DBParameterGroupName=group)
+    assert_shape(rds, "DescribeDBParameters", everything)
+    by_name = {p["ParameterName"]: p for p in everything["Parameters"]}
+    assert by_name["max_connections"]["Source"] == "user"
+    assert (by_name["max_connections"]["ApplyType"], by_name["max_connections"]["DataType"]) == (
+        "static",
+        "integer",
+    )
+    assert by_name["work_mem"]["Source"] == "engine-default" and "ParameterValue" not in by_name["work_mem"]
+    user = rds.describe_db_parameters(DBParameterGroupName=group, Source="user")["Parameters"]
+    assert {p["ParameterName"] for p in user} == {"max_connections", "idle_in_transaction_session_timeout"}
+    with pytest.raises(ClientError) as err:
+        rds.describe_db_parameters(DBParameterGroupName="no-such-group")
+    assert err.value.response["Error"]["Code"] == "DBParameterGroupNotFound"
+    with pytest.raises(ClientError) as err:
+        rds.describe_db_parameters(DBParameterGroupName=group, MaxRecords=5)
+    assert err.value.response["Error"]["Code"] == "InvalidParameterValue"
 
 
 def test_codedeploy_deployment_at_the_spike_and_the_load_balancer(info: SandboxInfo) -> None:
