@@ -222,16 +222,9 @@ def _stats_stage(rest: str) -> tuple[Callable[[list[Record]], list[Record]], lis
                 raise QueryError(f"bin expects a duration like 5m, not {body[2]!r}")
             width = int(m.group(1)) * _UNITS[m.group(2)]
             bins.add(alias or f"bin({body[2]})")
-            groups.append(
-                (
-                    alias or f"bin({body[2]})",
-                    lambda r, w=width: (
-                        int(r["@timestamp"]) // w * w if r.get("@timestamp") is not None else None
-                    ),
-                )
-            )
+            groups.append((alias or f"bin({body[2]})", _binner(width)))
         elif len(body) == 1:
-            groups.append((alias or body[0], lambda r, f=body[0]: r.get(f)))
+            groups.append((alias or body[0], _getter(body[0])))
         else:
             raise QueryError(f"cannot group by {' '.join(texts)!r}")
 
@@ -251,6 +244,25 @@ def _stats_stage(rest: str) -> tuple[Callable[[list[Record]], list[Record]], lis
 
     names = [n for n, _ in groups] + [a[0] for a in aggregates]
     return stage, names, bins
+
+
+def _binner(width: int) -> Callable[[Record], Any]:
+    def key(r: Record) -> Any:
+        return None if r.get("@timestamp") is None else int(r["@timestamp"]) // width * width
+
+    return key
+
+
+def _getter(name: str) -> Callable[[Record], Any]:
+    return lambda r: r.get(name)
+
+
+def _numeric_key(name: str) -> Callable[[Record], float]:
+    return lambda r: number(r[name]) or 0.0
+
+
+def _text_key(name: str) -> Callable[[Record], str]:
+    return lambda r: str(r[name])
 
 
 def _aggregate(fn: str, fld: str, pct: float, rows: list[Record]) -> Any:
@@ -290,10 +302,10 @@ def _sort_stage(rest: str) -> Callable[[list[Record]], list[Record]]:
             present = [r for r in rows if r.get(name) is not None]
             missing = [r for r in rows if r.get(name) is None]
             numeric = all(number(r[name]) is not None for r in present)
-            present.sort(
-                key=(lambda r, n=name: number(r[n])) if numeric else (lambda r, n=name: str(r[n])),
-                reverse=descending,
-            )
+            if numeric:
+                present.sort(key=_numeric_key(name), reverse=descending)
+            else:
+                present.sort(key=_text_key(name), reverse=descending)
             rows = present + missing
         return rows
 

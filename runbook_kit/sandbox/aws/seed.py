@@ -238,14 +238,14 @@ def _deployment(client: Any, anchor: dt.datetime) -> str:
 
 def _trail_events(trail: Trail, anchor: dt.datetime, deployment_id: str) -> None:
     deploy = tl.at(anchor, tl.LATENCY_DEPLOY_AGO).replace(microsecond=0)
-    ci = {
+    ci: dict[str, Any] = {
         "username": CI_USER,
         "access_key_id": "AKIACIDEPLOYER000001",
         "user_agent": "aws-sdk-go-v2/1.30 ci",
         "source_ip": "198.51.100.24",
     }
     task = "storefront-checkout:214"
-    for offset, name, source, resources, params, who in [
+    events: list[tuple[int, str, str, tuple[tuple[str, str], ...], dict[str, Any], dict[str, Any]]] = [
         (
             -180,
             "RegisterTaskDefinition",
@@ -286,7 +286,8 @@ def _trail_events(trail: Trail, anchor: dt.datetime, deployment_id: str) -> None
             {"username": "alice", "access_key_id": "AKIAALICE00000000001"},
         ),
         (900, "DescribeDBInstances", "rds.amazonaws.com", (), {}, {"username": "bob", "read_only": True}),
-    ]:
+    ]
+    for offset, name, source, resources, params, who in events:
         trail.add(
             TrailEvent(
                 event_name=name,
