@@ -9,13 +9,7 @@ step). Writing them from Python keeps the JSON valid and the diffs of this file 
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-HERE = Path(__file__).resolve().parent.parent
+from _notebook import write
 
 PERMISSIONS = (
     "- **IAM**: `cloudwatch:GetMetricData` (load balancer and RDS metrics); `logs:StartQuery`, "
@@ -113,35 +107,10 @@ cause that is not a rollout of this deployment gives a no-op plan that says what
 ]
 
 
-def _cells(spec: list[tuple[str, str]]) -> list[nbformat.NotebookNode]:
-    cells = []
-    for kind, text in spec:
-        text = text.strip("\n")
-        if kind == "md":
-            cells.append(new_markdown_cell(text))
-        elif kind == "params":
-            cells.append(new_code_cell(text, metadata={"tags": ["parameters"]}))
-        else:
-            cells.append(new_code_cell(text))
-    return cells
-
-
-def _write(name: str, spec: list[tuple[str, str]]) -> Path:
-    nb = new_notebook(cells=_cells(spec), metadata={
-        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-        "language_info": {"name": "python"},
-    })
-    for i, cell in enumerate(nb.cells):
-        cell.id = f"{name[:12]}-{i:02d}"
-    nbformat.validate(nb)
-    path = HERE / f"{name}.ipynb"
-    # sources stay one string per cell (nbformat.writes would split them into lists of lines)
-    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    return path
 
 
 def main() -> None:
-    print(_write("api_latency_spike", LATENCY))
+    print(write("api_latency_spike", LATENCY))
 
 
 if __name__ == "__main__":
