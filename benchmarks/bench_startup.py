@@ -22,14 +22,27 @@ from pathlib import Path
 
 BIN = Path(sys.executable).parent
 NOTEBOOK = {
-    "nbformat": 4, "nbformat_minor": 5,
+    "nbformat": 4,
+    "nbformat_minor": 5,
     "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
     "cells": [
         {"cell_type": "markdown", "id": "a", "metadata": {}, "source": "# Bench\nA tiny runbook."},
-        {"cell_type": "code", "id": "b", "metadata": {"tags": ["parameters"]}, "execution_count": None,
-         "outputs": [], "source": "name = 'world'  # who\ndry_run = True\n"},
-        {"cell_type": "code", "id": "c", "metadata": {}, "execution_count": None, "outputs": [],
-         "source": "print('hello', name)"},
+        {
+            "cell_type": "code",
+            "id": "b",
+            "metadata": {"tags": ["parameters"]},
+            "execution_count": None,
+            "outputs": [],
+            "source": "name = 'world'  # who\ndry_run = True\n",
+        },
+        {
+            "cell_type": "code",
+            "id": "c",
+            "metadata": {},
+            "execution_count": None,
+            "outputs": [],
+            "source": "print('hello', name)",
+        },
     ],
 }
 
@@ -56,10 +69,36 @@ def main() -> None:
             "python -c pass": timed([sys.executable, "-c", "pass"], runs, env),
             "import runbook_kit": timed([sys.executable, "-c", "import runbook_kit"], runs, env),
             "import papermill": timed([sys.executable, "-c", "import papermill"], runs, env),
-            "runbook run": timed([str(BIN / "runbook"), "run", str(nb), "-p", "name", "ops",
-                                  "--store", str(work / "store"), "--incident", "bench"], runs, env),
-            "papermill": timed([str(BIN / "papermill"), str(nb), str(work / "out.ipynb"), "-p", "name", "ops",
-                                "--kernel", "python3"], runs, env),
+            "runbook run": timed(
+                [
+                    str(BIN / "runbook"),
+                    "run",
+                    str(nb),
+                    "-p",
+                    "name",
+                    "ops",
+                    "--store",
+                    str(work / "store"),
+                    "--incident",
+                    "bench",
+                ],
+                runs,
+                env,
+            ),
+            "papermill": timed(
+                [
+                    str(BIN / "papermill"),
+                    str(nb),
+                    str(work / "out.ipynb"),
+                    "-p",
+                    "name",
+                    "ops",
+                    "--kernel",
+                    "python3",
+                ],
+                runs,
+                env,
+            ),
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -68,7 +107,8 @@ def main() -> None:
     print(f"{'command':<22}{'median s':>10}{'min s':>9}{'max s':>9}")
     for name, values in rows.items():
         print(f"{name:<22}{med[name]:>10.3f}{min(values):>9.3f}{max(values):>9.3f}")
-    print(f"\nimport runbook_kit (net of interpreter start): {med['import runbook_kit'] - med['python -c pass']:.3f} s")
+    net = med["import runbook_kit"] - med["python -c pass"]
+    print(f"\nimport runbook_kit (net of interpreter start): {net:.3f} s")
     print(f"runbook run / papermill: {med['runbook run'] / med['papermill']:.2f}")
 
 

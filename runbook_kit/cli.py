@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -19,7 +19,7 @@ from runbook_kit.errors import RunbookError
 __all__ = ["cli", "main"]
 
 
-def _fail(message: str, code: int = 2) -> None:
+def _fail(message: str, code: int = 2) -> NoReturn:
     click.echo(f"runbook: {message}", err=True)
     sys.exit(code)
 

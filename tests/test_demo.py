@@ -32,8 +32,12 @@ def _demo_processes() -> list[psutil.Process]:
 
 @pytest.mark.parametrize("scenario", list(EXPECTED))
 def test_demo_prints_a_record_that_names_the_planted_cause(scenario, tmp_path):
-    result = subprocess.run([sys.executable, "-m", "runbook_kit.cli", "demo", scenario, "--store",
-                             str(tmp_path)], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "runbook_kit.cli", "demo", scenario, "--store", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     path = Path(result.stdout.strip().splitlines()[-1])
     assert path.is_file() and path.suffix == ".ipynb" and path.with_suffix(".html").is_file()

@@ -49,7 +49,10 @@ def test_notebook_is_thin_documented_and_committed_without_outputs(path):
             continue
         assert cell.get("outputs") == [] and cell.get("execution_count") is None
         tree = ast.parse(source(cell))
-        imported = {alias.name.split(".")[0] for node in ast.walk(tree)
-                    if isinstance(node, ast.Import | ast.ImportFrom)
-                    for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module or "")])}
+        imported = {
+            alias.name.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import | ast.ImportFrom)
+            for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module or "")])
+        }
         assert not imported & SDKS, f"SDK import in a notebook: {imported & SDKS}"

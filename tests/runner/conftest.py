@@ -13,13 +13,21 @@ def notebook(*cells: tuple[str, str] | tuple[str, str, list[str]]) -> dict:
     for i, spec in enumerate(cells):
         kind, source = spec[0], spec[1]
         # sources as lists of lines, as nbformat writes them to disk
-        cell = {"cell_type": kind, "id": f"c{i}", "metadata": {"tags": spec[2]} if len(spec) > 2 else {},
-                "source": source.splitlines(keepends=True)}
+        cell = {
+            "cell_type": kind,
+            "id": f"c{i}",
+            "metadata": {"tags": spec[2]} if len(spec) > 2 else {},
+            "source": source.splitlines(keepends=True),
+        }
         if kind == "code":
             cell.update(outputs=[], execution_count=None)
         out.append(cell)
-    return {"nbformat": 4, "nbformat_minor": 5, "cells": out,
-            "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}}
+    return {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "cells": out,
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+    }
 
 
 @pytest.fixture
@@ -35,4 +43,3 @@ def write_notebook(tmp_path: Path):
 @pytest.fixture
 def store(tmp_path: Path) -> Path:
     return tmp_path / "store"
-

@@ -14,13 +14,17 @@ from click.testing import CliRunner
 from runbook_kit import catalog
 from runbook_kit.cli import cli
 
-PARAMS = ("code", "namespace = 'payments'  # where to look\nreplicas = 3  # how many\ndry_run = True  # plan only\n",
-          ["parameters"])
+PARAMS = (
+    "code",
+    "namespace = 'payments'  # where to look\nreplicas = 3  # how many\ndry_run = True  # plan only\n",
+    ["parameters"],
+)
 
 
 def runbook(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "runbook_kit.cli", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "runbook_kit.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=120
+    )
 
 
 def _commands(group: click.Group, prefix: str = ""):
@@ -48,8 +52,10 @@ def test_show_lists_parameters_with_types_defaults_and_help(write_notebook):
     result = CliRunner().invoke(cli, ["show", nb])
     assert result.exit_code == 0, result.output
     assert "Scale a deployment." in result.output
-    assert any(ln.split()[:4] == ["replicas", "int", "default", "3"] and "how many" in ln
-               for ln in result.output.splitlines())
+    assert any(
+        ln.split()[:4] == ["replicas", "int", "default", "3"] and "how many" in ln
+        for ln in result.output.splitlines()
+    )
 
 
 def test_unknown_runbook_is_one_line_and_exit_2():
@@ -60,20 +66,35 @@ def test_unknown_runbook_is_one_line_and_exit_2():
 
 def test_bad_parameter_is_one_line_and_exit_2(write_notebook, tmp_path):
     nb = write_notebook("p", PARAMS)
-    for args, message in ((["-p", "replicas", "many"], "expects int"),
-                          (["-p", "x = 1\nimport os", "1"], "unknown parameter"),
-                          (["--incident", "../../etc"], "incident id")):
+    for args, message in (
+        (["-p", "replicas", "many"], "expects int"),
+        (["-p", "x = 1\nimport os", "1"], "unknown parameter"),
+        (["--incident", "../../etc"], "incident id"),
+    ):
         result = runbook("run", nb, *args, "--store", str(tmp_path / "s"))
         assert result.returncode == 2 and message in result.stderr and result.stderr.count("\n") == 1
     assert not (tmp_path / "s").exists()
 
 
 def test_run_prints_the_record_path_and_param_file_values(write_notebook, tmp_path):
-    nb = write_notebook("p", PARAMS, ("code", "import runbook_kit as rk\nrk.finding(f'{namespace} x{replicas}')"))
+    nb = write_notebook(
+        "p", PARAMS, ("code", "import runbook_kit as rk\nrk.finding(f'{namespace} x{replicas}')")
+    )
     pfile = tmp_path / "params.yaml"
     pfile.write_text("namespace: orders\nreplicas: 5\n")
-    result = runbook("run", nb, "-f", str(pfile), "-p", "replicas", "7", "--incident", "INC-9",
-                     "--store", str(tmp_path / "s"))
+    result = runbook(
+        "run",
+        nb,
+        "-f",
+        str(pfile),
+        "-p",
+        "replicas",
+        "7",
+        "--incident",
+        "INC-9",
+        "--store",
+        str(tmp_path / "s"),
+    )
     assert result.returncode == 0, result.stderr
     path = Path(result.stdout.strip())
     assert path.is_file() and path.parent == tmp_path / "s" / "INC-9"

@@ -15,8 +15,11 @@ import pytest
 from runbook_kit import ParameterError
 from runbook_kit.runner import run_notebook
 
-PARAMS = ("code", "name = 'world'  # who to greet\ncount = 1  # how many\ndry_run = True  # no writes\n",
-          ["parameters"])
+PARAMS = (
+    "code",
+    "name = 'world'  # who to greet\ncount = 1  # how many\ndry_run = True  # no writes\n",
+    ["parameters"],
+)
 
 
 def cells_of(path: str) -> list[dict]:
@@ -28,9 +31,13 @@ def meta_of(path: str) -> dict:
 
 
 def test_success_writes_notebook_html_and_incident(write_notebook, store):
-    nb = write_notebook("hello", ("markdown", "# Hello\nSays hello."), PARAMS,
-                        ("markdown", "## Greet"),
-                        ("code", "import runbook_kit as rk\nrk.finding('greeted ' + name, severity='low')"))
+    nb = write_notebook(
+        "hello",
+        ("markdown", "# Hello\nSays hello."),
+        PARAMS,
+        ("markdown", "## Greet"),
+        ("code", "import runbook_kit as rk\nrk.finding('greeted ' + name, severity='low')"),
+    )
     result = run_notebook(nb, parameters={"name": "ops"}, incident="INC-1", store=str(store))
     assert result.status == "succeeded" and result.exit_code == 0
     assert [e.title for e in result.findings] == ["greeted ops"]
@@ -73,9 +80,12 @@ def test_traversal_and_odd_incident_ids_are_refused(write_notebook, store, incid
 
 def test_cell_error_marks_failed_and_names_the_cell(write_notebook, store):
     nb = write_notebook(
-        "boom", PARAMS, ("markdown", "## 1. Read the deployment"),
+        "boom",
+        PARAMS,
+        ("markdown", "## 1. Read the deployment"),
         ("code", "import runbook_kit as rk\nraise rk.NotFound('k8s', 'read deployment', 'no api')"),
-        ("code", "print('never runs')"))
+        ("code", "print('never runs')"),
+    )
     result = run_notebook(nb, incident="INC-4", store=str(store))
     assert result.status == "failed" and result.exit_code == 1
     assert "Read the deployment" in result.failure and "NotFound" in result.failure
@@ -85,19 +95,26 @@ def test_cell_error_marks_failed_and_names_the_cell(write_notebook, store):
     assert banner and cells[banner[0] + 1]["metadata"]["papermill"]["status"] == "failed"
     assert cells[-1]["metadata"]["papermill"]["status"] == "pending"
     # a RunbookError shows as one line, not a traceback wall
-    error = [o for o in cells[banner[0] + 1]["outputs"] if o["output_type"] == "error"][0]
+    error = next(o for o in cells[banner[0] + 1]["outputs"] if o["output_type"] == "error")
     assert len(error["traceback"]) == 1
 
 
 def test_dead_kernel_marks_failed(write_notebook, store):
-    nb = write_notebook("die", PARAMS, ("markdown", "## Crash"),
-                        ("code", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"),
-                        ("code", "print('never')"))
+    nb = write_notebook(
+        "die",
+        PARAMS,
+        ("markdown", "## Crash"),
+        ("code", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"),
+        ("code", "print('never')"),
+    )
     result = run_notebook(nb, incident="INC-5", store=str(store))
     assert result.status == "failed" and "kernel died" in result.failure and "Crash" in result.failure
     assert meta_of(result.notebook_path)["status"] == "failed"
-    statuses = [c["metadata"]["papermill"]["status"] for c in cells_of(result.notebook_path)
-                if c["cell_type"] == "code"]
+    statuses = [
+        c["metadata"]["papermill"]["status"]
+        for c in cells_of(result.notebook_path)
+        if c["cell_type"] == "code"
+    ]
     assert statuses == ["completed", "failed", "pending"]
 
 
@@ -115,20 +132,26 @@ def test_sigterm_to_the_runner_leaves_an_aborted_record(write_notebook, store, t
     nb = write_notebook("slow", PARAMS, ("markdown", "## Wait"), ("code", "import time\ntime.sleep(60)"))
     proc = subprocess.Popen(
         [sys.executable, "-m", "runbook_kit.cli", "run", nb, "--incident", "INC-7", "--store", str(store)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         record = None
         while time.monotonic() < deadline:  # wait until the slow cell is running
             found = list((store / "INC-7").glob("*.ipynb")) if (store / "INC-7").exists() else []
-            if found and meta_of(str(found[0])).get("current_cell") is not None and \
-                    "sleep" in cells_of(str(found[0]))[meta_of(str(found[0]))["current_cell"] + 1]["source"]:
+            if (
+                found
+                and meta_of(str(found[0])).get("current_cell") is not None
+                and "sleep" in cells_of(str(found[0]))[meta_of(str(found[0]))["current_cell"] + 1]["source"]
+            ):
                 record = found[0]
                 break
             time.sleep(0.2)
         assert record is not None, "the run never reached the slow cell"
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
+        out, _ = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -143,7 +166,7 @@ def test_kernel_is_gone_after_each_run(write_notebook, store):
     psutil = pytest.importorskip("psutil")
     nb = write_notebook("pid", PARAMS, ("code", "import os\nprint(os.getpid())"))
     result = run_notebook(nb, incident="INC-8", store=str(store))
-    pid = int([o for o in cells_of(result.notebook_path)[-1]["outputs"]][0]["text"].strip())
+    pid = int(cells_of(result.notebook_path)[-1]["outputs"][0]["text"].strip())
     assert pid != os.getpid()
     gone = not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     assert gone
@@ -160,4 +183,7 @@ def test_unwritable_store_falls_back_to_a_local_record(write_notebook, tmp_path,
     result = run_notebook(nb, incident="INC-F", store=str(blocker / "store"))
     assert result.status == "succeeded"
     assert Path(result.notebook_path).parent == fallback / "INC-F"
-    assert json.loads((fallback / "INC-F" / "incident.json").read_text())["runs"][0]["findings"][0]["title"] == "kept"
+    assert (
+        json.loads((fallback / "INC-F" / "incident.json").read_text())["runs"][0]["findings"][0]["title"]
+        == "kept"
+    )

@@ -35,8 +35,13 @@ def test_secrets_are_absent_from_ipynb_html_and_incident_json(write_notebook, tm
         ("code", LEAKY_CELL),
     )
     store = tmp_path / "store"
-    result = run_notebook(nb, parameters={"db_password": PARAM_SECRET}, incident="INC-S", store=str(store),
-                          env={"PAYMENTS_API_TOKEN": ENV_SECRET})
+    result = run_notebook(
+        nb,
+        parameters={"db_password": PARAM_SECRET},
+        incident="INC-S",
+        store=str(store),
+        env={"PAYMENTS_API_TOKEN": ENV_SECRET},
+    )
     assert result.status == "succeeded", result.failure
     files = [Path(result.notebook_path), Path(result.html_path), store / "INC-S" / "incident.json"]
     texts = {f.name: f.read_text() for f in files}

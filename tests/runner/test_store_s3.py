@@ -26,8 +26,11 @@ def _free_port() -> int:
 @pytest.fixture
 def s3_endpoint(monkeypatch):
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -37,8 +40,12 @@ def s3_endpoint(monkeypatch):
             except OSError:
                 time.sleep(0.1)
         url = f"http://127.0.0.1:{port}"
-        env = {"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-               "AWS_REGION": "us-east-1"}
+        env = {
+            "AWS_ENDPOINT_URL": url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": "us-east-1",
+        }
         for k, v in env.items():
             monkeypatch.setenv(k, v)
         monkeypatch.delenv("AWS_PROFILE", raising=False)
@@ -54,15 +61,20 @@ def test_run_writes_its_record_to_s3(s3_endpoint, write_notebook):
     url, env = s3_endpoint
     s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
     s3.create_bucket(Bucket="incident-records")
-    nb = write_notebook("hello", ("code", "dry_run = True  # plan only\n", ["parameters"]),
-                        ("code", "import runbook_kit as rk\nrk.finding('on s3')"))
+    nb = write_notebook(
+        "hello",
+        ("code", "dry_run = True  # plan only\n", ["parameters"]),
+        ("code", "import runbook_kit as rk\nrk.finding('on s3')"),
+    )
     result = run_notebook(nb, incident="INC-S3", store="s3://incident-records/prod", env=env)
     assert result.status == "succeeded"
     assert result.notebook_path.startswith("s3://incident-records/prod/INC-S3/")
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket="incident-records")["Contents"]}
     stem = result.notebook_path.removeprefix("s3://incident-records/")
     assert {stem, stem.replace(".ipynb", ".html"), "prod/INC-S3/incident.json"} <= keys
-    incident = json.loads(s3.get_object(Bucket="incident-records", Key="prod/INC-S3/incident.json")["Body"].read())
+    incident = json.loads(
+        s3.get_object(Bucket="incident-records", Key="prod/INC-S3/incident.json")["Body"].read()
+    )
     assert incident["runs"][0]["findings"][0]["title"] == "on s3"
     assert open_store("s3://incident-records/prod").read("INC-S3/missing.json") is None
 

@@ -9,26 +9,49 @@ from runbook_kit import errors
 
 
 def test_kit_errors_never_subclass_sdk_errors():
-    for cls in (errors.RunbookError, errors.BackendError, errors.NotFound, errors.Forbidden,
-                errors.Throttled, errors.Unavailable, errors.Conflict, errors.UnsafeActionRefused):
-        assert not issubclass(cls, botocore.exceptions.ClientError | kubernetes.client.exceptions.ApiException)
+    for cls in (
+        errors.RunbookError,
+        errors.BackendError,
+        errors.NotFound,
+        errors.Forbidden,
+        errors.Throttled,
+        errors.Unavailable,
+        errors.Conflict,
+        errors.UnsafeActionRefused,
+    ):
+        assert not issubclass(
+            cls, botocore.exceptions.ClientError | kubernetes.client.exceptions.ApiException
+        )
 
 
-@pytest.mark.parametrize(("code", "status", "cls"), [
-    ("AccessDeniedException", 400, errors.Forbidden), ("DBInstanceNotFound", 404, errors.NotFound),
-    ("ThrottlingException", 400, errors.Throttled), ("InvalidDBInstanceState", 400, errors.Conflict),
-    ("ServiceUnavailable", 503, errors.Unavailable),
-])
+@pytest.mark.parametrize(
+    ("code", "status", "cls"),
+    [
+        ("AccessDeniedException", 400, errors.Forbidden),
+        ("DBInstanceNotFound", 404, errors.NotFound),
+        ("ThrottlingException", 400, errors.Throttled),
+        ("InvalidDBInstanceState", 400, errors.Conflict),
+        ("ServiceUnavailable", 503, errors.Unavailable),
+    ],
+)
 def test_aws_client_errors(code, status, cls):
     exc = botocore.exceptions.ClientError(
-        {"Error": {"Code": code, "Message": "msg"}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op")
+        {"Error": {"Code": code, "Message": "msg"}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op"
+    )
     err = errors.translate(exc, backend="aws", op="describe db")
     assert type(err) is cls and str(err).startswith("aws describe db: ")
 
 
-@pytest.mark.parametrize(("status", "cls"), [(404, errors.NotFound), (403, errors.Forbidden),
-                                              (409, errors.Conflict), (429, errors.Throttled),
-                                              (503, errors.Unavailable)])
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [
+        (404, errors.NotFound),
+        (403, errors.Forbidden),
+        (409, errors.Conflict),
+        (429, errors.Throttled),
+        (503, errors.Unavailable),
+    ],
+)
 def test_kubernetes_api_exceptions(status, cls):
     exc = kubernetes.client.exceptions.ApiException(status=status, reason="R")
     exc.body = '{"kind":"Status","message":"deployments.apps \\"api\\" not found"}'
@@ -37,12 +60,18 @@ def test_kubernetes_api_exceptions(status, cls):
 
 
 def test_postgres_errors_and_network_errors():
-    assert type(errors.translate(psycopg.errors.InsufficientPrivilege("no"), backend="postgres", op="q")) \
+    assert (
+        type(errors.translate(psycopg.errors.InsufficientPrivilege("no"), backend="postgres", op="q"))
         is errors.Forbidden
-    assert type(errors.translate(psycopg.errors.TooManyConnections("x"), backend="postgres", op="q")) \
+    )
+    assert (
+        type(errors.translate(psycopg.errors.TooManyConnections("x"), backend="postgres", op="q"))
         is errors.Throttled
-    assert type(errors.translate(ConnectionRefusedError(), backend="postgres", op="connect")) \
+    )
+    assert (
+        type(errors.translate(ConnectionRefusedError(), backend="postgres", op="connect"))
         is errors.Unavailable
+    )
 
 
 def test_messages_are_one_short_redacted_line():

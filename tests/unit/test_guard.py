@@ -6,6 +6,7 @@ import http.server
 import json
 import threading
 import urllib.request
+from typing import ClassVar
 
 import pytest
 
@@ -14,8 +15,8 @@ from runbook_kit.errors import BackendError
 
 
 class _Logged(http.server.BaseHTTPRequestHandler):
-    log: list[tuple[str, str]] = []
-    state = {"replicas": 3}
+    log: ClassVar[list[tuple[str, str]]] = []
+    state: ClassVar[dict[str, int]] = {"replicas": 3}
 
     def _reply(self, code: int, body: dict) -> None:
         data = json.dumps(body).encode()
@@ -25,11 +26,11 @@ class _Logged(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         self.log.append(("GET", self.path))
         self._reply(200, self.state)
 
-    def do_PATCH(self):  # noqa: N802
+    def do_PATCH(self):
         self.log.append(("PATCH", self.path))
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         if "dryRun=All" not in self.path:
@@ -53,7 +54,7 @@ def server():
 
 def _call(method: str, url: str, body: dict | None = None) -> dict:
     req = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body else None)
-    with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310 - loopback test server
+    with urllib.request.urlopen(req, timeout=5) as resp:
         return json.loads(resp.read())
 
 
@@ -61,10 +62,16 @@ def scale_plan(url: str, replicas: int, *, server_dry_run: bool = False) -> guar
     def execute(dry_run: bool) -> dict:
         return _call("PATCH", f"{url}/scale" + ("?dryRun=All" if dry_run else ""), {"replicas": replicas})
 
-    return guard.Plan(action="scale", target="deployment/api", backend="k8s",
-                      command=f"kubectl scale deployment/api --replicas={replicas}", execute=execute,
-                      observe=lambda: _call("GET", f"{url}/scale"), changes={"replicas": replicas},
-                      server_dry_run=server_dry_run)
+    return guard.Plan(
+        action="scale",
+        target="deployment/api",
+        backend="k8s",
+        command=f"kubectl scale deployment/api --replicas={replicas}",
+        execute=execute,
+        observe=lambda: _call("GET", f"{url}/scale"),
+        changes={"replicas": replicas},
+        server_dry_run=server_dry_run,
+    )
 
 
 def test_dry_run_is_the_default_and_sends_no_write(server):
@@ -92,9 +99,15 @@ def test_apply_records_before_and_after(server):
 
 def test_blast_radius_is_refused_even_when_not_dry_run(server):
     url, handler = server
-    plan = guard.Plan(action="evict", target="node/n1", backend="k8s", command="kubectl drain n1",
-                      execute=lambda dry: _call("PATCH", f"{url}/x", {"evicted": True}),
-                      targets=[f"pod-{i}" for i in range(11)], max_targets=10)
+    plan = guard.Plan(
+        action="evict",
+        target="node/n1",
+        backend="k8s",
+        command="kubectl drain n1",
+        execute=lambda dry: _call("PATCH", f"{url}/x", {"evicted": True}),
+        targets=[f"pod-{i}" for i in range(11)],
+        max_targets=10,
+    )
     with pytest.raises(UnsafeActionRefused, match="11 objects, over its blast radius of 10"):
         apply(plan, dry_run=False)
     assert handler.log == [] and record.entries_this_session()[-1].outcome == "refused"
@@ -112,8 +125,9 @@ def test_failed_write_is_recorded_and_raised_as_a_kit_error():
     def execute(dry_run: bool) -> None:
         raise ConnectionRefusedError("connection refused")
 
-    plan = guard.Plan(action="scale", target="deployment/api", backend="k8s", command="kubectl scale",
-                      execute=execute)
+    plan = guard.Plan(
+        action="scale", target="deployment/api", backend="k8s", command="kubectl scale", execute=execute
+    )
     with pytest.raises(BackendError, match="k8s scale: unreachable"):
         apply(plan, dry_run=False)
     assert record.entries_this_session()[-1].outcome == "failed"

@@ -42,20 +42,26 @@ def test_facade_all_is_exactly_what_it_exports():
 
     for name in rk.__all__:  # every advertised name resolves (backends load lazily)
         assert getattr(rk, name) is not None, name
-    exported = {n for n, v in vars(rk).items() if not n.startswith("_") and not isinstance(v, types.ModuleType)}
+    exported = {
+        n for n, v in vars(rk).items() if not n.startswith("_") and not isinstance(v, types.ModuleType)
+    }
     assert exported <= set(rk.__all__), exported - set(rk.__all__)
     lazy = {n for n in rk.__all__ if isinstance(getattr(rk, n), types.ModuleType)}
     assert lazy == {"aws", "k8s", "pg", "settings", "clients", "investigate"}
 
 
 def test_import_is_cheap_and_lazy():
-    code = ("import sys, runbook_kit; heavy = {'boto3', 'kubernetes', 'pandas', 'matplotlib', 'psycopg', "
-            "'nbformat', 'nbclient', 'papermill'}; print(sorted(heavy & set(sys.modules)))")
+    code = (
+        "import sys, runbook_kit; heavy = {'boto3', 'kubernetes', 'pandas', 'matplotlib', 'psycopg', "
+        "'nbformat', 'nbclient', 'papermill'}; print(sorted(heavy & set(sys.modules)))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
 
 def test_cli_import_does_not_load_the_runner():
-    code = "import sys, runbook_kit.cli; print('nbclient' in sys.modules, 'runbook_kit.sandbox' in sys.modules)"
+    code = (
+        "import sys, runbook_kit.cli; print('nbclient' in sys.modules, 'runbook_kit.sandbox' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
