@@ -177,8 +177,21 @@ def translate(exc: BaseException, *, backend: str, op: str) -> BackendError:
         "PartialCredentialsError", "ProtocolError", "ConfigException",
     }:
         cls = Forbidden if "Credentials" in name else Unavailable
-        return cls(backend, op, f"{name}: {exc}" if str(exc) else name)
+        return cls(backend, op, _network_message(exc, name))
     return BackendError(backend, op, f"{name}: {exc}")
+
+
+def _network_message(exc: BaseException, name: str) -> str:
+    """'cannot connect to 127.0.0.1:9 (Connection refused)' rather than urllib3's nested repr."""
+    text = str(exc)
+    where = (re.search(r"host='([^']+)', port=(\d+)", text)
+             or re.search(r"https?://([^/:\s\"']+):?(\d*)", text))
+    cause = re.search(r"\[Errno -?\d+\] ([^\"'()]+)", text)
+    if where and (cause or "timed out" in text.lower()):
+        host = where.group(1) + (f":{where.group(2)}" if where.group(2) else "")
+        reason = cause.group(1).strip() if cause else "timed out"
+        return f"cannot connect to {host} ({reason})"
+    return f"{name}: {text}" if text else name
 
 
 def _k8s_message(exc: BaseException) -> str:

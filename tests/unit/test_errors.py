@@ -83,3 +83,18 @@ def test_backend_call_wraps_and_chains():
     with pytest.raises(errors.Unavailable) as info, errors.backend_call("k8s", "list pods"):
         raise TimeoutError("read timed out")
     assert isinstance(info.value.__cause__, TimeoutError)
+
+
+def test_network_errors_name_the_endpoint_and_the_cause():
+    import socket
+
+    import urllib3
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(urllib3.exceptions.MaxRetryError) as info:
+        urllib3.PoolManager(retries=0).request("GET", f"http://127.0.0.1:{port}/api")
+    err = errors.translate(info.value, backend="k8s", op="list pods")
+    assert type(err) is errors.Unavailable
+    assert str(err) == f"k8s list pods: unreachable: cannot connect to 127.0.0.1:{port} (Connection refused)"
