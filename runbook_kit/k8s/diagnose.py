@@ -24,7 +24,7 @@ from runbook_kit.k8s.logs import memory_peak_from_logs, read_log
 from runbook_kit.k8s.quantity import MemoryRaise, format_memory, memory_bytes, recommend_memory_limit
 from runbook_kit.k8s.resources import pod_metrics
 from runbook_kit.k8s.rollout import replicasets_of, revision, template_diff
-from runbook_kit.k8s.status import _selector, list_pods
+from runbook_kit.k8s.status import select_pods
 
 __all__ = ["Diagnosis", "diagnose_crashloop", "recommend"]
 
@@ -111,8 +111,9 @@ def diagnose_crashloop(
     custom: Any | None = None,
 ) -> Diagnosis:
     """Classify every crash-looping container, relate the crashes to the latest rollout, recommend."""
-    label_selector = _selector(namespace, deployment, selector, context, apps)
-    pods = list_pods(namespace=namespace, selector=label_selector, context=context, core=core)
+    label_selector, pods = select_pods(
+        namespace=namespace, deployment=deployment, selector=selector, context=context, core=core, apps=apps
+    )
     crashing = [(p, cs) for p in pods for cs in crashing_containers(p)]
     where = f"{namespace}/{deployment}" if deployment else f"{namespace} ({label_selector or 'all pods'})"
     if not crashing:

@@ -28,8 +28,10 @@ __all__ = ["plan_delete_pod", "plan_noop", "plan_restart", "plan_rollback", "pla
 SETTLE_S = 10.0  # observe() waits at most this long for the controller to see a new generation
 
 
-def _read_deployment(api: Any, namespace: str, deployment: str, context: str = "") -> dict[str, Any]:
-    return _api.read_deployment(api, namespace, deployment, context=context)
+def _deployment(namespace: str, deployment: str, context: str, apps: Any) -> tuple[Any, dict[str, Any]]:
+    """The apps client and the deployment a plan patches, as it is now."""
+    api = _api.apps(context, apps)
+    return api, _api.read_deployment(api, namespace, deployment, context=context)
 
 
 def _containers(obj: dict[str, Any]) -> list[dict[str, Any]]:
@@ -42,7 +44,7 @@ def deployment_observer(api: Any, namespace: str, deployment: str) -> Any:
     def observe() -> dict[str, Any]:
         deadline = time.monotonic() + SETTLE_S
         while True:
-            dep = _read_deployment(api, namespace, deployment)
+            dep = _api.read_deployment(api, namespace, deployment)
             st = dep.get("status") or {}
             if (
                 st.get("observedGeneration", 0) >= dep["metadata"].get("generation", 0)
@@ -65,6 +67,47 @@ def deployment_observer(api: Any, namespace: str, deployment: str) -> Any:
         }
 
     return observe
+
+
+def _deployment_patch_plan(
+    api: Any,
+    *,
+    namespace: str,
+    deployment: str,
+    body: Any,
+    action: str,
+    command: str,
+    changes: dict[str, Any],
+    reason: str,
+    undo: str,
+    verb: str = "",
+    scale: bool = False,
+) -> Plan:
+    """A plan patching one deployment (`scale=True`: its /scale subresource, as a merge patch).
+
+    `verb` (default: `action`) names the write in errors: `{verb} {namespace}/{deployment}`.
+    """
+    name = f"deployment/{deployment}"
+    op = f"{verb or action} {namespace}/{deployment}"
+    extra = {"_content_type": "application/merge-patch+json"} if scale else {}
+
+    def execute(dry_run: bool) -> dict[str, Any]:
+        call = api.patch_namespaced_deployment_scale if scale else api.patch_namespaced_deployment
+        return _api.write(call, deployment, namespace, body, op=op, dry_run=dry_run, **extra)
+
+    return Plan(
+        action=action,
+        target=f"{name} in namespace {namespace}",
+        backend="k8s",
+        command=command,
+        execute=execute,
+        observe=deployment_observer(api, namespace, deployment),
+        server_dry_run=True,
+        targets=[name],
+        changes=changes,
+        reason=reason,
+        undo=undo,
+    )
 
 
 def plan_noop(*, action: str, target: str, reason: str = "") -> Plan:
@@ -90,8 +133,7 @@ def plan_rollback(
     reason: str = "",
 ) -> Plan:
     """`kubectl rollout undo` to `revision_number` (0: the revision before the current one)."""
-    api = _api.apps(context, apps)
-    dep = _read_deployment(api, namespace, deployment, context)
+    api, dep = _deployment(namespace, deployment, context, apps)
     current = revision(dep)
     rss = replicasets_of(namespace=namespace, deployment=deployment, context=context, apps=api, dep=dep)
     if revision_number:
@@ -125,25 +167,13 @@ def plan_rollback(
     to = revision(target)
     name = f"deployment/{deployment}"
 
-    def execute(dry_run: bool) -> dict[str, Any]:
-        return _api.write(
-            api.patch_namespaced_deployment,
-            deployment,
-            namespace,
-            patch,
-            op=f"rollout undo {namespace}/{deployment}",
-            dry_run=dry_run,
-        )
-
-    return Plan(
+    return _deployment_patch_plan(
+        api,
+        namespace=namespace,
+        deployment=deployment,
+        body=patch,
         action="rollout undo",
-        target=f"{name} in namespace {namespace}",
-        backend="k8s",
         command=f"kubectl rollout undo {name} -n {namespace} --to-revision={to}",
-        execute=execute,
-        observe=deployment_observer(api, namespace, deployment),
-        server_dry_run=True,
-        targets=[name],
         changes={
             "from_revision": current,
             "to_revision": to,
@@ -169,31 +199,17 @@ def plan_scale(
     """`kubectl scale deployment --replicas=N` through the /scale subresource."""
     if replicas < 0:
         raise ParameterError(f"replicas must be >= 0, not {replicas}")
-    api = _api.apps(context, apps)
-    dep = _read_deployment(api, namespace, deployment, context)
+    api, dep = _deployment(namespace, deployment, context, apps)
     current = dep["spec"].get("replicas", 1)
     name = f"deployment/{deployment}"
 
-    def execute(dry_run: bool) -> dict[str, Any]:
-        return _api.write(
-            api.patch_namespaced_deployment_scale,
-            deployment,
-            namespace,
-            {"spec": {"replicas": replicas}},
-            op=f"scale {namespace}/{deployment}",
-            dry_run=dry_run,
-            _content_type="application/merge-patch+json",
-        )
-
-    return Plan(
+    return _deployment_patch_plan(
+        api,
+        namespace=namespace,
+        deployment=deployment,
+        body={"spec": {"replicas": replicas}},
         action="scale",
-        target=f"{name} in namespace {namespace}",
-        backend="k8s",
         command=f"kubectl scale {name} -n {namespace} --replicas={replicas}",
-        execute=execute,
-        observe=deployment_observer(api, namespace, deployment),
-        server_dry_run=True,
-        targets=[name],
         changes={
             "replicas_before": current,
             "replicas": replicas,
@@ -201,6 +217,7 @@ def plan_scale(
         },
         reason=reason,
         undo=f"kubectl scale {name} -n {namespace} --replicas={current}",
+        scale=True,
     )
 
 
@@ -208,31 +225,18 @@ def plan_restart(
     *, namespace: str, deployment: str, context: str = "", apps: Any | None = None, reason: str = ""
 ) -> Plan:
     """`kubectl rollout restart`: a new restartedAt annotation on the template rolls every pod."""
-    api = _api.apps(context, apps)
-    dep = _read_deployment(api, namespace, deployment, context)
+    api, dep = _deployment(namespace, deployment, context, apps)
     name = f"deployment/{deployment}"
     at = _api.now().strftime("%Y-%m-%dT%H:%M:%SZ")
     body = {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": at}}}}}
 
-    def execute(dry_run: bool) -> dict[str, Any]:
-        return _api.write(
-            api.patch_namespaced_deployment,
-            deployment,
-            namespace,
-            body,
-            op=f"rollout restart {namespace}/{deployment}",
-            dry_run=dry_run,
-        )
-
-    return Plan(
+    return _deployment_patch_plan(
+        api,
+        namespace=namespace,
+        deployment=deployment,
+        body=body,
         action="rollout restart",
-        target=f"{name} in namespace {namespace}",
-        backend="k8s",
         command=f"kubectl rollout restart {name} -n {namespace}",
-        execute=execute,
-        observe=deployment_observer(api, namespace, deployment),
-        server_dry_run=True,
-        targets=[name],
         changes={"restartedAt": at, "revision": revision(dep)},
         reason=reason,
         undo=f"a restart cannot be undone; `kubectl rollout undo {name} -n {namespace}` returns to "
@@ -253,8 +257,7 @@ def plan_set_memory(
     """`kubectl set resources --limits=memory=...` on one container (requests lowered to fit if above)."""
     from runbook_kit.k8s.quantity import memory_bytes
 
-    api = _api.apps(context, apps)
-    dep = _read_deployment(api, namespace, deployment, context)
+    api, dep = _deployment(namespace, deployment, context, apps)
     containers = _containers(dep)
     chosen = (
         next((c for c in containers if c.get("name") == container), None)
@@ -274,25 +277,13 @@ def plan_set_memory(
     body = {"spec": {"template": {"spec": {"containers": [entry]}}}}
     name = f"deployment/{deployment}"
 
-    def execute(dry_run: bool) -> dict[str, Any]:
-        return _api.write(
-            api.patch_namespaced_deployment,
-            deployment,
-            namespace,
-            body,
-            op=f"set resources {namespace}/{deployment}",
-            dry_run=dry_run,
-        )
-
-    return Plan(
+    return _deployment_patch_plan(
+        api,
+        namespace=namespace,
+        deployment=deployment,
+        body=body,
         action="set memory limit",
-        target=f"{name} in namespace {namespace}",
-        backend="k8s",
         command=f"kubectl set resources {name} -n {namespace} -c {chosen['name']} --limits=memory={memory}",
-        execute=execute,
-        observe=deployment_observer(api, namespace, deployment),
-        server_dry_run=True,
-        targets=[name],
         changes={
             "container": chosen["name"],
             "memory_limit_before": old_limit,
@@ -305,6 +296,7 @@ def plan_set_memory(
             if old_limit
             else f"kubectl rollout undo {name}"
         ),
+        verb="set resources",
     )
 
 

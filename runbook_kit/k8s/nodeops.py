@@ -36,6 +36,18 @@ def _node_observer(api: Any, node: str) -> Any:
     return observe
 
 
+def _set_unschedulable(api: Any, node: str, unschedulable: bool, *, dry_run: bool) -> dict[str, Any]:
+    """The cordon / uncordon patch (uncordon removes the field, as kubectl does)."""
+    verb = "cordon" if unschedulable else "uncordon"
+    return _api.write(
+        api.patch_node,
+        node,
+        {"spec": {"unschedulable": unschedulable or None}},
+        op=f"{verb} node {node}",
+        dry_run=dry_run,
+    )
+
+
 def _cordon_plan(node: str, *, unschedulable: bool, context: str, core: Any, reason: str) -> Plan:
     api = _api.core(context, core)
     obj = _api.read(api.read_node, node, op=f"read node {node}")
@@ -43,13 +55,7 @@ def _cordon_plan(node: str, *, unschedulable: bool, context: str, core: Any, rea
     verb, inverse = ("cordon", "uncordon") if unschedulable else ("uncordon", "cordon")
 
     def execute(dry_run: bool) -> dict[str, Any]:
-        return _api.write(
-            api.patch_node,
-            node,
-            {"spec": {"unschedulable": unschedulable or None}},
-            op=f"{verb} node {node}",
-            dry_run=dry_run,
-        )
+        return _set_unschedulable(api, node, unschedulable, dry_run=dry_run)
 
     return Plan(
         action=verb,
@@ -113,9 +119,7 @@ def plan_drain(
     names = [f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in evict]
 
     def execute(dry_run: bool) -> dict[str, Any]:
-        _api.write(
-            api.patch_node, node, {"spec": {"unschedulable": True}}, op=f"cordon node {node}", dry_run=dry_run
-        )
+        _set_unschedulable(api, node, True, dry_run=dry_run)
         evicted, blocked = [], []
         for pod in evict:
             ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]

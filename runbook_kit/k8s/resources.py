@@ -16,7 +16,7 @@ from runbook_kit import record
 from runbook_kit.errors import BackendError
 from runbook_kit.k8s import _api
 from runbook_kit.k8s.quantity import MI, cpu_cores, memory_bytes
-from runbook_kit.k8s.status import _selector, list_pods
+from runbook_kit.k8s.status import select_pods
 
 __all__ = ["container_resources", "pod_metrics"]
 
@@ -108,8 +108,9 @@ def container_resources(
     custom: Any | None = None,
 ) -> pd.DataFrame:
     """Requests/limits per container and, where metrics.k8s.io is served, current usage (`top`)."""
-    label_selector = _selector(namespace, deployment, selector, context, apps)
-    pods = list_pods(namespace=namespace, selector=label_selector, context=context, core=core)
+    label_selector, pods = select_pods(
+        namespace=namespace, deployment=deployment, selector=selector, context=context, core=core, apps=apps
+    )
     usage = pod_metrics(namespace=namespace, selector=label_selector, context=context, custom=custom)
     if usage is None:
         record.finding(

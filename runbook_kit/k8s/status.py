@@ -115,6 +115,14 @@ def _selector(namespace: str, deployment: str, selector: str, context: str, apps
     return ",".join(filter(None, [_api.selector_string(labels), selector]))
 
 
+def select_pods(
+    *, namespace: str, deployment: str, selector: str, context: str, core: Any, apps: Any
+) -> tuple[str, list[dict[str, Any]]]:
+    """(label selector, pods): the deployment's matchLabels plus `selector`, and the pods they select."""
+    label_selector = _selector(namespace, deployment, selector, context, apps)
+    return label_selector, list_pods(namespace=namespace, selector=label_selector, context=context, core=core)
+
+
 def list_pods(
     *,
     namespace: str,
@@ -145,8 +153,9 @@ def pod_status(
     apps: Any | None = None,
 ) -> pd.DataFrame:
     """The pods of a namespace (optionally of a deployment or label selector), `get pods -o wide`."""
-    label_selector = _selector(namespace, deployment, selector, context, apps)
-    pods = list_pods(namespace=namespace, selector=label_selector, context=context, core=core)
+    _, pods = select_pods(
+        namespace=namespace, deployment=deployment, selector=selector, context=context, core=core, apps=apps
+    )
     return pod_rows(pods).sort_values(["restarts", "pod"], ascending=[False, True], ignore_index=True)
 
 
