@@ -187,3 +187,27 @@ def test_unwritable_store_falls_back_to_a_local_record(write_notebook, tmp_path,
         json.loads((fallback / "INC-F" / "incident.json").read_text())["runs"][0]["findings"][0]["title"]
         == "kept"
     )
+
+
+def test_concurrent_runs_each_get_their_own_kernel_and_record(write_notebook, store):
+    from concurrent.futures import ThreadPoolExecutor
+
+    nb = write_notebook(
+        "conc", PARAMS, ("code", "import os, runbook_kit as rk\nrk.finding(f'{name} {os.getpid()}')")
+    )
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(
+            pool.map(
+                lambda i: run_notebook(
+                    nb, parameters={"name": f"run{i}"}, incident="INC-C", store=str(store)
+                ),
+                range(12),
+            )
+        )
+    assert [r.status for r in results] == ["succeeded"] * 12
+    titles = [r.findings[0].title for r in results]
+    assert [t.split()[0] for t in titles] == [f"run{i}" for i in range(12)]
+    assert len({t.split()[1] for t in titles}) == 12  # twelve kernels
+    assert len({r.notebook_path for r in results}) == 12
+    runs = json.loads((store / "INC-C" / "incident.json").read_text())["runs"]
+    assert len(runs) == 12  # concurrent updates of incident.json lost nothing
