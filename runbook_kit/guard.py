@@ -44,6 +44,7 @@ class Plan:
     max_targets: int | None = None  # blast radius: refuse when len(targets) exceeds it
     reason: str = ""  # why this change is recommended
     undo: str = ""  # how to undo it
+    nothing_to_do: bool = False  # already in the wanted state: recorded as skipped, never executed
 
     @property
     def title(self) -> str:
@@ -83,6 +84,8 @@ class Result:
 
 def _details(plan: Plan, **extra: Any) -> dict[str, Any]:
     details: dict[str, Any] = {"target": plan.target, "backend": plan.backend, **plan.changes}
+    if plan.nothing_to_do:
+        details["nothing_to_do"] = True
     if plan.targets:
         details["targets"] = list(plan.targets)
     if plan.reason:
@@ -110,7 +113,7 @@ def apply(plan: Plan, *, dry_run: bool = True) -> Result:
                f"{plan.max_targets}; narrow the selection or raise max_targets deliberately")
         record.action(plan.title, outcome="refused", command=plan.command, **_details(plan, why=why))
         raise UnsafeActionRefused(why)
-    if not plan.targets and plan.changes.get("nothing_to_do"):
+    if plan.nothing_to_do:
         record.action(plan.title, outcome="skipped", command=plan.command, **_details(plan))
         return Result(plan, "skipped")
     if not dry_run and os.environ.get("RUNBOOK_READ_ONLY", "").lower() in {"1", "true", "yes"}:

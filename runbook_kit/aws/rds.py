@@ -49,7 +49,7 @@ def _empty(columns: list[str]) -> pd.DataFrame:
 def _not_rds_plan(action: str, command: str, reason: str) -> Plan:
     """A no-op plan for a database that is not on RDS, saying what to do there instead."""
     return Plan(action=action, target="a self-managed PostgreSQL", backend="postgres", command=command,
-                execute=lambda dry_run: None, changes={"nothing_to_do": True}, reason=f"{_NOT_RDS}; {reason}")
+                execute=lambda dry_run: None, nothing_to_do=True, reason=f"{_NOT_RDS}; {reason}")
 
 
 def _instance(db_instance_id: str, rds: Any) -> dict[str, Any]:
@@ -165,8 +165,8 @@ def plan_max_connections(
                    "group, set max_connections there and attach it (that also needs a reboot)")
     changes: dict[str, Any] = {"parameter_group": group, "parameter": "max_connections",
                                "from": old, "to": value or old, "apply_method": method}
-    if not value or (old and str(old).isdigit() and int(old) == value):
-        changes["nothing_to_do"] = True
+    noop = not value or bool(old and str(old).isdigit() and int(old) == value)
+    if noop:
         reason = reason or f"max_connections is already {old}"
 
     def execute(dry_run: bool) -> Any:
@@ -178,10 +178,10 @@ def plan_max_connections(
         row = parameters(db_instance_id=db_instance_id, rds=rds).iloc[0]
         return {"max_connections": row["value"], "group_apply_status": row["group_apply_status"]}
 
-    targets = [] if changes.get("nothing_to_do") else [f"{group}/max_connections"]
+    targets = [] if noop else [f"{group}/max_connections"]
     return Plan(action="set max_connections", target=f"parameter group {group} of {db_instance_id}",
                 backend="aws", command=command, execute=execute, observe=observe, changes=changes,
-                targets=targets, max_targets=max_targets, reason=reason.strip("; "),
+                targets=targets, max_targets=max_targets, reason=reason.strip("; "), nothing_to_do=noop,
                 undo=f"{undo} (then reboot, as for the change)")
 
 
@@ -204,8 +204,6 @@ def plan_reboot(*, db_instance_id: str, force: bool = False, rds: Any | None = N
                   "application reconnects and leaks again; terminate its idle sessions instead")
     changes: dict[str, Any] = {"status": db.get("DBInstanceStatus"), "multi_az": db.get("MultiAZ"),
                                "pending_reboot": pending}
-    if not required:
-        changes["nothing_to_do"] = True
     command = f"aws rds reboot-db-instance --db-instance-identifier {db_instance_id}"
 
     def execute(dry_run: bool) -> Any:
@@ -219,4 +217,5 @@ def plan_reboot(*, db_instance_id: str, force: bool = False, rds: Any | None = N
     return Plan(action="reboot", target=f"RDS instance {db_instance_id}", backend="aws", command=command,
                 execute=execute, observe=observe, changes=changes,
                 targets=[db_instance_id] if required else [], max_targets=1, reason=reason,
+                nothing_to_do=not required,
                 undo="A reboot cannot be undone; connections come back as clients reconnect")

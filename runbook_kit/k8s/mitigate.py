@@ -82,6 +82,7 @@ def _deployment_patch_plan(
     undo: str,
     verb: str = "",
     scale: bool = False,
+    nothing_to_do: bool = False,
 ) -> Plan:
     """A plan patching one deployment (`scale=True`: its /scale subresource, as a merge patch).
 
@@ -107,6 +108,7 @@ def _deployment_patch_plan(
         changes=changes,
         reason=reason,
         undo=undo,
+        nothing_to_do=nothing_to_do,
     )
 
 
@@ -118,8 +120,8 @@ def plan_noop(*, action: str, target: str, reason: str = "") -> Plan:
         backend="k8s",
         command="# nothing to do",
         execute=lambda dry_run: None,
-        changes={"nothing_to_do": True},
         reason=reason,
+        nothing_to_do=True,
     )
 
 
@@ -213,8 +215,8 @@ def plan_scale(
         changes={
             "replicas_before": current,
             "replicas": replicas,
-            **({"nothing_to_do": True} if current == replicas else {}),
         },
+        nothing_to_do=current == replicas,
         reason=reason,
         undo=f"kubectl scale {name} -n {namespace} --replicas={current}",
         scale=True,
@@ -288,8 +290,8 @@ def plan_set_memory(
             "container": chosen["name"],
             "memory_limit_before": old_limit,
             "memory_limit": memory,
-            **({"nothing_to_do": True} if old_limit == memory else {}),
         },
+        nothing_to_do=old_limit == memory,
         reason=reason,
         undo=(
             f"kubectl set resources {name} -n {namespace} -c {chosen['name']} --limits=memory={old_limit}"

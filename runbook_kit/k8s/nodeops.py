@@ -69,8 +69,8 @@ def _cordon_plan(node: str, *, unschedulable: bool, context: str, core: Any, rea
         changes={
             "unschedulable_before": current,
             "unschedulable": unschedulable,
-            **({"nothing_to_do": True} if current == unschedulable else {}),
         },
+        nothing_to_do=current == unschedulable,
         reason=reason,
         undo=f"kubectl {inverse} {node}",
     )

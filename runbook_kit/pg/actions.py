@@ -30,7 +30,7 @@ def plan_mitigation(
     if action == "status":
         return Plan(action="status only", target=db_instance_id or dsn or "the default database",
                     backend="postgres", command="(no change)", execute=lambda dry_run: None,
-                    changes={"nothing_to_do": True}, reason="action = 'status': read-only run")
+                    nothing_to_do=True, reason="action = 'status': read-only run")
     if action in ("cancel_long_queries", "terminate_long_queries"):
         return pg.plan_cancel_long_queries(dsn=dsn, minutes=minutes, application=application,
                                            max_targets=max_targets, terminate=action.startswith("terminate"))

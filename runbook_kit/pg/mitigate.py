@@ -124,14 +124,12 @@ def _signal_plan(
     shown = selected[[c for c in _SHOWN if c in selected]].reset_index(drop=True)
     changes: dict[str, Any] = {"function": func, "minutes": minutes, "application": application or "(any)",
                                "user": user or "(any)", "sessions": shown}
-    if not pids:
-        changes["nothing_to_do"] = True
     undo = ("Nothing to undo: an ended session's open transaction is rolled back and its client reconnects "
             "through its pool; " + ("a cancelled query can be retried by its client."
                                     if "cancel" in func else "expect that client to log connection errors."))
     return Plan(action=kind, target=target, backend="postgres", command=command, execute=execute,
                 observe=observe, changes=changes, targets=[str(p) for p in pids], max_targets=max_targets,
-                reason=reason, undo=undo)
+                reason=reason, undo=undo, nothing_to_do=not pids)
 
 
 def _database(snapshot: ConnectionSnapshot) -> str:

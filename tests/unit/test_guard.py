@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import http.server
 import json
 import threading
@@ -131,3 +132,14 @@ def test_failed_write_is_recorded_and_raised_as_a_kit_error():
     with pytest.raises(BackendError, match="k8s scale: unreachable"):
         apply(plan, dry_run=False)
     assert record.entries_this_session()[-1].outcome == "failed"
+
+
+def test_a_plan_with_nothing_to_do_is_skipped_and_sends_nothing(server):
+    url, handler = server
+    plan = dataclasses.replace(scale_plan(url, 3, server_dry_run=True), targets=["deployment/api"],
+                               nothing_to_do=True)
+    for dry_run in (True, False):
+        assert apply(plan, dry_run=dry_run).outcome == "skipped"
+    assert handler.log == []
+    last = record.entries_this_session()[-1]
+    assert last.outcome == "skipped" and last.details["nothing_to_do"] is True

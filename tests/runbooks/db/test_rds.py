@@ -67,7 +67,7 @@ def test_metric_frame_asks_for_percentiles(aws_env):
 
 def test_reboot_is_not_planned_without_a_pending_change(aws_env):
     plan = rk.aws.plan_reboot(db_instance_id=tl.DB_INSTANCE_ID)
-    assert plan.targets == [] and plan.changes["nothing_to_do"] and "does not fix a leak" in plan.reason
+    assert plan.targets == [] and plan.nothing_to_do and "does not fix a leak" in plan.reason
     assert rk.apply(plan, dry_run=False).outcome == "skipped"
     forced = rk.aws.plan_reboot(db_instance_id=tl.DB_INSTANCE_ID, force=True)
     assert forced.targets == [tl.DB_INSTANCE_ID]
@@ -91,4 +91,4 @@ def test_a_do_not_raise_recommendation_makes_the_plan_a_no_op(aws_env):
     rec = rk.pg.Recommendation(current=100, used=82, stale=24, legitimate=58, recommended=100,
                                raise_limit=False, why="the leak explains it")
     plan = rk.aws.plan_max_connections(db_instance_id=tl.DB_INSTANCE_ID, recommendation=rec)
-    assert plan.changes["nothing_to_do"] and plan.targets == [] and plan.reason == "the leak explains it"
+    assert plan.nothing_to_do and plan.targets == [] and plan.reason == "the leak explains it"

@@ -60,7 +60,7 @@ def test_over_the_blast_radius_the_plan_is_refused_even_in_dry_run(closed_dsn):
 
 def test_nothing_to_terminate_is_skipped(closed_dsn):
     plan = plan_terminate_idle(dsn=closed_dsn, snapshot=snapshot(many(3, state="idle", state_min=30)))
-    assert plan.targets == [] and plan.changes["nothing_to_do"]
+    assert plan.targets == [] and plan.nothing_to_do
     assert rk.apply(plan, dry_run=False).outcome == "skipped"
 
 

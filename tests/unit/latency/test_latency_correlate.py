@@ -126,7 +126,7 @@ def test_without_a_spike_there_is_nothing_to_correlate():
 def test_a_cause_that_is_not_a_rollout_of_the_deployment_gives_a_no_op_plan_with_the_manual_command():
     changes = frame(change(-1, "codedeploy", "deploy", "deploy d-4", ref="d-4", target="app/prod"))
     plan = plan_rollback(cause=correlate_changes(changes, start=START), namespace="shop", deployment="api")
-    assert plan.changes.get("nothing_to_do") and not plan.targets
+    assert plan.nothing_to_do and not plan.targets
     assert "aws deploy stop-deployment --deployment-id d-4" in plan.reason
 
 
