@@ -30,6 +30,7 @@ from typing import Any
 
 from runbook_kit.errors import RunbookError
 from runbook_kit.sandbox import timeline
+from runbook_kit.sandbox.processes import spawn, stop_pid
 from runbook_kit.sandbox.scenarios import resolve
 
 __all__ = [
@@ -126,23 +127,9 @@ def _ours(pid: int, started: float | None) -> bool:
 
 
 def _stop(pid: int, started: float | None, sig: int, timeout: float) -> None:
-    from runbook_kit.sandbox.postgres.server import stop_pid
 
     if _ours(pid, started):
         stop_pid(pid, sig=sig, timeout=timeout)
-
-
-def _spawn(args: list[str], log: Path) -> subprocess.Popen[str]:
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as err:
-        return subprocess.Popen(
-            args,
-            stdout=subprocess.PIPE,
-            stderr=err,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            start_new_session=True,
-        )
 
 
 def _ready_line(proc: subprocess.Popen[str], name: str, log: Path, deadline: float) -> dict[str, Any]:
@@ -252,7 +239,7 @@ def up(
             ]
             for name in names:
                 args += ["--scenario", name]
-            procs["aws"] = _spawn(args, state_dir / "aws" / "stderr.log")
+            procs["aws"] = spawn(args, state_dir / "aws" / "stderr.log")
         if "k8s" in parts:
             k8s_names = [n for n in names if n in ("crashloop", "latency")]  # k8s seeds only these two
             k8s_scenario = "none" if not k8s_names else k8s_names[0] if len(k8s_names) == 1 else "all"
@@ -271,7 +258,7 @@ def up(
             ]
             if k8s_pods:
                 args += ["--pods", str(k8s_pods)]
-            procs["k8s"] = _spawn(args, state_dir / "k8s" / "stderr.log")
+            procs["k8s"] = spawn(args, state_dir / "k8s" / "stderr.log")
         pids.update({name: proc.pid for name, proc in procs.items()})
         pg = None
         if "postgres" in parts:

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from runbook_kit.sandbox import timeline as tl
-from runbook_kit.sandbox.postgres.server import SUPERUSER, PgServer, start_server, stop_pid
+from runbook_kit.sandbox.postgres.server import SUPERUSER, PgServer, start_server
+from runbook_kit.sandbox.processes import spawn, stop_pid
 
 __all__ = ["APP_ROLES", "LONG_QUERY_AGE", "SUPERUSER", "UNPRIVILEGED_ROLE", "PgPart", "start", "stop"]
 
@@ -113,15 +114,7 @@ def _spawn(
     ]
     if mode in ("idle-in-transaction", "blocked"):
         args += ["--lock-order", str(LOCKED_ORDER)]
-    with log.open("ab") as err:
-        return subprocess.Popen(
-            args,
-            stdout=subprocess.PIPE,
-            stderr=err,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            start_new_session=True,
-        )
+    return spawn(args, log)
 
 
 def _ready(procs: list[subprocess.Popen[str]], deadline: float) -> None:

