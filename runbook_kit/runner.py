@@ -329,7 +329,8 @@ def _interrupt(run: _Run, sig: int, task: asyncio.Task[Any] | None) -> None:
         task.cancel()
 
 
-async def _main(run: _Run) -> None:
+async def _main(run: _Run) -> dict[str, Any]:
+    """Execute, then write the final record whatever happened; returns that record."""
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
     installed = []
@@ -353,7 +354,8 @@ async def _main(run: _Run) -> None:
             loop.remove_signal_handler(sig)
         if run.current is not None and run.status == "running":
             run.status = "aborted"
-        run.write(final=True)
+        final = run.write(final=True)
+    return final
 
 
 def default_incident() -> str:
@@ -386,8 +388,7 @@ def run_notebook(
             cell["outputs"], cell["execution_count"] = [], None
     run = _Run(book=book, nb=nb, values=values, incident=incident, store=open_store(store),
                env=dict(env or {}), timeout=timeout, cell_timeout=cell_timeout, kernel_name=kernel_name)
-    asyncio.run(_main(run))
-    final = run._snapshot()
+    final = asyncio.run(_main(run))  # the record as written
     return RunResult(
         runbook=book.name, incident=incident, status=run.status, notebook_path=run.notebook_path,
         html_path=run.html_path, entries=record.read_entries(final), failure=run.failure,
