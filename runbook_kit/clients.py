@@ -122,13 +122,6 @@ def custom_objects(*, context: str | None = None) -> Any:
     return kubernetes.client.CustomObjectsApi(k8s_api(context=context))
 
 
-def k8s_models() -> Any:
-    """The kubernetes model classes (V1Eviction, V1DeleteOptions...), for helpers that build bodies."""
-    import kubernetes
-
-    return kubernetes.client
-
-
 # --- PostgreSQL --------------------------------------------------------------------------------
 
 def pg_connect(

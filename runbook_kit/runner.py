@@ -142,8 +142,9 @@ class _Run:
                       "source": f'<span style="color:red; font-size:1.2em">**⚠ {self.status.upper()}**: '
                                 f"{self.failure}</span>"}
             nb["cells"].insert(self.failed_cell, banner)
-        where = {"running": f"running {self._cell_label(self.current)}" if self.current is not None else "",
-                 }.get(self.status, "")
+        where = ""
+        if self.status == "running" and self.current is not None:
+            where = f"running {self._cell_label(self.current)}"
         summary = record.summary_markdown(
             entries, status=self.status, runbook=self.book.name, incident=self.incident,
             failure=self.failure or where or None,

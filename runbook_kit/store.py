@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-from runbook_kit.errors import ParameterError, backend_call
+from runbook_kit.errors import NotFound, ParameterError, backend_call
 
 __all__ = ["LocalStore", "S3Store", "Store", "open_store", "run_basename"]
 
@@ -127,10 +127,8 @@ class S3Store:
         try:
             with backend_call("aws", f"read {self.url(key)}"):
                 return bytes(client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read())
-        except Exception as exc:
-            if type(exc).__name__ == "NotFound":
-                return None
-            raise
+        except NotFound:
+            return None
 
     def update_json(self, key: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
         raw = self.read(key)
