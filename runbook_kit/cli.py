@@ -19,6 +19,16 @@ from runbook_kit.errors import RunbookError
 __all__ = ["cli", "main"]
 
 
+def _lean_imports() -> None:
+    """Called by the commands that execute notebooks, in this process only (never on library import).
+
+    jsonschema (imported by nbformat) compiles an RFC 3987 grammar at import when `rfc3987_syntax` is
+    installed (jupyterlab brings it): ~1.1 s on every `runbook run`. nbformat's schema has no IRI
+    formats, so the runner does not need that checker; keeping the module out halves start-up.
+    """
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+
+
 def _fail(message: str, code: int = 2) -> NoReturn:
     click.echo(f"runbook: {message}", err=True)
     sys.exit(code)
@@ -109,6 +119,7 @@ def run(name: str, pairs: tuple[tuple[str, str], ...], param_file: str | None, i
         runbook run pod_crashloop -p namespace payments -p deployment api --incident INC-1234
         runbook run db_connection_exhaustion -f params.yaml -p dry_run false
     """
+    _lean_imports()
     from runbook_kit.runner import run_notebook
 
     values = _param_file(param_file)
@@ -215,6 +226,7 @@ def demo(scenario: str, store: str | None) -> None:
     import tempfile
     from pathlib import Path
 
+    _lean_imports()
     from runbook_kit.runner import run_notebook
     from runbook_kit.sandbox import manager
     from runbook_kit.sandbox.scenarios import SCENARIOS

@@ -47,12 +47,6 @@ _EXIT = {"succeeded": 0, "failed": 1, "aborted": 130}
 FALLBACK_STORE = os.path.expanduser(
     os.environ.get("RUNBOOK_FALLBACK_STORE", "~/.local/state/runbook_kit/unsent"))
 
-# jsonschema (imported by nbformat) compiles an RFC 3987 grammar at import when `rfc3987_syntax` is
-# installed (jupyterlab brings it): ~1.1 s on every `runbook run`. nbformat's schema has no IRI
-# formats, so this process does not need that checker; keeping the module out halves start-up.
-sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
-
-
 @dataclasses.dataclass(frozen=True)
 class RunResult:
     runbook: str
