@@ -89,7 +89,7 @@ def _start_sandbox(pods: int, state_dir: Path) -> tuple[subprocess.Popen[str], d
         [
             sys.executable,
             "-m",
-            "runbook_kit.sandbox.k8s",
+            "runbook_sandbox.k8s",
             "--state-dir",
             str(state_dir),
             "--port",

@@ -11,7 +11,7 @@ the same server:
 * the python client's model deserialisation of the same pages (what a runbook gets without
   `_preload_content=False`): the alternative the design note rules out.
 
-The script starts its own server (`python -m runbook_kit.sandbox.k8s --pods N`) on 127.0.0.1 and
+The script starts its own server (`python -m runbook_sandbox.k8s --pods N`) on 127.0.0.1 and
 ends it by PID.
 
     .venv/bin/python benchmarks/bench_k8s_sandbox_list.py [--pods 10000] [--runs 5]
@@ -41,7 +41,7 @@ def _start(state_dir: Path, pods: int) -> tuple[subprocess.Popen[str], dict[str,
         [
             sys.executable,
             "-m",
-            "runbook_kit.sandbox.k8s",
+            "runbook_sandbox.k8s",
             "--state-dir",
             str(state_dir),
             "--scenario",

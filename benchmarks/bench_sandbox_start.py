@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from runbook_kit.sandbox import manager
+from runbook_sandbox import manager
 
 
 def measure(scenario: str, parts: tuple[str, ...], runs: int, root: Path) -> list[float]:

@@ -1,4 +1,5 @@
-"""Which runbooks exist: the notebooks under `notebooks/` and any folder on `$RUNBOOK_PATH`.
+"""Which runbooks exist: those shipped in the package (`runbook_kit/runbooks/`, found with
+importlib.resources, so an installed wheel has them) and any folder on `$RUNBOOK_PATH`.
 
 A runbook's name is its file name without `.ipynb`; its title and one-line purpose are the first
 heading and the first paragraph of its first markdown cell. Notebooks are read as plain JSON (no
@@ -11,6 +12,7 @@ import dataclasses
 import difflib
 import json
 import os
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,8 @@ from runbook_kit.errors import UnknownRunbook
 
 __all__ = ["Runbook", "find", "load", "runbooks", "search_path"]
 
-_SHIPPED = Path(__file__).resolve().parent.parent / "notebooks"
+# A package installed from a wheel or in editable mode is a folder on disk, so this is a real path.
+_SHIPPED = Path(str(resources.files("runbook_kit") / "runbooks"))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,25 +1,31 @@
-"""The `runbook` command: list, show and run runbooks; start the incident sandbox; run the demo.
+"""The `runbook` command: list, show and run runbooks.
 
 Every error a user can cause (unknown runbook, bad parameter, unreachable backend) ends as one
 readable line on stderr and a non-zero exit; a run that started always leaves its record.
-Exit codes: 0 succeeded, 1 the run failed, 2 bad input, 130 aborted (SIGINT/SIGTERM).
-Heavy imports (nbclient, nbconvert, the sandbox) happen inside the commands that need them.
+Exit codes: 0 succeeded, 1 the run failed, 2 bad input, 128+N aborted by signal N.
+Heavy imports (nbclient, nbconvert) happen inside the commands that need them.
+
+Other distributions add commands through the `runbook_kit.commands` entry point group (the incident
+sandbox adds `sandbox` and `demo`); they are loaded only when listed or invoked, so a production
+install shows only the commands that work there. Plugins use `fail`, `report` and `lean_imports`.
 """
 
 from __future__ import annotations
 
-import json
 import sys
+from importlib.metadata import entry_points
 from typing import Any, NoReturn
 
 import click
 
 from runbook_kit.errors import RunbookError
 
-__all__ = ["cli", "main"]
+__all__ = ["cli", "fail", "lean_imports", "main", "report"]
+
+PLUGIN_GROUP = "runbook_kit.commands"
 
 
-def _lean_imports() -> None:
+def lean_imports() -> None:
     """Called by the commands that execute notebooks, in this process only (never on library import).
 
     jsonschema (imported by nbformat) compiles an RFC 3987 grammar at import when `rfc3987_syntax` is
@@ -29,12 +35,31 @@ def _lean_imports() -> None:
     sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 
-def _fail(message: str, code: int = 2) -> NoReturn:
+def fail(message: str, code: int = 2) -> NoReturn:
+    """One readable line on stderr, then exit with `code` (2: bad input)."""
     click.echo(f"runbook: {message}", err=True)
     sys.exit(code)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Commands(click.Group):
+    """The built-in commands plus those of installed plugins (entry points, loaded on demand)."""
+
+    def _plugins(self) -> dict[str, Any]:
+        return {ep.name: ep for ep in entry_points(group=PLUGIN_GROUP) if ep.name not in self.commands}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self._plugins()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        ep = self._plugins().get(cmd_name)
+        command = ep.load() if ep is not None else None
+        return command if isinstance(command, click.Command) else None
+
+
+@click.group(cls=_Commands,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="runbook_kit")
 def cli() -> None:
     """Executable incident-response runbooks. The executed notebook is the incident record.
@@ -43,7 +68,6 @@ def cli() -> None:
         runbook list
         runbook show pod_crashloop
         runbook run pod_crashloop -p namespace payments -p deployment api --incident INC-1234
-        runbook demo
     """
 
 
@@ -76,7 +100,7 @@ def show(name: str) -> None:
         book = catalog.find(name)
         declared = params.declared(catalog.load(book.path))
     except RunbookError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(f"{book.name}: {book.title}")
     if book.purpose:
         click.echo(f"  {book.purpose}")
@@ -96,9 +120,9 @@ def _param_file(path: str | None) -> dict[str, Any]:
         with open(path, encoding="utf-8") as fh:
             data = yaml.safe_load(fh) or {}
     except (OSError, yaml.YAMLError) as exc:
-        _fail(f"cannot read parameter file {path}: {exc}")
+        fail(f"cannot read parameter file {path}: {exc}")
     if not isinstance(data, dict):
-        _fail(f"parameter file {path} must hold a mapping of name: value")
+        fail(f"parameter file {path} must hold a mapping of name: value")
     return data
 
 
@@ -119,7 +143,7 @@ def run(name: str, pairs: tuple[tuple[str, str], ...], param_file: str | None, i
         runbook run pod_crashloop -p namespace payments -p deployment api --incident INC-1234
         runbook run db_connection_exhaustion -f params.yaml -p dry_run false
     """
-    _lean_imports()
+    lean_imports()
     from runbook_kit.runner import run_notebook
 
     values = _param_file(param_file)
@@ -128,12 +152,13 @@ def run(name: str, pairs: tuple[tuple[str, str], ...], param_file: str | None, i
         result = run_notebook(name, parameters=values, incident=incident, store=store,
                               timeout=timeout, cell_timeout=cell_timeout)
     except RunbookError as exc:
-        _fail(str(exc))
-    _report(result)
+        fail(str(exc))
+    report(result)
     sys.exit(result.exit_code)
 
 
-def _report(result: Any) -> None:
+def report(result: Any) -> None:
+    """Findings and actions, the status line (stderr), then the record's path (stdout)."""
     for entry in result.entries:
         if entry.kind in ("finding", "action"):
             click.echo(f"  {entry.one_line()}", err=True)
@@ -142,114 +167,6 @@ def _report(result: Any) -> None:
     else:
         click.echo(f"runbook: {result.status}", err=True)
     click.echo(result.notebook_path)
-
-
-@cli.group()
-def sandbox() -> None:
-    """The incident sandbox: AWS (moto), PostgreSQL and Kubernetes on 127.0.0.1, with seeded incidents.
-
-    \b
-        runbook sandbox up --scenario crashloop
-        eval "$(runbook sandbox status --env)"
-        runbook sandbox down
-    """
-
-
-@sandbox.command()
-@click.option("--scenario", default="all", show_default=True,
-              help="crashloop, connections, latency, or all.")
-def up(scenario: str) -> None:
-    """Start the sandbox and seed a scenario; prints the environment to export.
-
-    \b
-        runbook sandbox up --scenario connections
-    """
-    from runbook_kit.sandbox import manager
-
-    try:
-        info = manager.up(scenario)
-    except RunbookError as exc:
-        _fail(str(exc), 1)
-    click.echo(f"sandbox up ({info.scenario}) in {info.state_dir}", err=True)
-    _print_env(info.env)
-
-
-def _print_env(env: dict[str, str]) -> None:
-    for key, value in sorted(env.items()):
-        click.echo(f"export {key}={json.dumps(value)}")
-
-
-@sandbox.command()
-@click.option("--env", "env_only", is_flag=True, help="Print only the export lines.")
-def status(env_only: bool) -> None:
-    """Show the sandbox's endpoints and the environment to export to use it.
-
-    \b
-        eval "$(runbook sandbox status --env)"   # then: jupyter lab, kubectl get pods -A
-    """
-    from runbook_kit.sandbox import manager
-
-    info = manager.status()
-    if info is None:
-        _fail("the sandbox is not running (start it with `runbook sandbox up`)", 1)
-    if not env_only:
-        click.echo(f"# scenario {info.scenario}, state in {info.state_dir}")
-        click.echo(f"# AWS        {info.aws_endpoint}")
-        click.echo(f"# Kubernetes {info.k8s_url}  (kubeconfig {info.kubeconfig})")
-        click.echo(f"# PostgreSQL {info.pg_dsn}")
-    _print_env(info.env)
-
-
-@sandbox.command()
-def down() -> None:
-    """Stop every sandbox process and remove its state.
-
-    \b
-        runbook sandbox down
-    """
-    from runbook_kit.sandbox import manager
-
-    manager.down()
-    click.echo("sandbox down", err=True)
-
-
-@cli.command()
-@click.argument("scenario", default="crashloop")
-@click.option("--store", help="Record store. Default: $RUNBOOK_STORE or ./incidents.")
-def demo(scenario: str, store: str | None) -> None:
-    """Sandbox up, seed SCENARIO, run its runbook headless, print the record path, sandbox down.
-
-    \b
-        runbook demo              # the crashloop scenario
-        runbook demo connections
-    """
-    import tempfile
-    from pathlib import Path
-
-    _lean_imports()
-    from runbook_kit.runner import run_notebook
-    from runbook_kit.sandbox import manager
-    from runbook_kit.sandbox.scenarios import SCENARIOS
-
-    chosen = SCENARIOS.get(scenario)
-    if chosen is None or not chosen.runbook:
-        demoable = [n for n, s in SCENARIOS.items() if s.runbook]
-        _fail(f"no demo for scenario {scenario!r}; choose one of: {', '.join(demoable)}")
-    with tempfile.TemporaryDirectory(prefix="runbook-demo-") as state:
-        click.echo(f"starting the sandbox with scenario {scenario!r}: {chosen.description}", err=True)
-        try:
-            info = manager.up(scenario, state_dir=Path(state))
-        except RunbookError as exc:
-            _fail(str(exc), 1)
-        try:
-            click.echo(f"running {chosen.runbook} ...", err=True)
-            result = run_notebook(chosen.runbook, parameters=chosen.parameters, incident=f"demo-{scenario}",
-                                  store=store, env=info.env)
-        finally:
-            manager.down(state_dir=Path(state))
-    click.echo(f"planted cause: {chosen.cause}", err=True)
-    _report(result)
-    sys.exit(result.exit_code)
 
 
 def main() -> None:

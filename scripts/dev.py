@@ -6,7 +6,8 @@
     python3 scripts/dev.py bench             # the benchmarks in benchmarks/
     python3 scripts/dev.py lint              # ruff, import-linter contracts, mypy
 
-The venv is (re)built when pyproject.toml changes (a hash is kept in .venv/.stamp).
+The venv holds the kit and its sandbox (sandbox/), both editable; it is (re)built when either
+pyproject.toml changes (a hash is kept in .venv/.stamp).
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ BIN = VENV / "bin"
 
 
 def _stamp() -> str:
-    return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    for path in (ROOT / "pyproject.toml", ROOT / "sandbox" / "pyproject.toml"):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def ensure_venv() -> None:
@@ -38,7 +42,8 @@ def ensure_venv() -> None:
         venv.EnvBuilder(with_pip=True).create(VENV)
     pip = [str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
     subprocess.run([*pip, "--upgrade", "pip"], check=True)
-    subprocess.run([*pip, "-e", f"{ROOT}[dev]"], check=True)
+    # the kit and, beside it, its incident sandbox (a distribution of its own that depends on the kit)
+    subprocess.run([*pip, "-e", f"{ROOT}[dev]", "-e", str(ROOT / "sandbox")], check=True)
     stamp.write_text(_stamp())
 
 
@@ -59,10 +64,10 @@ def main(argv: list[str]) -> int:
     if task == "test":
         steps = [
             [str(BIN / "lint-imports")],
-            [py, "-m", "pytest", *(rest or ["tests"])],
+            [py, "-m", "pytest", *rest],
         ]
-        if not rest:
-            steps.append([py, "-m", "pytest", "--nbval-lax", "notebooks/"])
+        if not rest:  # the runbooks as committed, executed against a sandbox started for them
+            steps.append([py, "-m", "pytest", "--nbval-lax", "--with-sandbox", "notebooks/"])
         for step in steps:
             code = run(*step)
             if code != 0:
@@ -79,7 +84,7 @@ def main(argv: list[str]) -> int:
                 "tests",
                 "scripts",
                 "benchmarks",
-                "notebooks/_build",
+                "sandbox",
             ),
             run(str(BIN / "lint-imports")),
             run(str(BIN / "mypy")),

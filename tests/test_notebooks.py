@@ -1,4 +1,9 @@
-"""Every shipped runbook honours the notebook contract (docs/design.md)."""
+"""Every shipped runbook honours the notebook contract (docs/design.md).
+
+The committed .ipynb is the one source of a runbook: it is what JupyterLab opens and saves, so it is
+committed exactly as Jupyter writes it (nbformat 4.5, stable cell ids, no outputs, no execution
+counts), and a save from Jupyter of an unchanged runbook changes no byte.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,14 @@ import ast
 import json
 from pathlib import Path
 
+import nbformat
 import papermill
 import pytest
 
 from runbook_kit import catalog, params
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted(catalog.search_path()[-1].glob("*.ipynb"))
 SDKS = {"boto3", "botocore", "kubernetes", "psycopg", "psycopg2"}
 
 
@@ -21,6 +28,40 @@ def source(cell: dict) -> str:
 
 def test_there_are_runbooks():
     assert len(NOTEBOOKS) >= 4 and {b.name for b in catalog.runbooks()} >= {p.stem for p in NOTEBOOKS}
+
+
+def test_the_folder_people_open_holds_the_shipped_runbooks_and_nothing_else():
+    opened = ROOT / "notebooks"
+    assert opened.resolve() == NOTEBOOKS[0].parent.resolve()
+    assert sorted(p.name for p in opened.iterdir() if p.name != ".ipynb_checkpoints") == [
+        p.name for p in NOTEBOOKS
+    ]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_exactly_as_jupyter_writes_it(path):
+    text = path.read_text(encoding="utf-8")
+    nb = nbformat.reads(text, as_version=4)
+    nbformat.validate(nb)
+    assert (nb.nbformat, nb.nbformat_minor) == (4, 5)
+    assert text == nbformat.writes(nb) + "\n", "not in Jupyter's own layout: open and save it in JupyterLab"
+    ids = [c.id for c in nb.cells]
+    assert len(set(ids)) == len(ids) and all(ids)
+    assert set(nb.metadata) <= {"kernelspec", "language_info"}
+    for cell in nb.cells:
+        assert set(cell.metadata) <= {"tags"}, cell.metadata
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_a_save_from_jupyter_changes_no_byte(path, tmp_path):
+    from jupyter_server.services.contents.filemanager import FileContentsManager
+
+    copy = tmp_path / path.name
+    copy.write_bytes(path.read_bytes())
+    manager = FileContentsManager(root_dir=str(tmp_path))
+    model = manager.get(path.name, content=True)
+    manager.save({"type": "notebook", "format": "json", "content": model["content"]}, path.name)
+    assert copy.read_bytes() == path.read_bytes()
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -28,7 +28,10 @@ def runbook(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
 
 
 def _commands(group: click.Group, prefix: str = ""):
-    for name, command in group.commands.items():
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):  # built-in and plugin commands (the sandbox's)
+        command = group.get_command(ctx, name)
+        assert command is not None, name
         yield f"{prefix}{name}", command
         if isinstance(command, click.Group):
             yield from _commands(command, f"{prefix}{name} ")

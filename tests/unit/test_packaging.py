@@ -21,10 +21,12 @@ def _name(requirement: str) -> str:
 
 
 def test_environment_yml_matches_pyproject():
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = {_name(r) for r in project["dependencies"]}
-    for extra in project["optional-dependencies"].values():
-        wanted |= {_name(r) for r in extra if not r.startswith("runbook_kit")}
+    wanted = set()
+    for pyproject in (ROOT / "pyproject.toml", ROOT / "sandbox" / "pyproject.toml"):
+        project = tomllib.loads(pyproject.read_text())["project"]
+        wanted |= {_name(r) for r in project["dependencies"] if not r.startswith("runbook_kit")}
+        for extra in project.get("optional-dependencies", {}).values():
+            wanted |= {_name(r) for r in extra if not r.startswith("runbook_kit")}
     env = yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"]
     have = set()
     for dep in env:
@@ -61,7 +63,7 @@ def test_import_is_cheap_and_lazy():
 
 def test_cli_import_does_not_load_the_runner():
     code = (
-        "import sys, runbook_kit.cli; print('nbclient' in sys.modules, 'runbook_kit.sandbox' in sys.modules)"
+        "import sys, runbook_kit.cli; print('nbclient' in sys.modules, 'runbook_sandbox' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]

@@ -8,7 +8,7 @@ from typing import Any
 
 import psycopg
 
-from runbook_kit.sandbox import timeline as tl
+from runbook_sandbox import timeline as tl
 
 
 def sessions(dsn: str) -> dict[int, dict[str, Any]]:

@@ -9,7 +9,7 @@ import pytest
 from pg_truth import leaked, sessions
 
 from runbook_kit.runner import run_notebook
-from runbook_kit.sandbox import timeline as tl
+from runbook_sandbox import timeline as tl
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
 

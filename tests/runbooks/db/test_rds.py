@@ -6,7 +6,7 @@ import pytest
 
 import runbook_kit as rk
 from runbook_kit import clients
-from runbook_kit.sandbox import timeline as tl
+from runbook_sandbox import timeline as tl
 
 pytestmark = [pytest.mark.sandbox]
 

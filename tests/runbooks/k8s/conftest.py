@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from runbook_kit.sandbox.manager import SandboxInfo
+from runbook_sandbox.manager import SandboxInfo
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import subprocess
 import urllib.request
 from typing import Any
 
-from runbook_kit.sandbox.manager import SandboxInfo
+from runbook_sandbox.manager import SandboxInfo
 
 
 def kubectl(info: SandboxInfo, *args: str) -> Any:

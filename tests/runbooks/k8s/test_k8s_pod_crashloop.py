@@ -5,7 +5,7 @@ from __future__ import annotations
 from k8s_witness import crashlooping_pods, kubectl, requests_log
 
 from runbook_kit.runner import run_notebook
-from runbook_kit.sandbox import timeline as tl
+from runbook_sandbox import timeline as tl
 
 NS, DEP = tl.CRASHLOOP_NAMESPACE, tl.CRASHLOOP_DEPLOYMENT
 

@@ -12,8 +12,8 @@ import boto3
 import pytest
 
 from runbook_kit.runner import run_notebook
-from runbook_kit.sandbox import timeline as tl
-from runbook_kit.sandbox.aws.seed import CODEDEPLOY_APP
+from runbook_sandbox import timeline as tl
+from runbook_sandbox.aws.seed import CODEDEPLOY_APP
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
 

@@ -8,8 +8,8 @@ import pytest
 
 from runbook_kit import aws, record
 from runbook_kit.errors import NotFound
-from runbook_kit.sandbox import timeline as tl
-from runbook_kit.sandbox.aws.seed import CI_USER, CODEDEPLOY_APP
+from runbook_sandbox import timeline as tl
+from runbook_sandbox.aws.seed import CI_USER, CODEDEPLOY_APP
 
 pytestmark = [pytest.mark.sandbox]
 

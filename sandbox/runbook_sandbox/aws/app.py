@@ -1,0 +1,253 @@
+"""The sandbox's AWS endpoint: moto's WSGI app behind a middleware that fills its gaps.
+
+One process, one port: boto3 talks to `AWS_ENDPOINT_URL` and never knows which answers come from
+moto and which from the gap fills. The middleware looks at the JSON-protocol target
+(`X-Amz-Target`), answers what moto lacks or gets wrong (CloudTrail LookupEvents, CloudWatch
+percentiles, Logs Insights, RDS parameter metadata) from moto's own in-process backends, and passes
+everything else through.
+Responses use the service's JSON protocol (the one botocore 1.44 picks for cloudwatch, logs and
+cloudtrail): epoch-second timestamps, `__type` + `message` errors.
+
+Write calls that succeed are recorded in the CloudTrail store, so a runbook can find its own change
+in the trail. Requests carrying the `x-sandbox-seed` header (the seeding client) are not recorded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import re
+import urllib.parse
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from runbook_sandbox.aws import logs_queries, metrics, query_protocol, rds_parameters
+from runbook_sandbox.aws.cloudtrail import ACCOUNT_ID, ApiError, Trail, TrailEvent
+
+__all__ = ["SEED_HEADER", "GapFillApp", "build_app"]
+
+SEED_HEADER = "x-sandbox-seed"
+_SCOPE = re.compile(r"Credential=([^/,\s]+)/\d+/([^/]+)/([^/]+)/")
+_READ_ONLY = re.compile(
+    r"^(Describe|List|Get|Lookup|BatchGet|Filter|Search|Test|Validate|Start[A-Z]\w*Query|"
+    r"StopQuery|Select|Head|Put(MetricData|LogEvents)$)"
+)
+_RESOURCE_KEYS = {  # request parameter -> CloudTrail ResourceType
+    "DBInstanceIdentifier": "AWS::RDS::DBInstance",
+    "DBParameterGroupName": "AWS::RDS::DBParameterGroup",
+    "applicationName": "AWS::CodeDeploy::Application",
+    "deploymentGroupName": "AWS::CodeDeploy::DeploymentGroup",
+    "LoadBalancerArn": "AWS::ElasticLoadBalancingV2::LoadBalancer",
+    "TargetGroupArn": "AWS::ElasticLoadBalancingV2::TargetGroup",
+    "logGroupName": "AWS::Logs::LogGroup",
+    "AlarmName": "AWS::CloudWatch::Alarm",
+}
+_SERVICE_HOSTS = {
+    "monitoring": "monitoring.amazonaws.com",
+    "elasticloadbalancing": "elasticloadbalancing.amazonaws.com",
+}
+
+Handler = Callable[["GapFillApp", dict[str, Any], str, str], dict[str, Any] | None]
+
+
+def _backend(module: str, name: str, region: str) -> Any:
+    import importlib
+
+    backends = getattr(importlib.import_module(f"moto.{module}.models"), name)
+    return backends[ACCOUNT_ID][region]
+
+
+def _lookup_events(app: GapFillApp, request: dict[str, Any], region: str, _: str) -> dict[str, Any]:
+    return app.trail.lookup(request)
+
+
+def _metric_data(app: GapFillApp, request: dict[str, Any], region: str, _: str) -> dict[str, Any] | None:
+    return metrics.get_metric_data(_backend("cloudwatch", "cloudwatch_backends", region), request)
+
+
+def _metric_statistics(
+    app: GapFillApp, request: dict[str, Any], region: str, _: str
+) -> dict[str, Any] | None:
+    return metrics.get_metric_statistics(_backend("cloudwatch", "cloudwatch_backends", region), request)
+
+
+def _start_query(app: GapFillApp, request: dict[str, Any], region: str, _: str) -> dict[str, Any]:
+    return app.queries.start_query(_backend("logs", "logs_backends", region), request)
+
+
+HANDLERS: dict[str, Handler] = {
+    "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents": _lookup_events,
+    "GraniteServiceVersion20100801.GetMetricData": _metric_data,
+    "GraniteServiceVersion20100801.GetMetricStatistics": _metric_statistics,
+    "Logs_20140328.StartQuery": _start_query,
+    "Logs_20140328.GetQueryResults": lambda app, request, *_: app.queries.get_query_results(request),
+    "Logs_20140328.StopQuery": lambda app, request, *_: app.queries.stop_query(request),
+    "Logs_20140328.DescribeQueries": lambda app, request, *_: app.queries.describe_queries(request),
+}
+
+
+def _db_parameters(app: GapFillApp, request: dict[str, Any], region: str, _: str) -> dict[str, Any]:
+    return rds_parameters.describe_db_parameters(_backend("rds", "rds_backends", region), request)
+
+
+QUERY_HANDLERS: dict[tuple[str, str], Handler] = {  # (API version, Action) for query-protocol services
+    (query_protocol.CLOUDWATCH_VERSION, "GetMetricData"): _metric_data,
+    (query_protocol.CLOUDWATCH_VERSION, "GetMetricStatistics"): _metric_statistics,
+    (query_protocol.RDS_VERSION, "DescribeDBParameters"): _db_parameters,
+}
+
+
+class GapFillApp:
+    """WSGI middleware: gap fills first, moto for the rest, CloudTrail recording of writes."""
+
+    def __init__(self, moto_app: Callable[..., Iterable[bytes]], *, trail: Trail | None = None) -> None:
+        self.moto_app = moto_app
+        self.trail = trail or Trail()
+        self.queries = logs_queries.QueryBook()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+        access_key, region, service = scope.groups() if scope else ("", "us-east-1", "")
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        handler = HANDLERS.get(target)
+        if handler is not None:
+            try:
+                request = json.loads(body or b"{}")
+                answer = handler(self, request, region, access_key)
+            except ApiError as exc:
+                return self._json(
+                    start_response, target, {"__type": exc.code, "message": exc.message}, status=exc.status
+                )
+            except (KeyError, TypeError, ValueError) as exc:
+                return self._json(
+                    start_response,
+                    target,
+                    {"__type": "ValidationException", "message": f"invalid request: {exc}"},
+                    status=400,
+                )
+            if answer is not None:
+                return self._json(start_response, target, answer)
+        elif body and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+            answered = self._query_protocol(body, region, start_response)
+            if answered is not None:
+                return answered
+        status_holder: list[str] = []
+
+        def recording_start_response(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
+            status_holder.append(status)
+            return start_response(status, headers, *args)
+
+        result = self.moto_app(environ, recording_start_response)
+        if (
+            status_holder
+            and status_holder[0].startswith("2")
+            and not environ.get("HTTP_" + SEED_HEADER.upper().replace("-", "_"))
+        ):
+            self._record(environ, body, target, service, region, access_key)
+        return result
+
+    def _query_protocol(
+        self, body: bytes, region: str, start_response: Callable[..., Any]
+    ) -> list[bytes] | None:
+        """Gap fills for query-protocol clients (None: not ours, moto answers)."""
+        form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode("utf-8", "replace")).items()}
+        action, version = form.get("Action", ""), form.get("Version", "")
+        handler = QUERY_HANDLERS.get((version, action))
+        if handler is None:
+            return None
+        service = query_protocol.SERVICES[version]
+        request_id = "00000000-0000-4000-8000-000000000000"
+        try:
+            answer = handler(self, query_protocol.parse_request(form), region, "")
+        except ApiError as exc:
+            data, status = query_protocol.error_xml(service, exc.code, exc.message, request_id), exc.status
+        except (KeyError, TypeError, ValueError) as exc:
+            message = f"invalid request: {exc}"
+            data, status = query_protocol.error_xml(service, "ValidationError", message, request_id), 400
+        else:
+            if answer is None:
+                return None
+            data, status = query_protocol.response_xml(service, action, answer, request_id), 200
+        reason = {200: "OK", 400: "Bad Request", 404: "Not Found"}.get(status, "")
+        start_response(
+            f"{status} {reason}",
+            [
+                ("Content-Type", "text/xml"),
+                ("Content-Length", str(len(data))),
+                ("x-amzn-RequestId", request_id),
+            ],
+        )
+        return [data]
+
+    @staticmethod
+    def _json(
+        start_response: Callable[..., Any], target: str, payload: dict[str, Any], status: int = 200
+    ) -> list[bytes]:
+        data = json.dumps(payload).encode()
+        version = "1.0" if target.startswith("Granite") else "1.1"
+        reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error"}.get(
+            status, ""
+        )
+        start_response(
+            f"{status} {reason}",
+            [
+                ("Content-Type", f"application/x-amz-json-{version}"),
+                ("Content-Length", str(len(data))),
+                ("x-amzn-RequestId", "00000000-0000-4000-8000-000000000000"),
+            ],
+        )
+        return [data]
+
+    def _record(
+        self, environ: dict[str, Any], body: bytes, target: str, service: str, region: str, access_key: str
+    ) -> None:
+        """Record a successful write call as a CloudTrail management event (best effort)."""
+        params: dict[str, Any] = {}
+        if target:
+            action = target.rsplit(".", 1)[-1]
+            try:
+                params = json.loads(body or b"{}")
+            except ValueError:
+                params = {}
+        else:
+            form = urllib.parse.parse_qs(body.decode("utf-8", "replace")) if body else {}
+            action = (form.get("Action") or [""])[0]
+            params = {k: v[0] for k, v in form.items() if k not in ("Action", "Version")}
+        if not action or not service or _READ_ONLY.match(action):
+            return
+        resources = tuple(
+            (kind, str(params[key]))
+            for key, kind in _RESOURCE_KEYS.items()
+            if isinstance(params.get(key), str | int)
+        )
+        safe = {k: v for k, v in params.items() if "password" not in k.lower() and "secret" not in k.lower()}
+        self.trail.add(
+            TrailEvent(
+                event_name=action,
+                event_source=_SERVICE_HOSTS.get(service, f"{service}.amazonaws.com"),
+                event_time=dt.datetime.now(dt.UTC).replace(microsecond=0),
+                username=_user_for(access_key),
+                access_key_id=access_key or "AKIASANDBOXEXAMPLE01",
+                read_only=False,
+                resources=resources,
+                request_parameters=safe,
+                region=region,
+                user_agent=environ.get("HTTP_USER_AGENT", "")[:200],
+                source_ip=environ.get("REMOTE_ADDR", "127.0.0.1"),
+            )
+        )
+
+
+def _user_for(access_key: str) -> str:
+    """The sandbox's dummy credentials belong to the on-call engineer running the runbook."""
+    return "oncall-engineer" if access_key in ("", "testing") else access_key.lower()
+
+
+def build_app(trail: Trail | None = None) -> GapFillApp:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    return GapFillApp(DomainDispatcherApplication(create_backend_app), trail=trail)

@@ -1,0 +1,217 @@
+"""Defaulting and validation of writes, with the API server's field paths and wording.
+
+A runbook's mitigation is only as good as the request it sends: a typo in a memory limit, a negative
+replica count or a pod spec edit the API forbids must fail here exactly as it fails in a cluster
+(422 Invalid with `causes`), and a valid request must come back with the same defaults the real
+server fills in (strategy 25%/25%, revisionHistoryLimit, restartPolicy, ...).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from runbook_sandbox.k8s.pods import default_pod
+from runbook_sandbox.k8s.selectors import selector_from_match
+from runbook_sandbox.k8s.status import invalid
+from runbook_sandbox.k8s.store import clone
+
+Cause = tuple[str, str, str]
+_DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_QUANTITY = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+|[KMGTPE]i|[numkMGTPE])?$")
+_QUANTITY_RE = "^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
+
+
+def _name_causes(name: str | None) -> list[Cause]:
+    if not name:
+        return [("metadata.name", "FieldValueRequired", "Required value: name or generateName is required")]
+    if len(name) > 253 or not _DNS1123.match(name):
+        return [
+            (
+                "metadata.name",
+                "FieldValueInvalid",
+                f'Invalid value: "{name}": a lowercase RFC 1123 subdomain must consist of lower case '
+                "alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character "
+                "(e.g. 'example.com', regex used for validation is "
+                r"'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
+            )
+        ]
+    return []
+
+
+def _bytes(q: str) -> float:
+    from runbook_sandbox.k8s.apps import mib
+
+    return mib(q) or 0.0
+
+
+def _pod_spec_causes(spec: dict[str, Any] | None, prefix: str) -> list[Cause]:
+    if not isinstance(spec, dict):
+        return [(prefix, "FieldValueRequired", "Required value")]
+    containers = spec.get("containers")
+    if not containers:
+        return [(f"{prefix}.containers", "FieldValueRequired", "Required value")]
+    causes: list[Cause] = []
+    seen: set[str] = set()
+    for i, c in enumerate(containers):
+        path = f"{prefix}.containers[{i}]"
+        if not c.get("name"):
+            causes.append((f"{path}.name", "FieldValueRequired", "Required value"))
+        elif c["name"] in seen:
+            causes.append((f"{path}.name", "FieldValueDuplicate", f'Duplicate value: "{c["name"]}"'))
+        seen.add(c.get("name", ""))
+        if not c.get("image"):
+            causes.append((f"{path}.image", "FieldValueRequired", "Required value"))
+        resources = c.get("resources") or {}
+        for kind in ("limits", "requests"):
+            for resource, value in (resources.get(kind) or {}).items():
+                if not isinstance(value, (str, int, float)) or not _QUANTITY.match(str(value)):
+                    causes.append(
+                        (
+                            f"{path}.resources.{kind}[{resource}]",
+                            "FieldValueInvalid",
+                            f'Invalid value: "{value}": quantities must match the regular expression '
+                            f"'{_QUANTITY_RE}'",
+                        )
+                    )
+        limits, requests = resources.get("limits") or {}, resources.get("requests") or {}
+        if (
+            not causes
+            and "memory" in limits
+            and "memory" in requests
+            and _bytes(str(requests["memory"])) > _bytes(str(limits["memory"]))
+        ):
+            causes.append(
+                (
+                    f"{path}.resources.requests",
+                    "FieldValueInvalid",
+                    f'Invalid value: "{requests["memory"]}": must be less than or equal to memory limit '
+                    f"of {limits['memory']}",
+                )
+            )
+    return causes
+
+
+def _raise(kind: str, group: str, name: str, causes: list[Cause]) -> None:
+    if causes:
+        raise invalid(kind=kind, group=group, name=name, causes=causes)
+
+
+def prepare(plural: str, obj: dict[str, Any], *, current: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Defaulted copy of a create (current=None) or update body; raises 422 when invalid."""
+    obj = clone(obj)
+    meta = obj.setdefault("metadata", {})
+    name = meta.get("name", "")
+    if plural == "pods":
+        obj.update(apiVersion="v1", kind="Pod")
+        _raise("Pod", "", name, _name_causes(name) + _pod_spec_causes(obj.get("spec"), "spec"))
+        if current is not None:
+            _pod_update(obj, current)
+        else:
+            default_pod(obj)
+            obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
+    elif plural == "deployments":
+        obj.update(apiVersion="apps/v1", kind="Deployment")
+        _deployment(obj, current)
+    elif plural == "namespaces":
+        obj.update(apiVersion="v1", kind="Namespace")
+        _raise("Namespace", "", name, _name_causes(name))
+        meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = name
+        obj.setdefault("spec", {"finalizers": ["kubernetes"]})
+        obj["status"] = (current or {}).get("status") or {"phase": "Active"}
+    elif plural == "poddisruptionbudgets":
+        obj.update(apiVersion="policy/v1", kind="PodDisruptionBudget")
+        spec = obj.get("spec") or {}
+        causes = _name_causes(name)
+        if "minAvailable" in spec and "maxUnavailable" in spec:
+            causes.append(
+                (
+                    "spec",
+                    "FieldValueInvalid",
+                    "Invalid value: ...: minAvailable and maxUnavailable cannot be both set",
+                )
+            )
+        _raise("PodDisruptionBudget", "policy", name, causes)
+        meta.setdefault("generation", 1)
+    else:
+        _raise(obj.get("kind", plural), "", name, _name_causes(name))
+    if current is not None and plural not in ("namespaces",):
+        obj["status"] = current.get("status", obj.get("status"))
+    return obj
+
+
+def _deployment(obj: dict[str, Any], current: dict[str, Any] | None) -> None:
+    meta, spec = obj["metadata"], obj.setdefault("spec", {})
+    name = meta.get("name", "")
+    causes = _name_causes(name)
+    spec.setdefault("replicas", 1)
+    replicas = spec["replicas"]
+    if not isinstance(replicas, int) or replicas < 0:
+        causes.append(
+            (
+                "spec.replicas",
+                "FieldValueInvalid",
+                f"Invalid value: {replicas}: must be greater than or equal to 0",
+            )
+        )
+    template = spec.get("template") or {}
+    causes += _pod_spec_causes(template.get("spec"), "spec.template.spec")
+    selector = spec.get("selector")
+    if not selector:
+        causes.append(("spec.selector", "FieldValueRequired", "Required value"))
+    elif not selector_from_match(selector)({"metadata": template.get("metadata") or {}}):
+        labels = (template.get("metadata") or {}).get("labels") or {}
+        causes.append(
+            (
+                "spec.template.metadata.labels",
+                "FieldValueInvalid",
+                f"Invalid value: map[string]string{labels}: `selector` does not match template `labels`",
+            )
+        )
+    if current is not None and selector and selector != current["spec"].get("selector"):
+        causes.append(("spec.selector", "FieldValueInvalid", "Invalid value: ...: field is immutable"))
+    _raise("Deployment", "apps", name, causes)
+    strategy = spec.setdefault("strategy", {"type": "RollingUpdate"})
+    if strategy.get("type", "RollingUpdate") == "RollingUpdate":
+        strategy["type"] = "RollingUpdate"
+        rolling = strategy.setdefault("rollingUpdate", {})
+        rolling.setdefault("maxSurge", "25%")
+        rolling.setdefault("maxUnavailable", "25%")
+    spec.setdefault("revisionHistoryLimit", 10)
+    spec.setdefault("progressDeadlineSeconds", 600)
+    default_pod({"spec": template["spec"]})
+    template.setdefault("metadata", {}).setdefault("creationTimestamp", None)
+    meta.setdefault("generation", 1)
+    if current is None:
+        obj["status"] = {}
+
+
+_POD_MUTABLE = ("image",)
+
+
+def _pod_update(obj: dict[str, Any], current: dict[str, Any]) -> None:
+    """Pod specs are immutable except container images (and a few fields runbooks never touch)."""
+    default_pod(obj)
+    mine, theirs = clone(obj["spec"]), clone(current["spec"])
+    for spec in (mine, theirs):
+        spec.pop("nodeName", None)
+        for c in spec.get("containers") or []:
+            for key in _POD_MUTABLE:
+                c.pop(key, None)
+    if mine != theirs:
+        raise invalid(
+            kind="Pod",
+            group="",
+            name=obj["metadata"]["name"],
+            causes=[
+                (
+                    "spec",
+                    "FieldValueForbidden",
+                    "Forbidden: pod updates may not change fields other than `spec.containers[*].image`,"
+                    "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` "
+                    "(only additions to existing tolerations),`spec.terminationGracePeriodSeconds` "
+                    "(allow it to be set to 1 if it was previously negative)",
+                )
+            ],
+        )
+    obj["spec"]["nodeName"] = current["spec"].get("nodeName")

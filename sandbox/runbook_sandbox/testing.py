@@ -1,0 +1,119 @@
+"""pytest fixtures for tests that need the incident sandbox (load with `-p runbook_sandbox.testing`).
+
+    sandbox          (session)  the whole sandbox, scenario "all", shared by tests that only read
+    fresh_sandbox    (function) factory: fresh_sandbox("connections") -> SandboxInfo, torn down after
+    use_sandbox      (function) the session sandbox's env exported (os.environ) and kit clients reset
+    aws_pg_sandbox   (session)  the AWS and PostgreSQL parts (the session sandbox when Kubernetes is
+                                available), for the sandbox's own tests
+
+Every test that uses one of them is marked `sandbox`, so `pytest -m "not sandbox"` starts nothing.
+
+`--with-sandbox` starts the whole sandbox before collection and exports its environment into
+os.environ, exactly what `eval "$(runbook sandbox status --env)"` does for a user: nbval starts its
+kernels while collecting, before any fixture runs, so `pytest --nbval-lax --with-sandbox notebooks/`
+runs the runbooks as committed against it.
+
+A sandbox is real processes and ports: whatever starts one ends it, by PID, in teardown.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runbook_sandbox import manager
+from runbook_sandbox.manager import SandboxInfo
+
+SANDBOX_FIXTURES = frozenset({"sandbox", "fresh_sandbox", "use_sandbox", "aws_pg_sandbox"})
+_started: dict[str, Any] = {}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--with-sandbox", action="store_true",
+                     help="start the incident sandbox before collection and export its environment")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sandbox: needs the incident sandbox (started by fixtures)")
+    if not config.getoption("--with-sandbox"):
+        return
+    state = Path(tempfile.mkdtemp(prefix="runbook-pytest-sandbox-"))
+    info = manager.up("all", state_dir=state)
+    _started.update(info=info, environ=dict(os.environ))
+    os.environ.update(info.env)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    info = _started.pop("info", None)
+    if info is not None:
+        os.environ.clear()
+        os.environ.update(_started.pop("environ"))
+        manager.down(state_dir=info.state_dir)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    with_sandbox = bool(config.getoption("--with-sandbox"))
+    for item in items:
+        if with_sandbox or SANDBOX_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.sandbox)
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxInfo]:
+    state_dir = tmp_path_factory.mktemp("sandbox")
+    info = manager.up("all", state_dir=state_dir)  # SandboxError names the part that failed
+    try:
+        yield info
+    finally:
+        manager.down(state_dir=state_dir)
+
+
+@pytest.fixture(scope="session")
+def aws_pg_sandbox(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SandboxInfo]:
+    if "k8s" in manager.available_parts():
+        yield request.getfixturevalue("sandbox")
+        return
+    state_dir = tmp_path_factory.mktemp("sandbox-aws-pg")
+    info = manager.up("all", state_dir=state_dir, parts=("aws", "postgres"))
+    try:
+        yield info
+    finally:
+        manager.down(state_dir=state_dir)
+
+
+@pytest.fixture
+def fresh_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., SandboxInfo]]:
+    started: list[Path] = []
+
+    def start(scenario: str = "all", **kwargs: Any) -> SandboxInfo:
+        state_dir = tmp_path_factory.mktemp(f"fresh-{scenario.replace(',', '-')}")
+        started.append(state_dir)
+        return manager.up(scenario, state_dir=state_dir, **kwargs)
+
+    try:
+        yield start
+    finally:
+        for state_dir in started:
+            manager.down(state_dir=state_dir)
+
+
+@pytest.fixture
+def use_sandbox(sandbox: SandboxInfo, monkeypatch: pytest.MonkeyPatch) -> Iterator[SandboxInfo]:
+    """Export the session sandbox's environment, as `runbook sandbox status` tells a user to."""
+    from runbook_kit import clients
+
+    for name, value in sandbox.env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    clients.reset()
+    try:
+        yield sandbox
+    finally:
+        clients.reset()

