@@ -13,7 +13,9 @@ os.environ, exactly what `eval "$(runbook sandbox status --env)"` does for a use
 kernels while collecting, before any fixture runs, so `pytest --nbval-lax --with-sandbox notebooks/`
 runs the runbooks as committed against it.
 
-A sandbox is real processes and ports: whatever starts one ends it, by PID, in teardown.
+A sandbox is real processes and ports: whatever starts one ends it, by PID, in teardown. Its state
+(the PostgreSQL data folder among it) lives in a folder of its own, not under pytest's numbered
+temporary folders, which a second pytest session on the same machine may remove while this one runs.
 """
 
 from __future__ import annotations
@@ -42,8 +44,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sandbox: needs the incident sandbox (started by fixtures)")
     if not config.getoption("--with-sandbox"):
         return
-    state = Path(tempfile.mkdtemp(prefix="runbook-pytest-sandbox-"))
-    info = manager.up("all", state_dir=state)
+    info = manager.up("all", state_dir=_state_dir("nbval"))
     _started.update(info=info, environ=dict(os.environ))
     os.environ.update(info.env)
 
@@ -63,9 +64,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.sandbox)
 
 
+def _state_dir(name: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=f"runbook-sandbox-{name}-"))  # manager.down removes it
+
+
 @pytest.fixture(scope="session")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxInfo]:
-    state_dir = tmp_path_factory.mktemp("sandbox")
+def sandbox() -> Iterator[SandboxInfo]:
+    state_dir = _state_dir("session")
     info = manager.up("all", state_dir=state_dir)  # SandboxError names the part that failed
     try:
         yield info
@@ -74,13 +79,11 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxInfo]:
 
 
 @pytest.fixture(scope="session")
-def aws_pg_sandbox(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[SandboxInfo]:
+def aws_pg_sandbox(request: pytest.FixtureRequest) -> Iterator[SandboxInfo]:
     if "k8s" in manager.available_parts():
         yield request.getfixturevalue("sandbox")
         return
-    state_dir = tmp_path_factory.mktemp("sandbox-aws-pg")
+    state_dir = _state_dir("aws-pg")
     info = manager.up("all", state_dir=state_dir, parts=("aws", "postgres"))
     try:
         yield info
@@ -89,11 +92,11 @@ def aws_pg_sandbox(
 
 
 @pytest.fixture
-def fresh_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., SandboxInfo]]:
+def fresh_sandbox() -> Iterator[Callable[..., SandboxInfo]]:
     started: list[Path] = []
 
     def start(scenario: str = "all", **kwargs: Any) -> SandboxInfo:
-        state_dir = tmp_path_factory.mktemp(f"fresh-{scenario.replace(',', '-')}")
+        state_dir = _state_dir(f"fresh-{scenario.replace(',', '-')}")
         started.append(state_dir)
         return manager.up(scenario, state_dir=state_dir, **kwargs)
 
