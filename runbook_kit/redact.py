@@ -858,6 +858,12 @@ def _distribute(joined: str, pieces: list[str], edits: list[tuple[int, int, str]
     return out
 
 
+def _is_multiline(items: Sequence[Any]) -> bool:
+    """A list of lines: strings, each but the last ending with a newline (how .ipynb files store text)."""
+    return (len(items) > 1 and all(isinstance(i, str) for i in items)
+            and all(i.endswith("\n") for i in items[:-1]))
+
+
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     merged: list[tuple[int, int]] = []
     for s, e in sorted(spans):
@@ -1029,6 +1035,8 @@ class Redactor:
         if isinstance(obj, Mapping):
             return self._mapping(obj, secret)
         if isinstance(obj, list | tuple):
+            if not secret and _is_multiline(obj):  # nbformat's on-disk form of a multi-line string
+                return type(obj)(self.pieces(obj))
             return type(obj)(self._value(v, secret) for v in obj)
         return obj
 

@@ -581,3 +581,15 @@ def test_redact_with_list_parameters():
 def test_redacting_twice_changes_nothing(text):
     once = R.text(text)
     assert R.text(once) == once
+
+
+def test_multiline_strings_stored_as_lists_of_lines_are_read_whole():
+    lines = PANDAS_TEXT.splitlines(keepends=True)
+    nb = {"cells": [{"cell_type": "code", "source": ["conn = connect(\n", "    password='hunter2'\n", ")"],
+                     "outputs": [{"output_type": "execute_result", "data": {"text/plain": lines}}]}]}
+    cell = R.value(nb)["cells"][0]
+    table = cell["outputs"][0]["data"]["text/plain"]
+    assert isinstance(table, list) and len(table) == len(lines)
+    assert "".join(table) == R.text(PANDAS_TEXT) and "hunter22" not in "".join(table)
+    assert cell["source"] == ["conn = connect(\n", f"    password='{MASK}'\n", ")"]
+    assert R.value(["tokens", "are", "names"]) == ["tokens", "are", "names"]
