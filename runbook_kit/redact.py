@@ -172,10 +172,15 @@ def _is_placeholder(value: str) -> bool:
 _ANSI = r"\x1b\[[0-?]*+[ -/]*+[@-~]|\x1b\][^\x07\x1b\n]*+(?:\x07|\x1b\\)|\x1b[@-Z\\-_]"
 _ENTITY = r"&(?:\#[0-9]{1,7}|\#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});"
 _TAG = r"<[A-Za-z/!?][^<>]*+>"
-_ESCAPE = r"(?<!\\)\\[nrt]"  # \n \r \t inside a repr or JSON text: read as the character
+# \n \r \t inside a repr or JSON text, read as the character (not after another backslash; the
+# look-behind comes after the literal so that `re` can skip to the next backslash).
+_ESCAPE = r"\\[nrt](?<!\\..)"
 _ESCAPED = {"\\n": "\n", "\\r": "\r", "\\t": "\t"}
-_VIEW_TOKENS = re.compile(f"(?P<ansi>{_ANSI})|(?P<ent>{_ENTITY})|(?P<esc>{_ESCAPE})")
-_VIEW_TOKENS_TAGS = re.compile(f"(?P<ansi>{_ANSI})|(?P<ent>{_ENTITY})|(?P<esc>{_ESCAPE})|(?P<tag>{_TAG})")
+# One pattern per kind, each starting with its own literal: `re` jumps between occurrences (an
+# alternation of them would try every position).
+_VIEW_TOKENS = [("\x1b", "ansi", re.compile(_ANSI)), ("&", "ent", re.compile(_ENTITY)),
+                ("\\", "esc", re.compile(_ESCAPE))]
+_VIEW_TAGS = ("<", "tag", re.compile(_TAG))
 _INVISIBLE = re.compile(_ANSI)
 _INVISIBLE_TAGS = re.compile(f"{_ANSI}|{_TAG}")
 _HTMLISH = re.compile(r"</[A-Za-z]|<br\b", re.IGNORECASE)
@@ -187,24 +192,29 @@ class _View:
 
     __slots__ = ("_lens", "_pos", "_shift", "clean")
 
-    def __init__(self, text: str, tokens: re.Pattern[str]) -> None:
-        parts: list[str] = []
+    def __init__(self, text: str, *, tags: bool = False) -> None:
         self._pos: list[int] = []  # clean position of each token
-        self._lens: list[int] = []  # 0 (invisible) or 1 (entity decoded to one character)
+        self._lens: list[int] = []  # 0 (invisible) or 1 (decoded to one character)
         self._shift: list[int] = []  # original - clean, after the token
-        last = clean = 0
-        if ("\x1b" not in text and "&" not in text and "\\" not in text
-                and (tokens is _VIEW_TOKENS or "<" not in text)):
-            self.clean = text  # nothing to hide or decode: the common case, without a regex pass
+        found: list[tuple[int, int, str]] = []
+        for trigger, kind, pattern in [*_VIEW_TOKENS, _VIEW_TAGS] if tags else _VIEW_TOKENS:
+            if trigger in text:
+                found += [(m.start(), m.end(), kind) for m in pattern.finditer(text)]
+        if not found:
+            self.clean = text  # nothing to hide or decode: the common case
             return
-        for m in tokens.finditer(text):
-            s, e = m.span()
-            if m.lastgroup == "ent":
-                ch = html.unescape(m.group())
+        found.sort()
+        parts: list[str] = []
+        last = clean = 0
+        for s, e, kind in found:
+            if s < last:
+                continue  # inside the previous token (an entity in a tag's attribute)
+            if kind == "ent":
+                ch = html.unescape(text[s:e])
                 if len(ch) != 1:
                     continue  # an unknown or multi-character entity stays as it is
-            elif m.lastgroup == "esc":
-                ch = _ESCAPED[m.group()]
+            elif kind == "esc":
+                ch = _ESCAPED[text[s:e]]
             else:
                 ch = ""
             parts.append(text[last:s])
@@ -215,9 +225,6 @@ class _View:
             clean += len(ch)
             self._shift.append(e - clean)
             last = e
-        if not self._pos:
-            self.clean = text
-            return
         parts.append(text[last:])
         self.clean = "".join(parts)
 
@@ -832,8 +839,7 @@ def _leaves(value: Any) -> list[str]:
 
 
 _MAX_PASSES = 4
-# A mask next to one of these can change how its neighbour reads (a word boundary, an escape).
-_WORDISH = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-./+=\\")
+
 
 
 def _distribute(joined: str, pieces: list[str], edits: list[tuple[int, int, str]]) -> list[str]:
@@ -921,30 +927,25 @@ class Redactor:
             for m in self._known_re.finditer(t):
                 add(*m.span())
 
-    def _edits(self, text: str) -> tuple[list[tuple[int, int, str]], bool]:
-        """(start, end, replacement) in `text`, sorted and disjoint; and whether a mask touches a
-        word character as the text is read (then the masked text must be read again)."""
+    def _edits(self, text: str) -> list[tuple[int, int, str]]:
+        """(start, end, replacement) in `text`, sorted and disjoint."""
         htmlish = _HTMLISH.search(text) is not None
         spans: list[tuple[int, int]] = []
-        touches = False
 
         def found_in(view: _View) -> _Add:
-            def add(s: int, e: int) -> None:
-                nonlocal touches
-                touches = touches or view.clean[s - 1:s] in _WORDISH or view.clean[e:e + 1] in _WORDISH
-                spans.append((s, e) if view.identity else (view.start(s), view.end(e)))
-            return add
+            if view.identity:
+                return lambda s, e: spans.append((s, e))
+            return lambda s, e: spans.append((view.start(s), view.end(e)))
 
-        plain = _View(text, _VIEW_TOKENS)  # ANSI codes invisible, entities decoded
+        plain = _View(text)  # ANSI codes invisible, entities and escapes decoded
         if htmlish:
             _find_html_tables(plain.clean, found_in(plain))  # tables need their tags
-            rendered = _View(text, _VIEW_TOKENS_TAGS)  # ... the rest reads HTML as it is rendered
+            rendered = _View(text, tags=True)  # ... the rest reads HTML as it is rendered
         else:
             rendered = plain
         self._scan(rendered.clean, found_in(rendered))
         if self._known_re is not None and not rendered.identity:  # a value that contains "&amp;" itself
             spans += [m.span() for m in self._known_re.finditer(text)]
-            touches = True
         invisible = _INVISIBLE_TAGS if htmlish else _INVISIBLE
         edits = []
         for s, e in _merge(spans):
@@ -952,20 +953,19 @@ class Redactor:
                 continue
             kept = "".join(m.group() for m in invisible.finditer(text, s, e))
             edits.append((s, e, MASK + kept))
-        return edits, touches
+        return edits
 
     def _redact_pieces(self, pieces: list[str]) -> list[str]:
-        """Redact pieces read as one text. A mask can make a neighbour stand alone ("xyzAKIA…" →
-        "***REDACTED***AKIA…"), so when a mask touches a word character the text is read again, until
-        nothing changes: what comes out is a fixed point (idempotent)."""
+        """Redact pieces read as one text. A mask changes what is around it — a neighbour now stands
+        alone ("xyzAKIA…" → "***REDACTED***AKIA…"), brackets inside a masked value are gone — so a text
+        that was changed is read again, until nothing changes: the result is a fixed point
+        (idempotent). Texts without secrets, nearly all of them, are read once."""
         for _ in range(_MAX_PASSES):
             joined = "".join(pieces)
-            edits, touches = self._edits(joined)
+            edits = self._edits(joined)
             if not edits:
                 break
             pieces = _distribute(joined, pieces, edits)
-            if not touches:
-                break
         return pieces
 
     def text(self, text: str) -> str:

@@ -144,3 +144,19 @@ def test_pieces_always_join_to_the_redacted_whole():
         pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
         out = R.pieces(pieces)
         assert len(out) == len(pieces) and "".join(out) == R.text(text), pieces
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # the Cookie value swallows a '{' and a '[': afterwards "secret: {...}" reads as a flat mapping
+        "secret: {FATAL: failed Cookie: a\\{'Contents': [{'Key': 'x'}],\n 'NextToken': 'abc'}",
+        # masking the known value makes the access key id stand alone
+        "my-known-secret-valueAKIAIOSFODNN7EXAMPLE",
+        # ... also behind a colour code
+        "my-known-secret-value\x1b[0mghp_abcdefghijklmnop1234",
+    ],
+)
+def test_a_masked_text_is_read_again_until_it_does_not_change(text):
+    once = R.text(text)
+    assert R.text(once) == once
