@@ -32,16 +32,21 @@ Why it is built this way:
 * **Literals are not secrets.** `api_key = None`, `password: str = ""`, `tokens: list = []`,
   `automountServiceAccountToken: false` keep their text.
 * **One view, one set of spans.** Detectors never edit text; they report spans in a *view* of the
-  string in which ANSI escape codes (IPython's coloured tracebacks) are invisible and HTML entities
-  (`&quot;`, `&#x27;`, `&amp;`) are decoded, and in HTML-looking strings tags are invisible too. The
-  spans are mapped back, merged, and each is replaced by `MASK` followed by the escape codes/tags it
-  covered — colours stay balanced, markup stays well-formed, and the visible text is what was
-  matched. Matching through ANSI codes, rather than stripping them from tracebacks, keeps the record
-  looking like what the responder saw.
+  string in which ANSI escape codes (IPython's coloured tracebacks) are invisible, HTML entities
+  (`&quot;`, `&#x27;`, `&amp;`) and `\\n`/`\\t` escapes (a repr, JSON text) are decoded, and in
+  HTML-looking strings tags are invisible too. The spans are mapped back, merged, and each is
+  replaced by `MASK` followed by the escape codes/tags it covered — colours stay balanced, markup
+  stays well-formed, and the visible text is what was matched. Matching through ANSI codes, rather
+  than stripping them from tracebacks, keeps the record looking like what the responder saw.
+* **Idempotent by construction.** A mask changes its surroundings (a neighbour now stands alone, a
+  bracket inside a masked value is gone), so a text that was changed is read again until nothing
+  changes; a table row that already holds a mask is left as it is (the mask shifted its columns).
 * **Linear time.** Every pattern that repeats a character class starts only at the beginning of a
-  run of that class (a negative look-behind) and uses possessive quantifiers, so no run is scanned
-  from many starting points; structural passes (Secret blocks, tables) walk the text once. The
-  previous `[A-Za-z0-9_.-]*(secret|…)[A-Za-z0-9_.-]*` pattern was quadratic: 10,000 × `a-` took 50 s.
+  run of that class (a look-behind) and uses possessive quantifiers, so no run is scanned from many
+  starting points; patterns start with a literal where they can (`re` then jumps between its
+  occurrences), and names are found from a stem search in the lower-cased text; structural passes
+  (Secret blocks, tables) walk the text once. The previous `[A-Za-z0-9_.-]*(secret|…)[A-Za-z0-9_.-]*`
+  pattern was quadratic: 10,000 × `a-` took 50 s.
 * **A cell's streams are redacted as one text.** stdout arrives in chunks, interleaved with stderr;
   a secret can be split between two outputs. `Redactor.outputs` joins each stream, redacts, and maps
   the masks back onto the pieces (`value()` does this for every code cell).
