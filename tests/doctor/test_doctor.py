@@ -1,0 +1,167 @@
+"""`runbook doctor` as a user runs it: a real process, the sandbox's environment exported, real
+servers answering (moto's STS, the sandbox API server's SelfSubjectAccessReview, PostgreSQL's
+pg_has_role), and real botocore failing on an SSO profile whose session has expired."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from runbook_sandbox.k8s.access import deny
+from runbook_sandbox.manager import SandboxInfo
+
+_OURS = ("AWS_", "KUBECONFIG", "RUNBOOK_", "PG", "DATABASE_URL")
+
+
+def doctor(*args: str, env: dict[str, str], home: Path) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(_OURS)}
+    base.update(HOME=str(home), RUNBOOK_RETRIES="0", RUNBOOK_CONNECT_TIMEOUT="2", **env)
+    return subprocess.run([sys.executable, "-m", "runbook_kit.cli", "doctor", *args], env=base,
+                          capture_output=True, text=True, timeout=120)
+
+
+def marked(out: str, mark: str) -> list[str]:
+    return [ln.strip() for ln in out.splitlines() if ln.strip().startswith(mark)]
+
+
+def k8s_requests(info: SandboxInfo) -> list[dict]:
+    import urllib.request
+
+    with urllib.request.urlopen(f"{info.k8s_url}/_sandbox/requests", timeout=5) as response:
+        return list(json.load(response))
+
+
+def test_all_green_on_the_sandbox(sandbox: SandboxInfo, tmp_path: Path):
+    seen = len(k8s_requests(sandbox))
+    done = doctor(env=sandbox.env, home=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert marked(done.stdout, "✗") == []
+    checked = marked(done.stdout, "✓")
+    # every runbook's RBAC verbs were reviewed, the DB grants read, the identity found
+    assert any("patch deployments.apps in default (mitigate)" in ln for ln in checked)
+    assert any("create pods/eviction in default (mitigate)" in ln for ln in checked)
+    assert any(ln.startswith("✓ postgres pg_signal_backend (mitigate)") for ln in checked)
+    assert any("identity: arn:aws:sts::123456789012:" in ln for ln in checked)
+    assert any(ln.startswith("✓ k8s      context runbook-sandbox: user runbook-sandbox") for ln in checked)
+    assert done.stdout.rstrip().endswith("all needed access is present")
+    # the doctor only asked: each of its Kubernetes requests was a review (or a read)
+    mine = k8s_requests(sandbox)[seen:]
+    reviews = [e for e in mine if e["path"].endswith(("/selfsubjectaccessreviews", "/selfsubjectreviews"))]
+    assert len(reviews) >= 19
+    assert all(e["method"] == "GET" for e in mine if e not in reviews)
+
+
+def test_a_stripped_grant_is_named_with_its_fix(
+    fresh_sandbox: Callable[..., SandboxInfo], tmp_path: Path
+):
+    import psycopg
+
+    info = fresh_sandbox("connections", parts=("aws", "postgres"))
+    with psycopg.connect(info.pg_dsn, autocommit=True) as admin:
+        admin.execute("GRANT pg_read_all_stats, pg_signal_backend TO oncall_limited")
+    args = ("db_connection_exhaustion", "--dsn", info.pg_dsn_unprivileged)
+    before = doctor(*args, env=info.env, home=tmp_path)
+    assert before.returncode == 0, before.stdout
+    assert marked(before.stdout, "✓ postgres pg_signal_backend")
+
+    with psycopg.connect(info.pg_dsn, autocommit=True) as admin:
+        admin.execute("REVOKE pg_signal_backend FROM oncall_limited")
+    after = doctor(*args, env=info.env, home=tmp_path)
+    assert after.returncode == 1
+    assert marked(after.stdout, "✗") == [
+        "✗ postgres pg_signal_backend (mitigate): not granted to oncall_limited: cannot cancel or terminate "
+        "other roles' sessions  → GRANT pg_signal_backend TO \"oncall_limited\";  -- as an admin "
+        "(on RDS: the master user)"
+    ]
+    assert marked(after.stdout, "✓ postgres pg_read_all_stats")
+    as_json = json.loads(doctor(*args, "--json", env=info.env, home=tmp_path).stdout)
+    assert as_json["ok"] is False
+    assert [c["what"] for c in as_json["checks"] if c["status"] == "missing"] == ["pg_signal_backend (mitigate)"]
+
+
+def test_a_denied_rbac_verb_is_named_with_its_fix(sandbox: SandboxInfo, tmp_path: Path):
+    state = sandbox.state_dir / "k8s"
+    deny(state, [{"verb": "patch", "group": "apps", "resource": "deployments", "namespace": "payments"},
+                 {"verb": "list", "group": "metrics.k8s.io", "resource": "pods"}])
+    try:
+        done = doctor("pod_crashloop", "-n", "payments", env=sandbox.env, home=tmp_path)
+    finally:
+        deny(state, [])
+    assert done.returncode == 1, done.stdout
+    missing = marked(done.stdout, "✗")
+    assert len(missing) == 2, done.stdout
+    patch, metrics = sorted(missing, key=lambda ln: "metrics" in ln)
+    assert patch.startswith("✗ k8s      patch deployments.apps in payments (mitigate): sandbox: denied by")
+    assert patch.endswith(
+        "→ kubectl create role runbook-patch-deployments.apps -n payments --verb=patch "
+        "--resource=deployments.apps && kubectl create rolebinding runbook-patch-deployments.apps "
+        "-n payments --role=runbook-patch-deployments.apps --user=runbook-sandbox")
+    assert "list pods.metrics.k8s.io in payments" in metrics and "(optional)" in metrics
+    assert marked(done.stdout, "✓ k8s      get deployments.apps in payments")
+    # other namespaces were not denied
+    assert doctor("pod_crashloop", "-n", "storefront", env=sandbox.env, home=tmp_path).returncode == 0
+
+
+def _sso_config(home: Path, *, token: str | None) -> dict[str, str]:
+    (home / ".aws").mkdir(parents=True, exist_ok=True)
+    (home / ".aws" / "config").write_text(
+        "[profile oncall]\nsso_session = corp\nsso_account_id = 123456789012\n"
+        "sso_role_name = OnCall\nregion = eu-west-1\n\n"
+        "[sso-session corp]\nsso_start_url = https://corp.example.invalid/start\nsso_region = eu-west-1\n")
+    if token == "expired":
+        cache = home / ".aws" / "sso" / "cache"
+        cache.mkdir(parents=True)
+        gone = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        (cache / (hashlib.sha1(b"corp").hexdigest() + ".json")).write_text(json.dumps(
+            {"startUrl": "https://corp.example.invalid/start", "region": "eu-west-1",
+             "accessToken": "expired-access-token", "expiresAt": gone}))
+    return {"AWS_PROFILE": "oncall", "AWS_CONFIG_FILE": str(home / ".aws" / "config"),
+            "KUBECONFIG": str(home / "no-kubeconfig")}
+
+
+@pytest.mark.parametrize("token", ["never-logged-in", "expired"])
+def test_an_sso_session_that_is_not_valid_names_aws_sso_login(tmp_path: Path, token: str):
+    env = _sso_config(tmp_path, token=token)
+    done = doctor("api_latency_spike", env=env, home=tmp_path)
+    assert done.returncode == 1
+    identity = next(ln for ln in marked(done.stdout, "✗ aws"))
+    assert identity == ("✗ aws      identity: the SSO session of profile oncall has expired or was never "
+                        "started  → aws sso login --profile oncall")
+    assert marked(done.stdout, "✓ aws      region: eu-west-1")
+    assert "expired-access-token" not in done.stdout + done.stderr
+    # no kubeconfig: the Kubernetes part is one line naming the fix, not one per verb
+    k8s = [ln for ln in marked(done.stdout, "") if ln[2:].startswith("k8s")]
+    assert len(k8s) == 1 and "KUBECONFIG" in k8s[0]
+
+
+def test_an_unreachable_cluster_is_one_line(tmp_path: Path):
+    with socket.socket() as s:  # a port that nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = tmp_path / "kubeconfig"
+    config.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "gone",
+        "clusters": [{"name": "gone", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "gone", "context": {"cluster": "gone", "user": "u"}}]}))
+    done = doctor("pod_crashloop", env={"KUBECONFIG": str(config)}, home=tmp_path)
+    assert done.returncode == 1
+    lines = marked(done.stdout, "✗")
+    assert len(lines) == 1 and lines[0].startswith("✗ k8s      context gone: server http://127.0.0.1:")
+    assert "kubectl cluster-info" in lines[0]
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path):
+    done = doctor("pod_crashlop", env={}, home=tmp_path)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip() == ("runbook: no runbook named 'pod_crashlop'; did you mean 'pod_crashloop'? "
+                                   "(see `runbook list`)")
