@@ -205,4 +205,5 @@ def aws_region() -> str | None:
     `aws()` falls back to us-east-1 so that a client can be built; this tells whether that happened.
     """
     s = settings.get()
-    return _boto3_session(s.aws_profile, s.aws_region).region_name or None  # type: ignore[no-any-return]
+    region: str | None = _boto3_session(s.aws_profile, s.aws_region).region_name
+    return region or None

@@ -253,13 +253,13 @@ def check_postgres(
                 "SELECT current_user, current_database(), current_setting('server_version'), "
                 "r.rolsuper, pg_has_role(current_user, 'pg_monitor', 'MEMBER') "
                 "FROM pg_roles r WHERE r.rolname = current_user").fetchone()
-            user, database, version, superuser, monitor = row
+            user, database, version, superuser, monitor = row or ("?", "?", "?", False, False)
             extra = ", superuser" if superuser else ", member of pg_monitor" if monitor else ""
             checks.append(Check("postgres", "connect", OK,
                                 f"database {database} as {user} (PostgreSQL {version}{extra})"))
             for role, runbooks in roles:
-                (granted,) = conn.execute(
-                    "SELECT pg_has_role(current_user, %s, 'USAGE')", (role.role,)).fetchone()
+                granted = (conn.execute(
+                    "SELECT pg_has_role(current_user, %s, 'USAGE')", (role.role,)).fetchone() or (False,))[0]
                 what = f"{role.role} ({role.purpose})" if role.purpose != "read" else role.role
                 if granted:
                     checks.append(Check("postgres", what, OK, role.why, runbooks=runbooks))

@@ -85,7 +85,8 @@ def test_a_stripped_grant_is_named_with_its_fix(
     assert marked(after.stdout, "✓ postgres pg_read_all_stats")
     as_json = json.loads(doctor(*args, "--json", env=info.env, home=tmp_path).stdout)
     assert as_json["ok"] is False
-    assert [c["what"] for c in as_json["checks"] if c["status"] == "missing"] == ["pg_signal_backend (mitigate)"]
+    missing = [c["what"] for c in as_json["checks"] if c["status"] == "missing"]
+    assert missing == ["pg_signal_backend (mitigate)"]
 
 
 def test_a_denied_rbac_verb_is_named_with_its_fix(sandbox: SandboxInfo, tmp_path: Path):
