@@ -166,3 +166,48 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path):
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.strip() == ("runbook: no runbook named 'pod_crashlop'; did you mean 'pod_crashloop'? "
                                    "(see `runbook list`)")
+
+
+def _request_permission(entry: dict) -> tuple[str, str, str, str, bool] | None:
+    """(verb, group, resource, subresource, all_namespaces) of a logged API request; None for discovery
+    and reviews."""
+    parts = [p for p in entry["path"].split("/") if p]
+    if parts[:2] == ["api", "v1"]:
+        group, rest = "", parts[2:]
+    elif parts[:1] == ["apis"] and len(parts) >= 3:
+        group, rest = parts[1], parts[3:]
+    else:
+        return None
+    namespaced = len(rest) >= 2 and rest[0] == "namespaces" and len(rest) > 2
+    if namespaced:
+        rest = rest[2:]
+    if not rest or group in ("authorization.k8s.io", "authentication.k8s.io"):
+        return None
+    resource, sub = rest[0], rest[2] if len(rest) > 2 else ""
+    cluster_wide = not namespaced and resource not in ("nodes", "namespaces")
+    return entry["verb"], group, resource, sub, cluster_wide
+
+
+@pytest.mark.parametrize(("runbook", "params"), [
+    ("pod_crashloop", ["-p", "namespace", "payments", "-p", "deployment", "api"]),
+    ("k8s_mitigation", ["-p", "namespace", "payments", "-p", "deployment", "api", "-p", "action", "rollback"]),
+])
+def test_the_declared_rbac_covers_every_request_the_runbook_makes(
+    sandbox: SandboxInfo, tmp_path: Path, runbook: str, params: list[str]
+):
+    """permissions.py must say what the code calls: run the runbook (dry run) and compare with the
+    sandbox API server's request log."""
+    from runbook_kit import permissions
+
+    seen = len(k8s_requests(sandbox))
+    base = {k: v for k, v in os.environ.items() if not k.startswith(_OURS)}
+    done = subprocess.run(
+        [sys.executable, "-m", "runbook_kit.cli", "run", runbook, *params, "--store", str(tmp_path / "store")],
+        env={**base, **sandbox.env, "HOME": str(tmp_path)}, cwd=tmp_path, capture_output=True, text=True,
+        timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    made = {p for p in map(_request_permission, k8s_requests(sandbox)[seen:]) if p is not None}
+    declared = {(p.verb, p.group, p.resource, p.subresource, p.cluster_scoped and p.resource not in
+                 ("nodes", "namespaces")) for p in permissions.needs(runbook).k8s}
+    assert made, "the run made no Kubernetes request"
+    assert made <= declared, f"requests not declared in permissions.py: {sorted(made - declared)}"
