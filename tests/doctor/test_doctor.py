@@ -190,7 +190,8 @@ def _request_permission(entry: dict) -> tuple[str, str, str, str, bool] | None:
 
 @pytest.mark.parametrize(("runbook", "params"), [
     ("pod_crashloop", ["-p", "namespace", "payments", "-p", "deployment", "api"]),
-    ("k8s_mitigation", ["-p", "namespace", "payments", "-p", "deployment", "api", "-p", "action", "rollback"]),
+    ("k8s_mitigation",
+     ["-p", "namespace", "payments", "-p", "deployment", "api", "-p", "action", "rollback"]),
 ])
 def test_the_declared_rbac_covers_every_request_the_runbook_makes(
     sandbox: SandboxInfo, tmp_path: Path, runbook: str, params: list[str]
@@ -202,7 +203,8 @@ def test_the_declared_rbac_covers_every_request_the_runbook_makes(
     seen = len(k8s_requests(sandbox))
     base = {k: v for k, v in os.environ.items() if not k.startswith(_OURS)}
     done = subprocess.run(
-        [sys.executable, "-m", "runbook_kit.cli", "run", runbook, *params, "--store", str(tmp_path / "store")],
+        [sys.executable, "-m", "runbook_kit.cli", "run", runbook, *params,
+         "--store", str(tmp_path / "store")],
         env={**base, **sandbox.env, "HOME": str(tmp_path)}, cwd=tmp_path, capture_output=True, text=True,
         timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
