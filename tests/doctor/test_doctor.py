@@ -192,6 +192,9 @@ def _request_permission(entry: dict) -> tuple[str, str, str, str, bool] | None:
     ("pod_crashloop", ["-p", "namespace", "payments", "-p", "deployment", "api"]),
     ("k8s_mitigation",
      ["-p", "namespace", "payments", "-p", "deployment", "api", "-p", "action", "rollback"]),
+    ("k8s_mitigation",
+     ["-p", "namespace", "payments", "-p", "deployment", "api", "-p", "action", "drain",
+      "-p", "node", "ip-10-0-1-23.ec2.internal", "-p", "max_pods", "50"]),
 ])
 def test_the_declared_rbac_covers_every_request_the_runbook_makes(
     sandbox: SandboxInfo, tmp_path: Path, runbook: str, params: list[str]
