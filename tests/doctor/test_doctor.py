@@ -144,6 +144,30 @@ def test_an_sso_session_that_is_not_valid_names_aws_sso_login(tmp_path: Path, to
     assert len(k8s) == 1 and "KUBECONFIG" in k8s[0]
 
 
+def test_aws_without_region_unreachable_or_unknown_profile(tmp_path: Path):
+    with socket.socket() as s:  # an endpoint that nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {"AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE", "AWS_SECRET_ACCESS_KEY": "not-a-secret",
+           "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_CONFIG_FILE": str(tmp_path / "none"),
+           "KUBECONFIG": str(tmp_path / "none")}
+    done = doctor("db_mitigation", "--dsn", f"postgresql://x@127.0.0.1:{port}/x", env=env, home=tmp_path)
+    assert done.returncode == 1
+    aws = marked(done.stdout, "✗ aws")
+    assert aws[0].startswith("✗ aws      identity: unreachable: ") and f"127.0.0.1:{port}" in aws[0]
+    assert aws[0].endswith("→ check the network path to AWS (or AWS_ENDPOINT_URL)")
+    assert aws[1] == ("✗ aws      region: not set: AWS calls would go to us-east-1  → aws configure set "
+                      "region <region> --profile default (or AWS_REGION)")
+    assert "not-a-secret" not in done.stdout + done.stderr
+    pg = marked(done.stdout, "✗ postgres")
+    assert len(pg) == 1 and pg[0].startswith("✗ postgres connect: unreachable")
+
+    done = doctor("db_mitigation", env={**env, "AWS_PROFILE": "nosuch"}, home=tmp_path)
+    identity = marked(done.stdout, "✗ aws")
+    assert identity == ["✗ aws      identity: failed: ProfileNotFound: The config profile (nosuch) could not "
+                        "be found  → aws configure list-profiles, then export AWS_PROFILE=<one of them>"]
+
+
 def test_an_unreachable_cluster_is_one_line(tmp_path: Path):
     with socket.socket() as s:  # a port that nothing listens on
         s.bind(("127.0.0.1", 0))
