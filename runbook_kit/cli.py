@@ -173,5 +173,42 @@ def main() -> None:
     cli(prog_name="runbook")
 
 
+# --- runbook doctor ------------------------------------------------------------------------------
+
+@cli.command()
+@click.argument("runbook", required=False)
+@click.option("-n", "--namespace", help="Namespace of the RBAC checks (default: the context's namespace).")
+@click.option("--context", help="kubeconfig context (default: RUNBOOK_KUBE_CONTEXT, else the current one).")
+@click.option("--dsn", help="DSN or a database name from runbook.yaml (default: RUNBOOK_DSN / PG*).")
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+def doctor(runbook: str | None, namespace: str | None, context: str | None, dsn: str | None,
+           as_json: bool) -> None:
+    """Check, before an incident, what a runbook (default: every runbook) will be able to do here.
+
+    AWS identity and region, the Kubernetes context and each RBAC verb (SelfSubjectAccessReview),
+    PostgreSQL connectivity and role grants: one line per check, with the command that fixes each
+    missing one. Changes nothing. Exit codes: 0 all present, 1 something missing, 2 bad input.
+
+    \b
+        runbook doctor
+        runbook doctor pod_crashloop -n payments
+        runbook doctor db_connection_exhaustion --dsn orders --json
+    """
+    import json
+
+    from runbook_kit.doctor import check_access
+
+    try:
+        report = check_access(runbook, namespace=namespace, context=context, dsn=dsn)
+    except RunbookError as exc:
+        fail(str(exc))
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        for line in report.lines():
+            click.echo(line)
+    sys.exit(report.exit_code)
+
+
 if __name__ == "__main__":
     main()

@@ -23,10 +23,14 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "apps_v1",
+    "authentication_v1",
+    "authorization_v1",
     "aws",
+    "aws_region",
     "core_v1",
     "custom_objects",
     "k8s_api",
+    "kube_context",
     "pg_connect",
     "policy_v1",
     "reset",
@@ -154,3 +158,52 @@ def reset() -> None:
     _boto3_session.cache_clear()
     aws.cache_clear()
     k8s_api.cache_clear()
+
+
+# --- access checks (runbook doctor) ------------------------------------------------------------
+
+def authorization_v1(*, context: str | None = None) -> Any:
+    """AuthorizationV1Api: SelfSubjectAccessReview, what `kubectl auth can-i` asks."""
+    import kubernetes
+
+    return kubernetes.client.AuthorizationV1Api(k8s_api(context=context))
+
+
+def authentication_v1(*, context: str | None = None) -> Any:
+    """AuthenticationV1Api: SelfSubjectReview, what `kubectl auth whoami` asks."""
+    import kubernetes
+
+    return kubernetes.client.AuthenticationV1Api(k8s_api(context=context))
+
+
+def kube_context(*, context: str | None = None) -> dict[str, str]:
+    """The kubeconfig context the kit would use: name, cluster, user, namespace and server URL."""
+    import kubernetes
+
+    s = settings.get()
+    context = context or s.kube_context
+    server = str(k8s_api(context=context).configuration.host)
+    with backend_call("k8s", "read kubeconfig"):
+        try:
+            contexts, current = kubernetes.config.list_kube_config_contexts(config_file=s.kubeconfig)
+        except kubernetes.config.ConfigException:
+            return {"name": "(in-cluster)", "cluster": "", "user": "", "namespace": "", "server": server}
+    chosen = next((c for c in contexts if c["name"] == context), None) if context else current
+    details = (chosen or {}).get("context") or {}
+    return {
+        "name": str((chosen or {}).get("name", context or "")),
+        "cluster": str(details.get("cluster", "")),
+        "user": str(details.get("user", "")),
+        "namespace": str(details.get("namespace") or "default"),
+        "server": server,
+    }
+
+
+def aws_region() -> str | None:
+    """The region configured for AWS calls (settings, AWS_REGION, the profile), None when none is.
+
+    `aws()` falls back to us-east-1 so that a client can be built; this tells whether that happened.
+    """
+    s = settings.get()
+    region: str | None = _boto3_session(s.aws_profile, s.aws_region).region_name
+    return region or None

@@ -47,6 +47,33 @@ def ensure_venv() -> None:
     stamp.write_text(_stamp())
 
 
+CHROMIUM = ("/usr/lib/chromium/chromium", "/usr/bin/chromedriver")
+
+
+def ensure_chromium() -> None:
+    """Debian's headless Chromium and its chromedriver, for tests/browser (JupyterLab in a browser).
+
+    Installed with apt-get when missing (never a browser download). If that cannot be done, the
+    browser test fails with one line saying so.
+    """
+    if all(Path(p).exists() for p in CHROMIUM):
+        return
+    print("tests/browser needs Chromium: apt-get install -y chromium chromium-driver ...",
+          file=sys.stderr, flush=True)
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "-q", "chromium", "chromium-driver"]
+    for cmd in (["apt-get", "update", "-q"], install):
+        try:
+            done = subprocess.run([*sudo, *cmd], env=env, stdout=subprocess.DEVNULL)
+        except OSError as exc:
+            print(f"cannot install Chromium ({exc}); the browser test will fail", file=sys.stderr)
+            return
+        if done.returncode != 0:
+            print(f"`{' '.join(cmd)}` failed; the browser test will fail", file=sys.stderr)
+            return
+
+
 def run(*cmd: str) -> int:
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     return subprocess.run(cmd, cwd=ROOT, env=env).returncode
@@ -62,6 +89,7 @@ def main(argv: list[str]) -> int:
     if task == "demo":
         return run(str(BIN / "runbook"), "demo", *rest)
     if task == "test":
+        ensure_chromium()
         steps = [
             [str(BIN / "lint-imports")],
             [py, "-m", "pytest", *rest],

@@ -13,6 +13,7 @@ Launch: `python -m runbook_sandbox.k8s --state-dir DIR [--port 0] [--scenario cr
     deployments revisions, rolling update and deployment status;  pods: bind, delete, defaults
     kubelet     pod and container status from the app model;  apps: the app model;  logs: container logs
     subresources  pods/log, pods/eviction, */scale;  metrics: metrics.k8s.io
+    access      SelfSubjectAccessReview (`kubectl auth can-i`) from <state-dir>/access.json; whoami
     watch: ?watch=true streams;  manifests + seeds: the seeded cluster
     patch, selectors, validate, tables, discovery, resources, status, events, workloads
 """

@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"error": f"seeding failed: {type(exc).__name__}: {exc}"}), flush=True)
         return 1
     server, log = make_server(
-        api_factory=lambda address: Api(store, controller, server_address=address),
+        api_factory=lambda address: Api(store, controller, server_address=address, state_dir=args.state_dir),
         port=args.port,
         log_path=args.state_dir / "k8s-requests.jsonl",
     )

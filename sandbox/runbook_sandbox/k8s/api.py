@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from runbook_sandbox.k8s import discovery, metrics, subresources, tables, validate, watch
+from runbook_sandbox.k8s import access, discovery, metrics, subresources, tables, validate, watch
 from runbook_sandbox.k8s.controller import Controller
 from runbook_sandbox.k8s.pods import bind, delete_pod
 from runbook_sandbox.k8s.resources import Resource, lookup
@@ -56,10 +57,13 @@ class Route:
 
 
 class Api:
-    def __init__(self, store: Store, controller: Controller, *, server_address: str) -> None:
+    def __init__(
+        self, store: Store, controller: Controller, *, server_address: str, state_dir: Path | None = None
+    ) -> None:
         self.store = store
         self.controller = controller
         self.server_address = server_address
+        self.state_dir = state_dir  # where access.json (denied verbs, see access.py) may be written
 
     def handle(self, req: Request) -> Response:
         try:
@@ -85,6 +89,8 @@ class Api:
         dry_run = self._dry_run(req)
         if route.resource.group == "metrics.k8s.io":
             return self._metrics(req, route)
+        if route.resource.group in ("authorization.k8s.io", "authentication.k8s.io"):
+            return self._review(req, route)
         return self._verb(req, route, dry_run)
 
     def _discovery(self, parts: list[str]) -> dict[str, Any] | None:
@@ -374,6 +380,16 @@ class Api:
             verb="deletecollection",
             dry_run=dry_run,
         )
+
+    # --- SelfSubjectAccessReview, SelfSubjectReview ------------------------------------------
+
+    def _review(self, req: Request, route: Route) -> Response:
+        if req.method != "POST" or route.name is not None:
+            raise ApiError(405, "the server does not allow this method on the requested resource")
+        body = self._body(req)
+        if route.resource.plural == "selfsubjectreviews":
+            return Response(201, access.self_review(body), verb="create")
+        return Response(201, access.access_review(body, state_dir=self.state_dir), verb="create")
 
     # --- metrics.k8s.io ---------------------------------------------------------------------
 

@@ -81,7 +81,13 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("poddisruptionbudgets", "PodDisruptionBudget", "policy", "v1", True, ("pdb",)),
     Resource("pods", "PodMetrics", "metrics.k8s.io", "v1beta1", True, verbs=_RO),
     Resource("nodes", "NodeMetrics", "metrics.k8s.io", "v1beta1", False, verbs=_RO),
+    # reviews (access.py): answered, never stored
+    Resource("selfsubjectaccessreviews", "SelfSubjectAccessReview", "authorization.k8s.io", "v1", False,
+             verbs=("create",)),
+    Resource("selfsubjectreviews", "SelfSubjectReview", "authentication.k8s.io", "v1", False,
+             verbs=("create",)),
 )
+VIRTUAL_GROUPS = frozenset({"metrics.k8s.io", "authorization.k8s.io", "authentication.k8s.io"})
 
 BY_PATH: dict[tuple[str, str, str], Resource] = {(r.group, r.version, r.plural): r for r in RESOURCES}
 GROUP_VERSIONS: dict[str, list[str]] = {}
@@ -90,8 +96,8 @@ for _r in RESOURCES:
     if _r.version not in GROUP_VERSIONS[_r.group]:
         GROUP_VERSIONS[_r.group].append(_r.version)
 
-# Objects live in the store under these keys (metrics are computed, never stored).
-STORED = {r.plural for r in RESOURCES if r.group != "metrics.k8s.io"}
+# Objects live in the store under these keys (metrics are computed and reviews answered, never stored).
+STORED = {r.plural for r in RESOURCES if r.group not in VIRTUAL_GROUPS}
 
 
 def lookup(group: str, version: str, plural: str) -> Resource | None:
@@ -100,6 +106,6 @@ def lookup(group: str, version: str, plural: str) -> Resource | None:
 
 def of_plural(plural: str) -> Resource:
     for r in RESOURCES:
-        if r.plural == plural and r.group != "metrics.k8s.io":
+        if r.plural == plural and r.group not in VIRTUAL_GROUPS:
             return r
     raise KeyError(plural)
