@@ -13,7 +13,7 @@ Read-only machines (`RUNBOOK_READ_ONLY`, read once by `runbook_kit.guard`): the 
 writes, but a notebook can also reach `rk.clients` directly. So every client built here refuses,
 before anything is sent, what is not a read:
 
-* boto3: a `before-call` hook allows only read operations (Describe*, Get*, List*, Lookup*, Filter*,
+* boto3: a `before-parameter-build` hook allows only read operations (Describe*, Get*, List*, Lookup*, Filter*,
   Search*, BatchGet*, Head*, Query/Scan, Logs Insights Start/Stop query, `DryRun=True` calls) and
   S3 writes to the incident store's own bucket (`store: s3://...`: the record must be written);
 * kubernetes: the ApiClient refuses every method but GET/HEAD/OPTIONS, except server-side dry runs
@@ -70,7 +70,7 @@ def _store_bucket() -> str | None:
 
 
 def _aws_read_only(model: Any, params: dict[str, Any], **_: Any) -> None:
-    """botocore before-call hook: a read, a DryRun, or the incident store's own bucket; else refuse."""
+    """botocore before-parameter-build hook (API parameters, before anything is sent): a read, a DryRun, or the incident store's own bucket; else refuse."""
     name = model.name
     if _AWS_READS.match(name) or params.get("DryRun") is True:
         return
@@ -117,7 +117,7 @@ def aws(service: str, *, region: str | None = None) -> Any:
     with backend_call("aws", f"create {service} client"):
         client = session.client(service, **kwargs)
     if read_only():
-        client.meta.events.register("before-call", _aws_read_only)
+        client.meta.events.register("before-parameter-build", _aws_read_only)
     return client
 
 
