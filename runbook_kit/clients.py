@@ -13,9 +13,10 @@ Read-only machines (`RUNBOOK_READ_ONLY`, read once by `runbook_kit.guard`): the 
 writes, but a notebook can also reach `rk.clients` directly. So every client built here refuses,
 before anything is sent, what is not a read:
 
-* boto3: a `before-parameter-build` hook allows only read operations (Describe*, Get*, List*, Lookup*, Filter*,
-  Search*, BatchGet*, Head*, Query/Scan, Logs Insights Start/Stop query, `DryRun=True` calls) and
-  S3 writes to the incident store's own bucket (`store: s3://...`: the record must be written);
+* boto3: a `before-parameter-build` hook allows only read operations (Describe*, Get*, List*,
+  Lookup*, Filter*, Search*, BatchGet*, Head*, Query/Scan, Logs Insights Start/Stop query,
+  `DryRun=True` calls) and S3 writes to the incident store's own bucket (`store: s3://...`: the
+  record must be written);
 * kubernetes: the ApiClient refuses every method but GET/HEAD/OPTIONS, except server-side dry runs
   (`dryRun=All`) and access reviews (SelfSubjectAccessReview, SelfSubjectRulesReview);
 * psycopg: sessions start with `default_transaction_read_only=on` (the server refuses writes), and
@@ -70,7 +71,8 @@ def _store_bucket() -> str | None:
 
 
 def _aws_read_only(model: Any, params: dict[str, Any], **_: Any) -> None:
-    """botocore before-parameter-build hook (API parameters, before anything is sent): a read, a DryRun, or the incident store's own bucket; else refuse."""
+    """botocore `before-parameter-build` hook (API parameters, before anything is sent): a read, a
+    DryRun, or the incident store's own bucket; else refuse."""
     name = model.name
     if _AWS_READS.match(name) or params.get("DryRun") is True:
         return
@@ -162,7 +164,8 @@ def k8s_api(*, context: str | None = None) -> Any:
     return _ApiClient(configuration)
 
 
-_K8S_REVIEWS = re.compile(r"/apis/authorization\.k8s\.io/v1/(selfsubjectaccessreviews|selfsubjectrulesreviews)$")
+_K8S_REVIEWS = re.compile(
+    r"/apis/authorization\.k8s\.io/v1/(selfsubjectaccessreviews|selfsubjectrulesreviews)$")
 
 
 def _k8s_read(method: str, url: str) -> bool:

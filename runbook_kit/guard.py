@@ -138,7 +138,7 @@ class _Sealed:
     def __init__(self, fn: Callable[[bool], Any]) -> None:
         def unlock(key: object) -> Callable[[bool], Any]:
             if key is not _KEY:
-                raise UnsafeActionRefused("a plan's write is reached only through rk.apply(plan, dry_run=...)")
+                raise UnsafeActionRefused("a plan's write is reached only through rk.apply(plan)")
             return fn
 
         self._unlock = unlock
@@ -286,7 +286,7 @@ def _excluded_summary(excluded: Sequence[tuple[str, str]]) -> str:
 def _unsealed(plan: Plan) -> Callable[[bool], Any]:
     sealed = plan.execute
     assert isinstance(sealed, _Sealed)
-    return sealed._unlock(_KEY)  # type: ignore[no-any-return]
+    return sealed._unlock(_KEY)
 
 
 def _refuse(plan: Plan, why: str, *, raise_: bool = True) -> Result:

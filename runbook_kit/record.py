@@ -32,10 +32,10 @@ from runbook_kit.errors import BackendError, Forbidden, NotConfigured, Throttled
 from runbook_kit.redact import redact
 
 __all__ = [
-    "MIME",
-    "SEVERITIES",
     "DEGRADING",
     "GAPS_STATUS",
+    "MIME",
+    "SEVERITIES",
     "Entry",
     "action",
     "degrade",
@@ -192,7 +192,7 @@ def _missing_result(empty: Any, info: Mapping[str, str]) -> Any:
     return empty
 
 
-class degrade:  # noqa: N801 - used as a context manager, reads like a statement
+class degrade:
     """`with record.degrade("CloudTrail events", fix="cloudtrail:LookupEvents") as step: ...`
 
     Inside, a Forbidden / Unavailable / Throttled / NotConfigured error is recorded as a gap and
@@ -243,7 +243,7 @@ def read_step(
 
                     def factory() -> Any:
                         return pd.DataFrame(columns=list(columns))
-                return _missing_result(factory, info)  # type: ignore[no-any-return]
+                return _missing_result(factory, info)
 
         return wrapper
 
@@ -352,7 +352,8 @@ def summary_markdown(
     lines += [f"- {_ICONS.get(e.severity, '•')} **{e.severity}**: {e.title}" for e in findings] or ["- none"]
     missing_ = gaps(entries)
     if missing_:
-        lines += ["", "## Gaps", "", "Evidence this run could not read (the diagnosis went on without it):", ""]
+        lines += ["", "## Gaps", "",
+                  "Evidence this run could not read (the diagnosis went on without it):", ""]
         lines += [f"- {_GAP_ICON} **{e.title}**: {e.details.get('why', '')}"
                   + (f" — fix: {e.details['fix']}" if e.details.get("fix") else "") for e in missing_]
     actions = [e for e in entries if e.kind == "action"]

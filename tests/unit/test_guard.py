@@ -122,7 +122,7 @@ def test_execute_cannot_be_called_around_apply(server):
     plan = scale_plan(url, 5)
     with pytest.raises(UnsafeActionRefused, match=r"rk\.apply\(plan, dry_run=dry_run\)"):
         plan.execute(False)
-    with pytest.raises(UnsafeActionRefused, match="only through rk.apply"):
+    with pytest.raises(UnsafeActionRefused, match=r"only through rk\.apply"):
         plan.execute._unlock(object())
     copied = dataclasses.replace(plan, reason="copied")  # a copy stays sealed, and still applies
     with pytest.raises(UnsafeActionRefused):

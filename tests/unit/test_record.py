@@ -64,7 +64,8 @@ def test_a_gap_names_what_is_missing_why_and_the_fix():
                                    runbook="api_latency_spike", incident="INC-1")
     assert "⚠️ completed with gaps" in text and "✅" not in text
     assert "## Gaps" in text
-    assert "**CloudTrail events**: aws lookup events: permission denied — fix: grant: cloudtrail:LookupEvents" in text
+    assert ("**CloudTrail events**: aws lookup events: permission denied — fix: grant: "
+            "cloudtrail:LookupEvents") in text
     assert record.has_gaps([entry]) and record.status_of([entry]) == "completed-with-gaps"
     assert record.status_of([record.Entry("finding", "x")]) == "succeeded"
     failed = record.summary_markdown([entry], status="failed", runbook="r", incident="i")
@@ -104,7 +105,7 @@ def test_not_found_and_other_errors_stay_errors():
     with pytest.raises(NotFound):
         read()
     with pytest.raises(ZeroDivisionError), record.degrade("anything"):
-        1 / 0
+        raise ZeroDivisionError
     assert len(record.entries_this_session()) == before
 
 

@@ -96,8 +96,8 @@ def test_protected_sessions_are_left_out_with_the_reason_and_the_sql_a_dba_could
     assert plan.excluded == ((f"pid {dba['pid']} (psql, postgres)", "a superuser session"),
                              (f"pid {other_run['pid']} (runbook_kit, app)", "a runbook_kit session"))
     assert "every matching session is protected (2 left out)" in plan.reason
-    assert f"pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid IN ({dba['pid']}, {other_run['pid']})" \
-        in plan.excluded_command
+    pids = f"{dba['pid']}, {other_run['pid']}"
+    assert f"pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid IN ({pids})" in plan.excluded_command
     result = rk.apply(plan, dry_run=False)  # skipped: nothing to do, but the record says why
     assert result.outcome == "skipped" and result.excluded == plan.excluded
     entry = rk.record.entries_this_session()[-1]
