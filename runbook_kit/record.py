@@ -168,7 +168,7 @@ def gap(what: str, *, why: str, fix: str, **details: Any) -> Entry:
 
 
 _HINTS: dict[type[BackendError], str] = {
-    NotConfigured: "configure it",
+    NotConfigured: "configure access to the backend as the error says; the step then needs",
     Forbidden: "grant",
     Unavailable: "check that the endpoint is reachable from this machine (network, security group, "
                  "endpoint URL); needed",
