@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -33,7 +34,8 @@ def test_connection_exhaustion_on_a_plain_postgresql_without_aws_completes_with_
     assert "aws create cloudwatch client: not configured: no AWS credentials found" in \
         gaps["RDS metrics of orders-db"]["why"]
     assert "AWS_PROFILE" in gaps["RDS metrics of orders-db"]["why"]
-    assert gaps["RDS parameters of orders-db"]["fix"].endswith("rds:DescribeDBInstances, rds:DescribeDBParameters")
+    assert gaps["RDS parameters of orders-db"]["fix"].endswith(
+        "rds:DescribeDBInstances, rds:DescribeDBParameters")
 
     # the diagnosis is still reached, and the PostgreSQL plan is still correct
     findings = [e for e in result.entries if e.kind == "finding"]
@@ -46,7 +48,7 @@ def test_connection_exhaustion_on_a_plain_postgresql_without_aws_completes_with_
         assert actions[action].outcome == "refused"
         assert "depends on evidence the runbook could not read" in actions[action].details["why"]
 
-    nb = json.loads(open(result.notebook_path).read())
+    nb = json.loads(Path(result.notebook_path).read_text())
     summary = "".join(nb["cells"][0]["source"])
     assert "⚠️ completed with gaps" in summary and "## Gaps" in summary
     assert "**RDS metrics of orders-db**" in summary
