@@ -91,14 +91,18 @@ def _protected(sessions: pd.DataFrame, *, application: str, user: str) -> pd.Dat
 
 def excluded_idle(sessions: pd.DataFrame, *, idle_minutes: float, application: str = "", user: str = "",
                   include_idle: bool = False) -> pd.DataFrame:
-    """Sessions that match `idle_targets`' criteria but are protected, with `excluded_reason`."""
+    """Sessions that match `idle_targets`' criteria but are protected, with `excluded_reason`; hidden
+    sessions too (their state is unknown to this role: they may be leaking)."""
     states = IDLE_STATES if include_idle else IDLE_STATES[1:]
     out = _protected(sessions, application=application, user=user)
-    return out[out["state"].isin(states) & (out["state_age_min"] >= idle_minutes)]
+    return out[(out["state"].isin(states) & (out["state_age_min"] >= idle_minutes))
+               | out["hidden"].fillna(False).astype(bool)]
 
 
 def excluded_long_queries(sessions: pd.DataFrame, *, minutes: float, application: str = "",
                           user: str = "") -> pd.DataFrame:
-    """Sessions that match `long_query_targets`' criteria but are protected, with `excluded_reason`."""
+    """Sessions that match `long_query_targets`' criteria but are protected, with `excluded_reason`;
+    hidden sessions too."""
     out = _protected(sessions, application=application, user=user)
-    return out[(out["state"] == "active") & (out["query_age_min"] >= minutes)]
+    return out[((out["state"] == "active") & (out["query_age_min"] >= minutes))
+               | out["hidden"].fillna(False).astype(bool)]

@@ -111,3 +111,12 @@ def test_a_protected_long_query_is_left_out_of_cancel_with_the_reason(closed_dsn
     assert plan.targets == [str(slow["pid"])]
     assert plan.excluded == ((f"pid {dba_query['pid']} (psql, app)", "a superuser session"),)
     assert "pg_cancel_backend(pid)" in plan.excluded_command
+
+
+def test_sessions_hidden_from_the_role_are_named_as_left_out(closed_dsn):
+    leak = session("billing-worker", "idle in transaction", state_min=30)
+    hidden = session("billing-worker", "idle", state_min=30, user="other", hidden=True)
+    plan = plan_terminate_idle(dsn=closed_dsn, snapshot=snapshot([leak, hidden]), idle_minutes=10)
+    assert plan.targets == [str(leak["pid"])]
+    assert plan.excluded == ((f"pid {hidden['pid']} (billing-worker, other)",
+                              "hidden from this role (no permission to see it)"),)
