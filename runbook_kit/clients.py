@@ -225,7 +225,7 @@ def pg_connect(
         options += " -c default_transaction_read_only=on"
         kwargs["cursor_factory"] = _read_only_cursor_class()
         connection_class = _read_only_connection_class()
-    configured = bool(conninfo) or any(k.startswith("PG") for k in os.environ)
+    configured = bool(conninfo) or any(os.environ.get(k) for k in _PG_LOCATION)
     try:
         with backend_call("postgres", "connect"):
             conn = connection_class.connect(
@@ -242,6 +242,9 @@ def pg_connect(
                                 "DATABASE_URL, PG* variables, or the runbook's dsn parameter)") from err
         raise
     return conn
+
+
+_PG_LOCATION = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE", "PGSERVICEFILE")
 
 
 # What a read-only transaction still lets through: signals to other sessions, configuration reloads,
