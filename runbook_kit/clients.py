@@ -8,15 +8,35 @@ pyproject.toml keeps every other kit module from importing an SDK.
 Clients are built lazily on first use and cached per (service, region, context); `reset()` forgets
 them, after settings change. Helpers take an optional client argument and fall back to these, so a
 test or a caller with its own session can pass one in.
+
+Read-only machines (`RUNBOOK_READ_ONLY`, read once by `runbook_kit.guard`): the guard refuses real
+writes, but a notebook can also reach `rk.clients` directly. So every client built here refuses,
+before anything is sent, what is not a read:
+
+* boto3: a `before-parameter-build` hook allows only read operations (Describe*, Get*, List*,
+  Lookup*, Filter*, Search*, BatchGet*, Head*, Query/Scan, Logs Insights Start/Stop query,
+  `DryRun=True` calls) and S3 writes to the incident store's own bucket (`store: s3://...`: the
+  record must be written);
+* kubernetes: the ApiClient refuses every method but GET/HEAD/OPTIONS, except server-side dry runs
+  (`dryRun=All`) and access reviews (SelfSubjectAccessReview, SelfSubjectRulesReview);
+* psycopg: sessions start with `default_transaction_read_only=on` (the server refuses writes), and
+  the cursor refuses what a read-only transaction still allows — `pg_terminate_backend`,
+  `pg_cancel_backend`, `pg_reload_conf`, advisory locks, `set_config`, and turning read-only off.
+
+A refusal is `UnsafeActionRefused`, naming the operation and the setting.
 """
 
 from __future__ import annotations
 
 import functools
+import os
+import re
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
 
 from runbook_kit import settings
-from runbook_kit.errors import backend_call
+from runbook_kit.errors import NotConfigured, UnsafeActionRefused, backend_call
+from runbook_kit.guard import read_only, read_only_reason
 
 if TYPE_CHECKING:  # pragma: no cover
     import psycopg
@@ -38,6 +58,34 @@ __all__ = [
 
 
 # --- AWS ---------------------------------------------------------------------------------------
+
+_AWS_READS = re.compile(
+    r"^(Describe|Get|List|Lookup|Filter|Search|BatchGet|Head|Query$|Scan$|Select|"
+    r"StartQuery$|StopQuery$|TestMetricFilter$|Simulate)"
+)
+
+
+def _refuse(what: str) -> UnsafeActionRefused:
+    return UnsafeActionRefused(f"{what}: refused, {read_only_reason()}")
+
+
+def _store_bucket() -> str | None:
+    store = settings.get().store
+    return store[len("s3://"):].split("/", 1)[0] if store.startswith("s3://") else None
+
+
+def _aws_read_only(model: Any, params: dict[str, Any], **_: Any) -> None:
+    """botocore `before-parameter-build` hook (API parameters, before anything is sent): a read, a
+    DryRun, or the incident store's own bucket; else refuse."""
+    name = model.name
+    if _AWS_READS.match(name) or params.get("DryRun") is True:
+        return
+    service = model.service_model.service_name
+    if service == "s3" and name in ("PutObject", "CreateMultipartUpload", "UploadPart",
+                                    "CompleteMultipartUpload") and params.get("Bucket") == _store_bucket():
+        return
+    raise _refuse(f"aws {service} {name}")
+
 
 @functools.cache
 def _boto3_session(profile: str | None, region: str | None) -> Any:
@@ -65,8 +113,18 @@ def aws(service: str, *, region: str | None = None) -> Any:
         kwargs["endpoint_url"] = s.aws_endpoint_url
     if not session.region_name:
         kwargs["region_name"] = "us-east-1"
+    if not s.aws_endpoint_url:
+        with backend_call("aws", "load credentials"):
+            credentials = session.get_credentials()
+        if credentials is None:
+            raise NotConfigured("aws", f"create {service} client",
+                                "no AWS credentials found; set AWS_PROFILE (or SSO / an instance role / "
+                                "AWS_ACCESS_KEY_ID) and AWS_REGION")
     with backend_call("aws", f"create {service} client"):
-        return session.client(service, **kwargs)
+        client = session.client(service, **kwargs)
+    if read_only():
+        client.meta.events.register("before-parameter-build", _aws_read_only)
+    return client
 
 
 # --- Kubernetes --------------------------------------------------------------------------------
@@ -83,14 +141,22 @@ def k8s_api(*, context: str | None = None) -> Any:
     timeout = (s.connect_timeout, s.read_timeout)
 
     class _ApiClient(kubernetes.client.ApiClient):
-        """Every request gets the configured (connect, read) timeout unless the caller sets one."""
+        """Every request gets the configured (connect, read) timeout unless the caller sets one;
+        on a read-only machine, writes are refused before they are sent."""
 
-        def request(self, *args: Any, **kwargs: Any) -> Any:
+        def call_api(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
             if kwargs.get("_request_timeout") is None:
                 kwargs["_request_timeout"] = timeout
-            return super().request(*args, **kwargs)  # type: ignore[misc]
+            if read_only() and not _k8s_read(method, url):
+                raise _refuse(f"k8s {method} {urlsplit(url).path}")
+            return super().call_api(method, url, *args, **kwargs)
 
     configuration = kubernetes.client.Configuration()
+    kubeconfig_file = os.path.expanduser(s.kubeconfig.split(os.pathsep)[0]) if s.kubeconfig else ""
+    in_cluster = bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+    if not (kubeconfig_file or os.path.exists(os.path.expanduser("~/.kube/config")) or in_cluster):
+        raise NotConfigured("k8s", "load kubeconfig", "no kubeconfig and not in a cluster; set KUBECONFIG "
+                            "(and RUNBOOK_KUBE_CONTEXT or the runbook's context parameter)")
     with backend_call("k8s", "load kubeconfig"):
         if s.kubeconfig or os.path.exists(os.path.expanduser("~/.kube/config")) or context:
             kubernetes.config.load_kube_config(
@@ -100,6 +166,20 @@ def k8s_api(*, context: str | None = None) -> Any:
             kubernetes.config.load_incluster_config(client_configuration=configuration)
     configuration.retries = s.retries
     return _ApiClient(configuration)
+
+
+_K8S_REVIEWS = re.compile(
+    r"/apis/authorization\.k8s\.io/v1/(selfsubjectaccessreviews|selfsubjectrulesreviews)$")
+
+
+def _k8s_read(method: str, url: str) -> bool:
+    """A request a read-only machine may send: a read, a server-side dry run, or an access review."""
+    if method.upper() in ("GET", "HEAD", "OPTIONS"):
+        return True
+    parts = urlsplit(url)
+    if "All" in parse_qs(parts.query).get("dryRun", []):
+        return True
+    return method.upper() == "POST" and bool(_K8S_REVIEWS.search(parts.path))
 
 
 def core_v1(*, context: str | None = None) -> Any:
@@ -142,14 +222,92 @@ def pg_connect(
     s = settings.get()
     conninfo = s.database(dsn) or ""
     statement_ms = int((statement_timeout_s or s.read_timeout) * 1000)
-    with backend_call("postgres", "connect"):
-        return psycopg.connect(
-            conninfo,
-            autocommit=autocommit,
-            connect_timeout=max(1, int(s.connect_timeout)),
-            application_name="runbook_kit",
-            options=f"-c statement_timeout={statement_ms}",
-        )
+    options = f"-c statement_timeout={statement_ms}"
+    kwargs: dict[str, Any] = {}
+    connection_class: Any = psycopg.Connection
+    if read_only():
+        options += " -c default_transaction_read_only=on"
+        kwargs["cursor_factory"] = _read_only_cursor_class()
+        connection_class = _read_only_connection_class()
+    configured = bool(conninfo) or any(os.environ.get(k) for k in _PG_LOCATION)
+    try:
+        with backend_call("postgres", "connect"):
+            conn = connection_class.connect(
+                conninfo,
+                autocommit=autocommit,
+                connect_timeout=max(1, int(s.connect_timeout)),
+                application_name="runbook_kit",
+                options=options,
+                **kwargs,
+            )
+    except Exception as err:
+        if not configured and type(err).__name__ == "Unavailable":
+            raise NotConfigured("postgres", "connect", "no database configured; set RUNBOOK_DSN (or "
+                                "DATABASE_URL, PG* variables, or the runbook's dsn parameter)") from err
+        raise
+    return conn
+
+
+_PG_LOCATION = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE", "PGSERVICEFILE")
+
+
+# What a read-only transaction still lets through: signals to other sessions, configuration reloads,
+# advisory locks, session settings — and the switch that turns read-only off.
+_PG_NOT_READS = re.compile(
+    r"\b(pg_terminate_backend|pg_cancel_backend|pg_reload_conf|pg_rotate_logfile|pg_promote|"
+    r"pg_switch_wal|pg_create_restore_point|pg_advisory\w*|pg_try_advisory\w*|set_config|"
+    r"pg_stat_reset\w*|pg_stat_statements_reset|pg_notify|dblink\w*|lo_\w+|"
+    r"transaction_read_only|default_transaction_read_only|session\s+characteristics|read\s+write|"
+    r"reset\s+all|listen|notify|discard)\b",
+    re.IGNORECASE,
+)
+
+
+@functools.cache
+def _read_only_cursor_class() -> type:
+    import psycopg
+
+    class ReadOnlyCursor(psycopg.Cursor[Any]):
+        """Refuses statements that a read-only transaction does not stop."""
+
+        def _check(self, query: Any) -> None:
+            text = query if isinstance(query, str | bytes) else query.as_string(self.connection)
+            text = text.decode(errors="replace") if isinstance(text, bytes) else text
+            hit = _PG_NOT_READS.search(text)
+            if hit:
+                raise _refuse(f"postgres statement using {hit.group(0)}")
+
+        def execute(self, query: Any, *args: Any, **kwargs: Any) -> Any:
+            self._check(query)
+            return super().execute(query, *args, **kwargs)
+
+        def executemany(self, query: Any, *args: Any, **kwargs: Any) -> Any:
+            self._check(query)
+            return super().executemany(query, *args, **kwargs)
+
+        def stream(self, query: Any, *args: Any, **kwargs: Any) -> Any:
+            self._check(query)
+            return super().stream(query, *args, **kwargs)
+
+        def copy(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
+            raise _refuse("postgres COPY")
+
+    return ReadOnlyCursor
+
+
+@functools.cache
+def _read_only_connection_class() -> type:
+    import psycopg
+
+    class ReadOnlyConnection(psycopg.Connection[Any]):
+        """`conn.read_only = False` would open READ WRITE transactions: refused."""
+
+        def _set_read_only_gen(self, value: bool | None) -> Any:
+            if value is False:
+                raise _refuse("postgres read-write transactions")
+            return super()._set_read_only_gen(value)
+
+    return ReadOnlyConnection
 
 
 def reset() -> None:

@@ -8,7 +8,8 @@
       │    ├─ Forbidden              401 / 403 / AccessDenied / insufficient_privilege
       │    ├─ Conflict               409 / 422 / invalid state for the operation
       │    ├─ Throttled(retry_after) 429 / Throttling / too_many_connections
-      │    └─ Unavailable            connection refused, timeout, 5xx
+      │    ├─ Unavailable            connection refused, timeout, 5xx
+      │    └─ NotConfigured          no region / credentials / kubeconfig / DSN for this backend
       └─ UnsafeActionRefused         over its blast radius, or refused by the guard
 
 An on-call engineer reads these at 3 a.m., in a notebook or a terminal: `str(err)` is one line
@@ -30,6 +31,7 @@ __all__ = [
     "BackendError",
     "Conflict",
     "Forbidden",
+    "NotConfigured",
     "NotFound",
     "ParameterError",
     "RunbookError",
@@ -98,6 +100,12 @@ class Throttled(BackendError):
 
 class Unavailable(BackendError):
     reason = "unreachable"
+
+
+class NotConfigured(BackendError):
+    """Nothing tells the kit how to reach this backend; the message names the setting that would."""
+
+    reason = "not configured"
 
 
 def _short(message: str) -> str:
@@ -176,9 +184,22 @@ def translate(exc: BaseException, *, backend: str, op: str) -> BackendError:
         "MaxRetryError", "NewConnectionError", "ConnectionClosedError", "NoCredentialsError",
         "PartialCredentialsError", "ProtocolError", "ConfigException",
     }:
-        cls = Forbidden if "Credentials" in name else Unavailable
-        return cls(backend, op, _network_message(exc, name))
+        if name in {"NoCredentialsError", "PartialCredentialsError", "ConfigException"}:
+            return NotConfigured(backend, op, _not_configured_message(exc, name, backend))
+        return Unavailable(backend, op, _network_message(exc, name))
     return BackendError(backend, op, f"{name}: {exc}")
+
+
+_SETTINGS = {
+    "aws": "AWS credentials (AWS_PROFILE, SSO, an instance role, or AWS_ACCESS_KEY_ID) and AWS_REGION",
+    "k8s": "KUBECONFIG / RUNBOOK_KUBE_CONTEXT (or run in a cluster)",
+    "postgres": "RUNBOOK_DSN, DATABASE_URL or PG* variables",
+}
+
+
+def _not_configured_message(exc: BaseException, name: str, backend: str) -> str:
+    setting = _SETTINGS.get(backend, "its settings")
+    return f"{name}: {exc}; set {setting}" if str(exc) else f"{name}; set {setting}"
 
 
 def _network_message(exc: BaseException, name: str) -> str:

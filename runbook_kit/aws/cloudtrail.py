@@ -73,6 +73,7 @@ def _row(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@record.read_step("CloudTrail events", fix="cloudtrail:LookupEvents", columns=COLUMNS)
 def lookup_events(
     *,
     start: dt.datetime | None = None,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from runbook_kit import clients
+from runbook_kit import clients, record
 from runbook_kit.errors import NotFound, backend_call
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -44,6 +44,8 @@ def _groups(codedeploy: Any, application: str) -> list[str]:
     return names
 
 
+@record.read_step("CodeDeploy deployments of {application}", columns=COLUMNS,
+                  fix="codedeploy:ListDeploymentGroups, ListDeployments, BatchGetDeployments")
 def deployments(
     *,
     application: str,

@@ -66,6 +66,8 @@ def _frame(rows: list[list[dict[str, str]]]) -> pd.DataFrame:
     return frame
 
 
+@record.read_step("Logs Insights results from {log_group}", columns=[],
+                  fix="logs:StartQuery, logs:GetQueryResults, logs:StopQuery on the log group")
 def insights_query(
     *,
     log_group: str | Sequence[str],
@@ -134,9 +136,13 @@ def error_timeline(
 
     query = ERROR_TIMELINE_QUERY.format(pattern=pattern, bin=bin_size)
     frame = insights_query(log_group=log_group, query=query, minutes=minutes, timeout_s=timeout_s, logs=logs)
+    gap = frame.attrs.get("gap")
     if frame.empty:
         frame = pd.DataFrame({"bin": pd.Series(dtype="datetime64[ns, UTC]"), "errors": pd.Series(dtype=int)})
-    return frame.reset_index(drop=True)
+    frame = frame.reset_index(drop=True)
+    if gap:
+        frame.attrs["gap"] = gap
+    return frame
 
 
 def top_errors(
@@ -151,11 +157,14 @@ def top_errors(
     """The most frequent error messages (request ids stripped): component, error, count; records a finding."""
     query = TOP_ERRORS_QUERY.format(pattern=pattern, limit=int(limit))
     frame = insights_query(log_group=log_group, query=query, minutes=minutes, timeout_s=timeout_s, logs=logs)
+    gap = frame.attrs.get("gap")
     for column in ("component", "error", "count"):
         if column not in frame:
             frame[column] = [] if frame.empty else None
     frame = frame[["component", "error", "count"]].reset_index(drop=True)
-    if frame.empty:
+    if gap:  # the logs could not be read: "no errors" would be a false finding
+        frame.attrs["gap"] = gap
+    elif frame.empty:
         record.finding(
             f"No {pattern} lines in {log_group} in the last {minutes:g} min",
             severity="info",

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from runbook_kit import clients
-from runbook_kit.aws.cloudwatch import metric_frame, plot_metrics
+from runbook_kit import clients, record
+from runbook_kit.aws.cloudwatch import COLUMNS, metric_frame, plot_metrics
 from runbook_kit.errors import NotFound, backend_call
 from runbook_kit.guard import Plan
 
@@ -52,6 +52,14 @@ def _not_rds_plan(action: str, command: str, reason: str) -> Plan:
                 execute=lambda dry_run: None, nothing_to_do=True, reason=f"{_NOT_RDS}; {reason}")
 
 
+def _unread_plan(action: str, db_instance_id: str, gaps: list[str]) -> Plan:
+    """A plan that cannot be made: what it depends on could not be read. The guard refuses it."""
+    return Plan(action=action, target=f"RDS instance {db_instance_id}", backend="aws",
+                command="(not planned: the RDS state it depends on could not be read)",
+                execute=lambda dry_run: None, missing_evidence=gaps,
+                reason="planned without reading the instance would be guessing")
+
+
 def _instance(db_instance_id: str, rds: Any) -> dict[str, Any]:
     with backend_call("aws", f"rds describe-db-instances {db_instance_id}"):
         found = rds.describe_db_instances(DBInstanceIdentifier=db_instance_id)["DBInstances"]
@@ -60,6 +68,7 @@ def _instance(db_instance_id: str, rds: Any) -> dict[str, Any]:
     return dict(found[0])
 
 
+@record.read_step("RDS instance {db_instance_id}", fix="rds:DescribeDBInstances", columns=_STATUS_COLUMNS)
 def instance_status(*, db_instance_id: str, rds: Any | None = None) -> pd.DataFrame:
     """One row: status, class, engine, endpoint, parameter group and its apply status, pending changes."""
     import pandas as pd
@@ -81,6 +90,8 @@ def instance_status(*, db_instance_id: str, rds: Any | None = None) -> pd.DataFr
     }])
 
 
+@record.read_step("RDS parameters of {db_instance_id}", columns=_PARAMETER_COLUMNS,
+                  fix="rds:DescribeDBInstances, rds:DescribeDBParameters")
 def parameters(*, db_instance_id: str, names: tuple[str, ...] = ("max_connections",),
                rds: Any | None = None) -> pd.DataFrame:
     """The instance's parameter group values for `names` (paginated DescribeDBParameters)."""
@@ -109,13 +120,12 @@ def parameters(*, db_instance_id: str, names: tuple[str, ...] = ("max_connection
     return pd.DataFrame(rows)
 
 
+@record.read_step("RDS metrics of {db_instance_id}", fix="cloudwatch:GetMetricData", columns=COLUMNS)
 def rds_metrics(*, db_instance_id: str, minutes: float = 180, period: int = 60,
                 metrics: tuple[str, ...] = RDS_METRICS, stats: tuple[str, ...] = ("Average", "Maximum"),
                 cloudwatch: Any | None = None) -> pd.DataFrame:
     """DatabaseConnections, CPUUtilization and FreeableMemory over the window (a tidy frame)."""
     if not db_instance_id:
-        from runbook_kit.aws.cloudwatch import COLUMNS
-
         return _empty(COLUMNS)
     return metric_frame(namespace="AWS/RDS", metrics=metrics,
                         dimensions={"DBInstanceIdentifier": db_instance_id}, stats=stats,
@@ -145,8 +155,11 @@ def plan_max_connections(
         new = value or (recommendation.recommended if recommendation is not None else 0)
         return _not_rds_plan("set max_connections", f"ALTER SYSTEM SET max_connections = {new or 'N'};",
                              "run the command as a superuser, then restart PostgreSQL")
+    frame = parameters(db_instance_id=db_instance_id, rds=rds)
+    if record.missing(frame):
+        return _unread_plan("set max_connections", db_instance_id, record.missing(frame))
     rds = rds or clients.aws("rds")
-    current = parameters(db_instance_id=db_instance_id, rds=rds).iloc[0]
+    current = frame.iloc[0]
     group, apply_type = str(current["parameter_group"]), str(current["apply_type"] or "static")
     old = current["value"]
     reason = ""
@@ -189,8 +202,13 @@ def plan_reboot(*, db_instance_id: str, force: bool = False, rds: Any | None = N
     """Reboot the instance — a no-op plan unless a change is pending a reboot (or `force`)."""
     if not db_instance_id:
         return _not_rds_plan("reboot", "(no change)", "restart PostgreSQL only to apply a static setting")
-    rds = rds or clients.aws("rds")
-    db = _instance(db_instance_id, rds)
+    db: dict[str, Any] = {}
+    client: Any = rds
+    with record.degrade(f"RDS instance {db_instance_id}", fix="rds:DescribeDBInstances") as step:
+        client = rds or clients.aws("rds")
+        db = _instance(db_instance_id, client)
+    if step.gap:
+        return _unread_plan("reboot", db_instance_id, [f"{step.gap['what']}: {step.gap['why']}"])
     pending = [g.get("DBParameterGroupName") for g in db.get("DBParameterGroups") or []
                if g.get("ParameterApplyStatus") == "pending-reboot"]
     required = bool(pending) or force
@@ -208,10 +226,10 @@ def plan_reboot(*, db_instance_id: str, force: bool = False, rds: Any | None = N
 
     def execute(dry_run: bool) -> Any:
         with backend_call("aws", f"rds reboot-db-instance {db_instance_id}"):
-            return rds.reboot_db_instance(DBInstanceIdentifier=db_instance_id)
+            return client.reboot_db_instance(DBInstanceIdentifier=db_instance_id)
 
     def observe() -> dict[str, Any]:
-        row = instance_status(db_instance_id=db_instance_id, rds=rds).iloc[0]
+        row = instance_status(db_instance_id=db_instance_id, rds=client).iloc[0]
         return {"status": row["status"], "parameter_apply_status": row["parameter_apply_status"]}
 
     return Plan(action="reboot", target=f"RDS instance {db_instance_id}", backend="aws", command=command,

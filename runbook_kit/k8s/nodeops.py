@@ -163,6 +163,7 @@ def plan_drain(
         targets=names,
         max_targets=max_pods,
         changes={"evict": len(names), "skipped": [f"{k} ({why})" for k, why in skipped]},
+        excluded=skipped,
         reason=reason,
         undo=f"kubectl uncordon {node} (evicted pods are recreated by their controllers "
         f"elsewhere; they do not move back)",

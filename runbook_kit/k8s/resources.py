@@ -113,9 +113,10 @@ def container_resources(
     )
     usage = pod_metrics(namespace=namespace, selector=label_selector, context=context, custom=custom)
     if usage is None:
-        record.finding(
-            f"metrics.k8s.io is not available in {namespace}: showing limits without usage",
-            severity="info",
-            namespace=namespace,
+        record.gap(
+            f"container usage (metrics.k8s.io) in {namespace}",
+            why="metrics.k8s.io answered no pod metrics (not served, or not permitted): limits without usage",
+            fix="install metrics-server (or another metrics.k8s.io provider) and grant get/list on "
+            "pods.metrics.k8s.io",
         )
     return resource_rows(pods, usage)

@@ -18,7 +18,14 @@ from runbook_kit import record
 from runbook_kit.guard import Plan
 from runbook_kit.pg._session import connected, fetch
 from runbook_kit.pg.snapshot import ConnectionSnapshot, connection_snapshot
-from runbook_kit.pg.targets import IDLE_STATES, KIT_APPLICATION, idle_targets, long_query_targets
+from runbook_kit.pg.targets import (
+    IDLE_STATES,
+    KIT_APPLICATION,
+    excluded_idle,
+    excluded_long_queries,
+    idle_targets,
+    long_query_targets,
+)
 
 __all__ = ["plan_cancel_long_queries", "plan_terminate_idle", "plan_terminate_long_queries"]
 
@@ -75,6 +82,7 @@ def _where(*, minutes: float, application: str, user: str, idle: bool, states: t
 def _signal_plan(
     *, kind: str, selected: Any, snapshot: ConnectionSnapshot, dsn: str, minutes: float, application: str,
     user: str, max_targets: int, states: tuple[str, ...] = IDLE_STATES, reason: str = "",
+    excluded: Any = None,
 ) -> Plan:
     idle = kind == "terminate idle sessions"
     func = "pg_cancel_backend" if kind == "cancel long-running queries" else "pg_terminate_backend"
@@ -121,6 +129,9 @@ def _signal_plan(
         present, used, max_conn = rows[0]
         return {"targets_present": list(present or []), "used": int(used), "max_connections": int(max_conn)}
 
+    left_out, by_hand = _exclusions(excluded, func=func, where=where)
+    if not pids and left_out:
+        reason = reason or f"every matching session is protected ({len(left_out)} left out)"
     shown = selected[[c for c in _SHOWN if c in selected]].reset_index(drop=True)
     changes: dict[str, Any] = {"function": func, "minutes": minutes, "application": application or "(any)",
                                "user": user or "(any)", "sessions": shown}
@@ -129,7 +140,23 @@ def _signal_plan(
                                     if "cancel" in func else "expect that client to log connection errors."))
     return Plan(action=kind, target=target, backend="postgres", command=command, execute=execute,
                 observe=observe, changes=changes, targets=[str(p) for p in pids], max_targets=max_targets,
-                reason=reason, undo=undo, nothing_to_do=not pids)
+                reason=reason, undo=undo, nothing_to_do=not pids, excluded=left_out,
+                excluded_command=by_hand)
+
+
+def _exclusions(excluded: Any, *, func: str, where: str) -> tuple[list[tuple[str, str]], str]:
+    """([(session, why left out)], the SQL a DBA could run for those, deliberately, by hand)."""
+    if excluded is None or excluded.empty:
+        return [], ""
+    pairs = [(f"pid {int(r.pid)} ({r.application_name or 'no application'}, {r.usename or '?'})",
+              str(r.excluded_reason)) for r in excluded.itertuples()]
+    manual = [int(r.pid) for r in excluded.itertuples() if not bool(getattr(r, "is_self", False))]
+    if not manual:
+        return pairs, ""
+    sql = (f"-- left out on purpose; only if you decide they must end too, as a role allowed to:\n"
+           f"SELECT pid, {func}(pid) FROM pg_stat_activity WHERE pid IN ({', '.join(map(str, manual))}) "
+           f"AND {where};")
+    return pairs, sql
 
 
 def _database(snapshot: ConnectionSnapshot) -> str:
@@ -153,9 +180,11 @@ def plan_terminate_idle(
     states = IDLE_STATES if include_idle else IDLE_STATES[1:]
     reason = (f"{len(selected)} sessions have been idle for ≥ {idle_minutes:g} min while "
               f"{snapshot.used} of {snapshot.available} connections are used") if len(selected) else ""
+    excluded = excluded_idle(snapshot.sessions, idle_minutes=idle_minutes, application=application,
+                             user=user, include_idle=include_idle)
     return _signal_plan(kind="terminate idle sessions", selected=selected, snapshot=snapshot, dsn=dsn,
                         minutes=idle_minutes, application=application, user=user, max_targets=max_targets,
-                        states=states, reason=reason)
+                        states=states, reason=reason, excluded=excluded)
 
 
 def plan_cancel_long_queries(
@@ -171,8 +200,10 @@ def plan_cancel_long_queries(
     selected = long_query_targets(snapshot.sessions, minutes=minutes, application=application, user=user)
     reason = f"{len(selected)} queries have been running for ≥ {minutes:g} min" if len(selected) else ""
     kind = "terminate long-running queries" if terminate else "cancel long-running queries"
+    excluded = excluded_long_queries(snapshot.sessions, minutes=minutes, application=application, user=user)
     return _signal_plan(kind=kind, selected=selected, snapshot=snapshot, dsn=dsn, minutes=minutes,
-                        application=application, user=user, max_targets=max_targets, reason=reason)
+                        application=application, user=user, max_targets=max_targets, reason=reason,
+                        excluded=excluded)
 
 
 def plan_terminate_long_queries(

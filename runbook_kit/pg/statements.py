@@ -42,8 +42,10 @@ def slow_queries(*, dsn: str = "", limit: int = 20, conn: Any | None = None) -> 
     with connected(dsn=dsn, conn=conn) as c:
         _, rows = fetch(c, _INSTALLED, op="check pg_stat_statements")
         if not rows:
-            record.finding("pg_stat_statements is not installed: no slow-query history in this record",
-                           severity="info", how_to_enable=_HOW)
+            record.gap("slow-query history (pg_stat_statements)",
+                       why="the pg_stat_statements extension is not installed in this database",
+                       fix=_HOW)
+            empty.attrs["gap"] = {"what": "slow-query history (pg_stat_statements)", "why": "not installed"}
             return empty
         schema = '"' + str(rows[0][0]).replace('"', '""') + '"'
         _, version = fetch(c, "SELECT current_setting('server_version_num')::int", op="server version")
@@ -53,8 +55,9 @@ def slow_queries(*, dsn: str = "", limit: int = 20, conn: Any | None = None) -> 
             columns, data = fetch(c, _SQL.format(schema=schema, **names), {"limit": limit},
                                   op="read pg_stat_statements")
         except BackendError as err:  # e.g. installed but not preloaded, or no permission
-            record.finding("pg_stat_statements is installed but cannot be read: no slow-query history",
-                           severity="info", error=str(err), how_to_enable=_HOW)
+            record.gap("slow-query history (pg_stat_statements)", why=str(err),
+                       fix="grant pg_read_all_stats to the runbook's role; or " + _HOW)
+            empty.attrs["gap"] = {"what": "slow-query history (pg_stat_statements)", "why": str(err)}
             return empty
     frame = pd.DataFrame(data, columns=columns)
     for col in ("total_min", "mean_ms", "max_ms", "share_pct"):

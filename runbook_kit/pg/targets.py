@@ -18,6 +18,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "IDLE_STATES",
     "KIT_APPLICATION",
+    "excluded_idle",
+    "excluded_long_queries",
     "idle_targets",
     "long_query_targets",
     "protected_reason",
@@ -72,3 +74,35 @@ def long_query_targets(sessions: pd.DataFrame, *, minutes: float, application: s
     out = _filtered(sessions, application=application, user=user)
     out = out[(out["state"] == "active") & (out["query_age_min"] >= minutes)]
     return out.sort_values("query_age_min", ascending=False)
+
+
+def _protected(sessions: pd.DataFrame, *, application: str, user: str) -> pd.DataFrame:
+    """Sessions the filters select but the protection rules keep, with `excluded_reason`."""
+    if sessions.empty:
+        return sessions.assign(excluded_reason=[])
+    reasons = sessions.apply(protected_reason, axis=1)
+    out = sessions.assign(excluded_reason=reasons)[reasons.notna()]
+    if application:
+        out = out[out["application_name"] == application]
+    if user:
+        out = out[out["usename"] == user]
+    return out
+
+
+def excluded_idle(sessions: pd.DataFrame, *, idle_minutes: float, application: str = "", user: str = "",
+                  include_idle: bool = False) -> pd.DataFrame:
+    """Sessions that match `idle_targets`' criteria but are protected, with `excluded_reason`; hidden
+    sessions too (their state is unknown to this role: they may be leaking)."""
+    states = IDLE_STATES if include_idle else IDLE_STATES[1:]
+    out = _protected(sessions, application=application, user=user)
+    return out[(out["state"].isin(states) & (out["state_age_min"] >= idle_minutes))
+               | out["hidden"].fillna(False).astype(bool)]
+
+
+def excluded_long_queries(sessions: pd.DataFrame, *, minutes: float, application: str = "",
+                          user: str = "") -> pd.DataFrame:
+    """Sessions that match `long_query_targets`' criteria but are protected, with `excluded_reason`;
+    hidden sessions too."""
+    out = _protected(sessions, application=application, user=user)
+    return out[((out["state"] == "active") & (out["query_age_min"] >= minutes))
+               | out["hidden"].fillna(False).astype(bool)]

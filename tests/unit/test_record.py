@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 
 from runbook_kit import record
+from runbook_kit.errors import Forbidden, NotConfigured, NotFound, Throttled, Unavailable
 
 
 def test_entries_round_trip_through_notebook_outputs():
@@ -52,3 +53,67 @@ def test_summary_lists_findings_by_severity_and_actions():
     )
     assert text.index("cause") < text.index("minor")
     assert "FAILED" in text and "cell 4 failed" in text and "`kubectl rollout undo`" in text
+
+
+def test_a_gap_names_what_is_missing_why_and_the_fix():
+    entry = record.gap("CloudTrail events", why="aws lookup events: permission denied",
+                       fix="grant: cloudtrail:LookupEvents")
+    assert entry.kind == "gap" and entry.one_line() == (
+        "[gap] CloudTrail events: aws lookup events: permission denied")
+    text = record.summary_markdown([record.Entry("finding", "cause", "high"), entry], status="succeeded",
+                                   runbook="api_latency_spike", incident="INC-1")
+    assert "⚠️ completed with gaps" in text and "✅" not in text
+    assert "## Gaps" in text
+    assert ("**CloudTrail events**: aws lookup events: permission denied — fix: grant: "
+            "cloudtrail:LookupEvents") in text
+    assert record.has_gaps([entry]) and record.status_of([entry]) == "completed-with-gaps"
+    assert record.status_of([record.Entry("finding", "x")]) == "succeeded"
+    failed = record.summary_markdown([entry], status="failed", runbook="r", incident="i")
+    assert "FAILED" in failed and "## Gaps" in failed  # a failure stays a failure
+
+
+@pytest.mark.parametrize("error", [
+    Forbidden("aws", "lookup events", "AccessDenied: not authorized to perform cloudtrail:LookupEvents"),
+    Unavailable("aws", "lookup events", "cannot connect to 10.0.0.1:443 (timed out)"),
+    Throttled("aws", "lookup events", "ThrottlingException: Rate exceeded"),
+    NotConfigured("aws", "create cloudtrail client", "no AWS credentials found; set AWS_PROFILE"),
+])
+def test_a_read_step_turns_partial_access_into_a_gap_and_an_empty_frame(error):
+    calls = []
+
+    @record.read_step("CloudTrail events in {region}", fix="cloudtrail:LookupEvents",
+                      columns=["time", "event", "user"])
+    def lookup(*, region: str) -> pd.DataFrame:
+        calls.append(region)
+        raise error
+
+    frame = lookup(region="eu-west-1")
+    assert calls == ["eu-west-1"] and list(frame.columns) == ["time", "event", "user"] and frame.empty
+    assert frame.attrs["gap"]["what"] == "CloudTrail events in eu-west-1"
+    assert record.missing(frame, pd.DataFrame()) == [f"CloudTrail events in eu-west-1: {error}"]
+    last = record.entries_this_session()[-1]
+    assert last.kind == "gap" and last.details["why"] == str(error)
+    assert last.details["fix"].endswith("cloudtrail:LookupEvents") and last.details["step"] == "lookup"
+
+
+def test_not_found_and_other_errors_stay_errors():
+    @record.read_step("deployment", columns=["x"])
+    def read() -> pd.DataFrame:
+        raise NotFound("k8s", "read deployment payments/api", 'deployments.apps "api" not found')
+
+    before = len(record.entries_this_session())
+    with pytest.raises(NotFound):
+        read()
+    with pytest.raises(ZeroDivisionError), record.degrade("anything"):
+        raise ZeroDivisionError
+    assert len(record.entries_this_session()) == before
+
+
+def test_degrade_records_the_gap_and_goes_on():
+    with record.degrade("metrics.k8s.io usage", fix="serve metrics-server") as step:
+        raise Unavailable("k8s", "list pod metrics", "503 service unavailable")
+    assert step.gap is not None and step.gap["fix"].endswith("serve metrics-server")
+    assert record.entries_this_session()[-1].title == "metrics.k8s.io usage"
+    with record.degrade("fine") as ok:
+        pass
+    assert ok.gap is None

@@ -18,12 +18,11 @@ def test_slow_queries_are_ranked_by_total_time(db_sandbox):
     assert frame["total_min"].is_monotonic_decreasing and frame["share_pct"].max() <= 100
 
 
-def test_without_the_extension_it_is_a_finding_not_an_error(db_sandbox):
+def test_without_the_extension_it_is_a_gap_not_an_error(db_sandbox):
     other_db = db_sandbox.pg_dsn.rsplit("/", 1)[0] + "/postgres"  # the extension lives in `orders` only
     before = len(record.entries_this_session())
     frame = slow_queries(dsn=other_db)
     assert frame.empty
     new = record.entries_this_session()[before:]
-    assert [e.title for e in new] == [
-        "pg_stat_statements is not installed: no slow-query history in this record"]
-    assert "shared_preload_libraries" in new[0].details["how_to_enable"]
+    assert [(e.kind, e.title) for e in new] == [("gap", "slow-query history (pg_stat_statements)")]
+    assert "shared_preload_libraries" in new[0].details["fix"] and record.missing(frame)

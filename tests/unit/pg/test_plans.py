@@ -85,3 +85,38 @@ def test_without_an_rds_instance_the_rds_steps_are_no_ops_that_say_what_to_do():
     assert plan.command == "ALTER SYSTEM SET max_connections = 140;" and "restart PostgreSQL" in plan.reason
     assert rk.apply(plan, dry_run=False).outcome == "skipped"
     assert rk.apply(aws.plan_reboot(db_instance_id=""), dry_run=False).outcome == "skipped"
+
+
+def test_protected_sessions_are_left_out_with_the_reason_and_the_sql_a_dba_could_run(closed_dsn):
+    dba = session("psql", "idle in transaction", state_min=40, user="postgres", superuser=True)
+    other_run = session("runbook_kit", "idle in transaction", state_min=40)
+    young = session("psql", "idle in transaction", state_min=1, superuser=True)  # not a candidate at all
+    plan = plan_terminate_idle(dsn=closed_dsn, snapshot=snapshot([dba, other_run, young]), idle_minutes=10)
+    assert plan.targets == [] and plan.nothing_to_do
+    assert plan.excluded == ((f"pid {dba['pid']} (psql, postgres)", "a superuser session"),
+                             (f"pid {other_run['pid']} (runbook_kit, app)", "a runbook_kit session"))
+    assert "every matching session is protected (2 left out)" in plan.reason
+    pids = f"{dba['pid']}, {other_run['pid']}"
+    assert f"pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid IN ({pids})" in plan.excluded_command
+    result = rk.apply(plan, dry_run=False)  # skipped: nothing to do, but the record says why
+    assert result.outcome == "skipped" and result.excluded == plan.excluded
+    entry = rk.record.entries_this_session()[-1]
+    assert entry.details["excluded_summary"] == "2 left out: 1 a superuser session, 1 a runbook_kit session"
+
+
+def test_a_protected_long_query_is_left_out_of_cancel_with_the_reason(closed_dsn):
+    slow = session("report", "active", state_min=9, query_min=9)
+    dba_query = session("psql", "active", state_min=9, query_min=9, superuser=True)
+    plan = plan_cancel_long_queries(dsn=closed_dsn, snapshot=snapshot([slow, dba_query]), minutes=5)
+    assert plan.targets == [str(slow["pid"])]
+    assert plan.excluded == ((f"pid {dba_query['pid']} (psql, app)", "a superuser session"),)
+    assert "pg_cancel_backend(pid)" in plan.excluded_command
+
+
+def test_sessions_hidden_from_the_role_are_named_as_left_out(closed_dsn):
+    leak = session("billing-worker", "idle in transaction", state_min=30)
+    hidden = session("billing-worker", "idle", state_min=30, user="other", hidden=True)
+    plan = plan_terminate_idle(dsn=closed_dsn, snapshot=snapshot([leak, hidden]), idle_minutes=10)
+    assert plan.targets == [str(leak["pid"])]
+    assert plan.excluded == ((f"pid {hidden['pid']} (billing-worker, other)",
+                              "hidden from this role (no permission to see it)"),)
