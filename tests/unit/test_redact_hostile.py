@@ -73,8 +73,8 @@ def test_deep_and_wide_structures():
     for _ in range(200):
         out = out["x"][0]
     assert out == f"password={MASK}"
-    wide = {"outputs": [{"text": f"line {i} token={i:08d}"} for i in range(20_000)]}
-    assert _best_of(lambda: R.value(wide), runs=1) < 5.0
+    wide = {"outputs": [{"text": f"line {i} token={i:08d}"} for i in range(5_000)]}
+    assert _best_of(lambda: R.value(wide), runs=1) < 2.0
 
 
 # --- never raising ---------------------------------------------------------------------------------
