@@ -1035,15 +1035,13 @@ class Redactor:
             return self.text(obj)
         if obj is None or isinstance(obj, bool):
             return obj
-        if isinstance(obj, int | float):
-            return MASK if secret else obj
         if isinstance(obj, Mapping):
             return self._mapping(obj, secret)
         if isinstance(obj, list | tuple):
             if not secret and _is_multiline(obj):  # nbformat's on-disk form of a multi-line string
                 return type(obj)(self.pieces(obj))
             return type(obj)(self._value(v, secret) for v in obj)
-        return obj
+        return MASK if secret else obj  # a number, bytes, any other leaf under a secret-named key
 
     def _mapping(self, obj: Mapping[Any, Any], secret: bool, *,
                  secret_object: bool = False) -> dict[Any, Any]:

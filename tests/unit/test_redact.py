@@ -336,6 +336,8 @@ def test_every_leaf_under_a_secret_named_key_is_masked():
     assert out["credentials"] == [{"user": MASK, "pass": MASK}]
     assert out["password"] is True and out["namespace"] == "prod"
     assert out["pods"] == [{"name": "api-1", "token": MASK}]
+    assert R.value({"kind": "Secret", "data": {"a": b"raw"}, "private_key": 12.5}) == {
+        "kind": "Secret", "data": {"a": MASK}, "private_key": MASK}
 
 
 def test_lists_and_dicts_under_secret_named_keys_in_text():

@@ -1,7 +1,7 @@
 """Hostile input for the redactor: linear time, never raising, idempotent, pieces that join up.
 
 Timing here is a regression guard against quadratic patterns, not a performance claim (those are in
-benchmarks/bench_redact.py): 4x the input must take less than 8x the time plus a constant.
+benchmarks/bench_redact.py): 4x the input must take less than 8x the CPU time plus a constant.
 """
 
 from __future__ import annotations
@@ -31,11 +31,12 @@ ADVERSARIAL_UNITS = [
 
 
 def _best_of(fn, runs=2):
+    """CPU seconds of the fastest run: other processes on the machine do not count."""
     best = float("inf")
     for _ in range(runs):
-        start = time.perf_counter()
+        start = time.process_time()
         fn()
-        best = min(best, time.perf_counter() - start)
+        best = min(best, time.process_time() - start)
     return best
 
 
@@ -72,8 +73,8 @@ def test_deep_and_wide_structures():
     for _ in range(200):
         out = out["x"][0]
     assert out == f"password={MASK}"
-    wide = {"outputs": [{"text": f"line {i} token={i:08d}"} for i in range(20_000)]}
-    assert _best_of(lambda: R.value(wide), runs=1) < 5.0
+    wide = {"outputs": [{"text": f"line {i} token={i:08d}"} for i in range(5_000)]}
+    assert _best_of(lambda: R.value(wide), runs=1) < 2.0
 
 
 # --- never raising ---------------------------------------------------------------------------------
