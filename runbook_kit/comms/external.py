@@ -53,13 +53,20 @@ def _request(backend: str, op: str, method: str, url: str, body: Mapping[str, An
              headers: Mapping[str, str]) -> Any:
     if not url.startswith(("https://", "http://")):
         raise ParameterError(f"{backend}: API URL must be http(s), not {url!r}")
-    req = urllib.request.Request(url,  # noqa: S310 (scheme checked above) data=json.dumps(body).encode(), method=method,
-                                 headers={"Content-Type": "application/json", **headers})
+    req = urllib.request.Request(  # noqa: S310 (scheme checked above)
+        url, data=json.dumps(body).encode(), method=method,
+        headers={"Content-Type": "application/json", **headers})
     try:
         with urllib.request.urlopen(req, timeout=15) as resp:  # noqa: S310 (https or the sandbox)
             raw = resp.read()
     except urllib.error.HTTPError as exc:
-        detail = exc.read().decode(errors="replace")[:200]
+        detail = exc.read().decode(errors="replace")[:300]
+        try:  # Statuspage {"error": ...}, PagerDuty {"message": ..., "errors": [...]}
+            parsed = json.loads(detail)
+            detail = "; ".join(str(x) for x in [parsed.get("error") or parsed.get("message"),
+                                                *(parsed.get("errors") or [])] if x)
+        except (ValueError, AttributeError):
+            pass
         err = translate(_HTTPStatus(exc.code, detail), backend=backend, op=op)
         raise err from exc
     except (urllib.error.URLError, OSError) as exc:

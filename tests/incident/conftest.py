@@ -14,7 +14,7 @@ import yaml
 from runbook_kit import clients, settings
 from runbook_sandbox.comms import CommsServer
 
-ROUTING_KEY = "R0123456789abcdef0123456789abcd"  # 32 characters, as PagerDuty wants
+ROUTING_KEY = "R0123456789abcdef0123456789abcde"  # 32 characters, as PagerDuty wants
 SLACK_TOKEN = "xoxb-sandbox-token-0001"
 CONTACTS = {
     "oncall": {"name": "Ana Ruiz", "slack": "U01ANA"},
