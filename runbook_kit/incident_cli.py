@@ -226,3 +226,24 @@ def list_(show_all: bool, store: str | None) -> None:
                        f"{item.title}")
 
 
+
+
+@incident.command()
+@click.argument("incident_id")
+@_STORE
+def postmortem(incident_id: str, store: str | None) -> None:
+    """Draft postmortem.md and postmortem.html from the incident's timeline and records.
+
+    Sections only people can write are marked prompts; running it again keeps what was written there.
+
+    \b
+        runbook incident postmortem INC-42
+    """
+    from runbook_kit.postmortem import write_postmortem
+
+    try:
+        md, page = write_postmortem(incident_id, store=store)
+    except RunbookError as exc:
+        fail(str(exc))
+    click.echo(md)
+    click.echo(page)

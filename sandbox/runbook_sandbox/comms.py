@@ -111,7 +111,8 @@ class CommsServer:
         if service == "slack":
             if self.rate_limit["count"] > 0:
                 self.rate_limit["count"] -= 1
-                return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(self.rate_limit["retry_after"])}
+                wait = str(self.rate_limit["retry_after"])
+                return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": wait}
             return 200, self._slack(path[len("/api/"):], body, auth), {}
         if service == "statuspage":
             return self._statuspage(method, path, body, auth)
@@ -206,8 +207,10 @@ class CommsServer:
             if payload.get("severity") and payload["severity"] not in _PD_SEVERITIES:
                 errors.append("'payload.severity' is invalid")
         if errors:
-            return 400, {"status": "invalid event", "message": "Event object is invalid", "errors": errors}, {}
-        return 202, {"status": "success", "message": "Event processed", "dedup_key": body.get("dedup_key")}, {}
+            return 400, {"status": "invalid event", "message": "Event object is invalid",
+                         "errors": errors}, {}
+        return 202, {"status": "success", "message": "Event processed",
+                     "dedup_key": body.get("dedup_key")}, {}
 
     # --- lifecycle --------------------------------------------------------------------------------
 

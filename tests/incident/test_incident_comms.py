@@ -107,7 +107,7 @@ def test_unreachable_slack_is_recorded_and_the_command_exits_3(comms, monkeypatc
 
 
 def test_secrets_never_reach_a_message_or_the_timeline(comms, monkeypatch):
-    secret = "hunter2-very-secret-value"  # noqa: S105
+    secret = "hunter2-very-secret-value"
     monkeypatch.setenv("ORDERS_DB_PASSWORD", secret)
     assert invoke("open", "--title", f"db down, password={secret}", "--severity", "P1", "--id", "INC-15",
                   "--impact", f"login with {secret} fails", "--send-external").exit_code == 0

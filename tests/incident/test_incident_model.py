@@ -34,7 +34,7 @@ def test_policy_overrides_from_configuration(configured):
     assert levels["P1"].update_every == 20
     assert [(s.role, s.after) for s in levels["P1"].escalation] == [("team_lead", 10)]
     assert levels["P0"] == sev.DEFAULT_POLICY["P0"]
-    with pytest.raises(ParameterError, match="unknown field.*update_evry"):
+    with pytest.raises(ParameterError, match=r"unknown field.*update_evry"):
         sev.policy({"P1": {"update_evry": 5}})
     with pytest.raises(ParameterError, match="unknown level 'SEV9'"):
         sev.policy({"SEV9": {}})
