@@ -12,10 +12,10 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from collections.abc import Iterable
+from typing import NoReturn
 
 import click
 
-from runbook_kit.cli import fail
 from runbook_kit.errors import RunbookError
 
 __all__ = ["incident"]
@@ -23,6 +23,12 @@ __all__ = ["incident"]
 _STORE = click.option("--store", help="A folder or s3://bucket/prefix (default $RUNBOOK_STORE, ./incidents).")
 _SEND = click.option("--send-external", is_flag=True,
                      help="Send the status-page update and the page (default: shown and recorded only).")
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """As runbook_kit.cli.fail (not imported: `python -m runbook_kit.cli` would import it twice)."""
+    click.echo(f"runbook: {message}", err=True)
+    sys.exit(code)
 
 
 def _outcomes(outcomes: Iterable[tuple[str, str] | None]) -> int:

@@ -110,8 +110,18 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         config_path=str(path) if path else None,
         severity=dict(data.get("severity") or {}),
         contacts=dict(data.get("contacts") or {}),
-        comms=dict(data.get("comms") or {}),
+        comms=_comms(data.get("comms") or {}, environ),
     )
+
+
+def _comms(comms: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """runbook.yaml's comms, with RUNBOOK_SLACK_CHANNEL / RUNBOOK_STATUSPAGE_PAGE taking precedence."""
+    out = {k: dict(v) if isinstance(v, Mapping) else v for k, v in comms.items()}
+    for env, section, key in (("RUNBOOK_SLACK_CHANNEL", "slack", "channel"),
+                              ("RUNBOOK_STATUSPAGE_PAGE", "statuspage", "page_id")):
+        if environ.get(env):
+            out.setdefault(section, {})[key] = environ[env]
+    return out
 
 
 @functools.cache
