@@ -2,9 +2,9 @@
 
 Everything a machine knows is filled in from the incident's own data — duration and timeline from the
 recorded events (UTC, with dates when the incident spans days), the root cause drafted from the
-high/critical findings of the runs (each linked to the record cell that shows it, and marked confirmed
-when a later verification run succeeded), the resolution from the actions actually applied with their
-commands, every executed record linked (`.ipynb` and `.html`). What only people can write is left as
+high/critical findings of the runs (each linked to the record cell that shows it, and marked
+confirmed when a later run recorded `verdict: resolved`, as verify_resolution does), the resolution
+from the actions actually applied with their commands, every executed record linked (`.ipynb` and `.html`). What only people can write is left as
 marked prompts between `<!-- human:NAME -->` and `<!-- /human:NAME -->`; running the command again
 keeps whatever a person already wrote there, and refreshes the rest.
 
@@ -96,8 +96,8 @@ def _cell_anchor(store: Store, run: Mapping[str, Any], entry: Mapping[str, Any])
 
 
 def _root_causes(incident: inc.Incident, store: Store) -> list[str]:
-    verified = [r for r in incident.runs if str(r.get("runbook", "")).startswith("verify")
-                and r.get("status") == "succeeded"]
+    verified = [r for r in incident.runs if r.get("status") == "succeeded" and any(
+        str(f.get("title", "")).startswith("verdict: resolved") for f in r.get("findings") or ())]
     seen: dict[str, str] = {}
     candidates = []
     for run in incident.runs:
@@ -145,8 +145,9 @@ def render_markdown(incident: inc.Incident, *, store: Store, now: dt.datetime,
             "- **Revenue impact**:", "", _human("revenue", kept), "",
             "- **Users affected**:", "", _human("users", kept), "",
             "## Timeline (UTC)", ""]
-    out += [f"- {e.line(with_date=spans_days)}" for e in events if e.kind != "finding" or
-            e.details.get("entry", {}).get("severity") in _RANK] or ["- _no events_"]
+    out += [f"- {e.line(with_date=spans_days)}" for e in events if e.kind != "finding"
+            or e.details.get("entry", {}).get("severity") in _RANK
+            or str(e.details.get("entry", {}).get("title", "")).startswith("verdict:")] or ["- _no events_"]
     out += ["", "## Root cause (draft from the records)", ""]
     out += _root_causes(incident, store)
     out += ["", _human("root_cause_review", kept), "", "## Resolution", ""]

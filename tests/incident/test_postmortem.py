@@ -24,7 +24,7 @@ plan = rk.Plan(action="rollout undo", target="deployment/api in namespace paymen
 rk.apply(plan, dry_run=dry_run)
 """
 VERIFY = """import runbook_kit as rk
-rk.finding("verdict: resolved (health, alarms, error rate green)", severity="info")
+rk.finding("verdict: resolved — 3 check(s) passing", severity="info")
 """
 
 
