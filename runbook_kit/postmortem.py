@@ -4,9 +4,10 @@ Everything a machine knows is filled in from the incident's own data — duratio
 recorded events (UTC, with dates when the incident spans days), the root cause drafted from the
 high/critical findings of the runs (each linked to the record cell that shows it, and marked
 confirmed when a later run recorded `verdict: resolved`, as verify_resolution does), the resolution
-from the actions actually applied with their commands, every executed record linked (`.ipynb` and `.html`). What only people can write is left as
-marked prompts between `<!-- human:NAME -->` and `<!-- /human:NAME -->`; running the command again
-keeps whatever a person already wrote there, and refreshes the rest.
+from the actions actually applied with their commands, every executed record linked (`.ipynb` and
+`.html`). What only people can write is left as marked prompts between `<!-- human:NAME -->` and
+`<!-- /human:NAME -->`; running the command again keeps whatever a person already wrote there, and
+refreshes the rest.
 
 Run data reaches the HTML only through markdown-it with raw HTML disabled, so a finding titled
 `<script>` is text; the text is redacted like a record. Reading a record notebook (to find a

@@ -15,7 +15,7 @@ from runbook_kit.runner import run_notebook
 from runbook_sandbox import timeline as tl
 
 NS, DEP = tl.CRASHLOOP_NAMESPACE, tl.CRASHLOOP_DEPLOYMENT
-SECRET = "e2e-secret-planted-in-a-parameter"  # noqa: S105
+SECRET = "e2e-secret-planted-in-a-parameter"
 
 
 def _incident(*args: str) -> str:
@@ -46,8 +46,9 @@ def test_one_incident_from_the_alert_to_the_postmortem(fresh_sandbox, comms, sto
                            incident="INC-E2E", store=store, env=env, timeout=600)
     assert "NOT resolved" in failing.findings[-1].title
 
-    fix = run_notebook("pod_crashloop", parameters={"namespace": NS, "deployment": DEP, "mitigation": "rollback",
-                                                    "dry_run": False, "verify_timeout_s": 60},
+    fix = run_notebook("pod_crashloop", parameters={"namespace": NS, "deployment": DEP,
+                                                    "mitigation": "rollback", "dry_run": False,
+                                                    "verify_timeout_s": 60},
                        incident="INC-E2E", store=store, env=env, timeout=600)
     assert fix.status == "succeeded", fix.failure
     assert any(e.kind == "action" and e.outcome == "applied" for e in fix.entries)
@@ -62,7 +63,8 @@ def test_one_incident_from_the_alert_to_the_postmortem(fresh_sandbox, comms, sto
     timeline = md.split("## Timeline (UTC)")[1].split("## Root cause")[0]
     steps = ["opened P1", "pod_crashloop: finding (high): ", "run succeeded: pod_crashloop",
              "status: investigating → identified", "verdict: NOT resolved", "action applied: rollout undo",
-             "verify_resolution: finding (info): verdict: resolved", "run succeeded: verify_resolution", "resolved: rolled back"]
+             "verify_resolution: finding (info): verdict: resolved", "run succeeded: verify_resolution",
+             "resolved: rolled back"]
     at = 0
     for step in steps:  # each step appears after the one before: the timeline is in time order
         found = timeline.find(step, at)
