@@ -50,6 +50,7 @@ class Settings:
     severity: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     contacts: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     comms: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    triage: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # severity thresholds (triage.py)
 
     def database(self, name_or_dsn: str | None) -> str | None:
         """A DSN: a configured database name, a DSN given as is, or the default DSN."""
@@ -111,6 +112,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         severity=dict(data.get("severity") or {}),
         contacts=dict(data.get("contacts") or {}),
         comms=_comms(data.get("comms") or {}, environ),
+        triage=dict(data.get("triage") or {}),
     )
 
 
