@@ -67,3 +67,19 @@ def test_triage_on_the_crashloop_sandbox_suggests_p1_and_pod_crashloop(fresh_san
     assert changed.startswith("rollout of payments/api to revision 3")
     # the dashboard and load balancer were not given: named gaps, not silence
     assert any(t.startswith("could not check: no load balancer given") for t in titles)
+
+
+def test_dashboard_and_load_balancer_on_the_latency_sandbox(use_sandbox):
+    metrics = triage.dashboard_metrics(dashboard=tl.OVERVIEW_DASHBOARD, hours=3)
+    assert set(metrics.widget) == {"Storefront ALB latency", "Storefront ALB requests and 5xx"}
+    assert {"p99", "average"} <= set(metrics.label) and len(metrics) > 100
+    figure = triage.plot_dashboard(metrics, title=tl.OVERVIEW_DASHBOARD)
+    assert len(figure.axes) == 2
+    missing = triage.dashboard_metrics(dashboard="no-such-dashboard")
+    assert missing.empty and "no-such-dashboard" in missing.attrs["gap"]
+    lb = triage.alb_health(load_balancer=tl.LATENCY_LOAD_BALANCER, minutes=60)
+    assert lb.p99_ms.iloc[0] > 2000  # the planted spike
+    assessment = triage.assess_incident(health=triage.app_health(namespace=tl.LATENCY_NAMESPACE), alb=lb,
+                                        namespace=tl.LATENCY_NAMESPACE, incident="INC-L",
+                                        rules=triage.DEFAULT_RULES)
+    assert assessment.severity == "P1" and "p99_ms" in assessment.why
