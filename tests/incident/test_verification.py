@@ -60,3 +60,18 @@ def test_the_verdict_is_resolved_only_when_every_check_ran_and_passed():
     assert not_verified.title.startswith("verdict: not verified") and not_verified.severity == "medium"
     assert verification.record_verdict(frame([])).title.startswith("verdict: not verified — no check")
     assert record.entries_this_session()[-1].kind == "finding"
+
+
+def test_load_balancer_logs_and_top_on_the_latency_sandbox(use_sandbox):
+    from runbook_sandbox import timeline as tl
+
+    alb = verification.check_alb(load_balancer=tl.LATENCY_LOAD_BALANCER, minutes=30, max_p99_ms=1000)
+    checks = alb.set_index("check").ok.to_dict()
+    assert checks == {"5xx rate": False, "p99 latency": False}, alb.detail.tolist()
+    spike = verification.check_error_logs(log_group=tl.LATENCY_LOG_GROUP, minutes=60, baseline_minutes=60)
+    assert spike.ok.tolist() == [False], spike.detail[0]  # errors began with the deploy 75 min ago
+    steady = verification.check_error_logs(log_group=tl.LATENCY_LOG_GROUP, minutes=30, baseline_minutes=30)
+    assert steady.ok.tolist() == [True], steady.detail[0]  # both windows after the deploy: no new spike
+    top = verification.kubectl_top(namespace=tl.LATENCY_NAMESPACE)
+    assert {"pod", "node"} <= set(top.kind) and (top.memory_mib > 0).all()
+    assert verification.record_verdict(alb, steady).title.startswith("verdict: NOT resolved — 2 check")
