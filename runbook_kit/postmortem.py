@@ -102,9 +102,10 @@ def _root_causes(incident: inc.Incident, store: Store) -> list[str]:
     seen: dict[str, str] = {}
     candidates = []
     for run in incident.runs:
-        if str(run.get("runbook", "")).startswith("verify"):
-            continue
         for entry in run.get("findings") or ():
+            # triage's assessment and verification's verdict describe the incident, not its cause
+            if (entry.get("details") or {}).get("role") in ("assessment", "verdict", "gap"):
+                continue
             if entry.get("severity") in _RANK and entry.get("title") not in seen:
                 seen[entry["title"]] = ""
                 candidates.append((_RANK[entry["severity"]], entry.get("ts", ""), run, entry))

@@ -463,13 +463,23 @@ def record_assessment(assessment: Assessment) -> Assessment:
     record.finding(
         f"initial assessment: {a.service} — {a.impact}",
         severity=sev,
+        role="assessment",
         service=a.service,
         impact=a.impact,
         started=a.started,
         changed=a.changed,
     )
-    record.finding(f"suggested severity {a.severity}: {a.why}", severity=sev, severity_level=a.severity)
-    record.finding(f"next runbook: {a.next_runbook or 'none'}", severity="info", command=a.command)
+    record.finding(
+        f"suggested severity {a.severity}: {a.why}",
+        severity=sev,
+        role="assessment",
+        severity_level=a.severity,
+    )
+    record.finding(
+        f"next runbook: {a.next_runbook or 'none'}", severity="info", role="assessment", command=a.command
+    )
     for gap in a.gaps:  # not configured (a choice) reads as info; a failed read as medium
-        record.finding(f"could not check: {gap}", severity="info" if gap.startswith("no ") else "medium")
+        record.finding(
+            f"could not check: {gap}", severity="info" if gap.startswith("no ") else "medium", role="gap"
+        )
     return a

@@ -355,12 +355,13 @@ def record_verdict(*checks: pd.DataFrame) -> record.Entry:
     failed = table[table["ok"].apply(lambda v: v is False)]
     gaps = table[table["ok"].apply(lambda v: v is None)]
     if len(table) == 0:
-        return record.finding("verdict: not verified — no check was run", severity="medium")
+        return record.finding("verdict: not verified — no check was run", severity="medium", role="verdict")
     if len(failed):
         names = "; ".join(f"{r.check} {r.target}: {r.detail}" for r in failed.itertuples())
         return record.finding(
             f"verdict: NOT resolved — {len(failed)} check(s) failing: {names}"[:300],
             severity="high",
+            role="verdict",
             checks=table,
             failing=len(failed),
         )
@@ -369,7 +370,10 @@ def record_verdict(*checks: pd.DataFrame) -> record.Entry:
         return record.finding(
             f"verdict: not verified — nothing failing, but could not check {names}"[:300],
             severity="medium",
+            role="verdict",
             checks=table,
             gaps=len(gaps),
         )
-    return record.finding(f"verdict: resolved — {len(table)} check(s) passing", severity="info", checks=table)
+    return record.finding(
+        f"verdict: resolved — {len(table)} check(s) passing", severity="info", role="verdict", checks=table
+    )

@@ -30,6 +30,13 @@ def test_one_incident_from_the_alert_to_the_postmortem(fresh_sandbox, comms, sto
     _incident("open", "--title", "payments/api crash-looping", "--severity", "P1", "--service", f"{NS}/{DEP}",
               "--impact", "card payments fail", "--id", "INC-E2E")
 
+    triage = run_notebook("triage", parameters={"namespace": NS, "cloudtrail": False}, incident="INC-E2E",
+                          store=store, env=env, timeout=600)
+    suggested = {e.title.split(":")[0]: e for e in triage.findings}
+    assert "suggested severity P1" in suggested and "next runbook" in suggested
+    assert suggested["next runbook"].details["command"] == (
+        f"runbook run pod_crashloop -p namespace {NS} -p deployment {DEP} --incident INC-E2E")
+
     diagnosis = run_notebook("pod_crashloop", parameters={"namespace": NS, "deployment": DEP},
                              incident="INC-E2E", store=store, env=env, timeout=600)
     assert diagnosis.status == "succeeded", diagnosis.failure
@@ -61,7 +68,8 @@ def test_one_incident_from_the_alert_to_the_postmortem(fresh_sandbox, comms, sto
     md_path = _incident("postmortem", "INC-E2E").splitlines()[0]
     md = Path(md_path).read_text()
     timeline = md.split("## Timeline (UTC)")[1].split("## Root cause")[0]
-    steps = ["opened P1", "pod_crashloop: finding (high): ", "run succeeded: pod_crashloop",
+    steps = ["opened P1", "triage: finding (high): suggested severity P1",
+             "pod_crashloop: finding (high): ", "run succeeded: pod_crashloop",
              "status: investigating → identified", "verdict: NOT resolved", "action applied: rollout undo",
              "verify_resolution: finding (info): verdict: resolved", "run succeeded: verify_resolution",
              "resolved: rolled back"]
@@ -76,6 +84,6 @@ def test_one_incident_from_the_alert_to_the_postmortem(fresh_sandbox, comms, sto
     assert diagnosis.html_path in first_line and "#cell-id=" in first_line and "confirmed" in first_line
     resolution = md.split("## Resolution")[1].split("## What went well")[0]
     assert "kubectl rollout undo deployment/api" in resolution
-    for run in (diagnosis, failing, fix, passing):
+    for run in (triage, diagnosis, failing, fix, passing):
         assert run.notebook_path in md and run.html_path in md
-    assert len(inc.load("INC-E2E").runs) == 4
+    assert len(inc.load("INC-E2E").runs) == 5

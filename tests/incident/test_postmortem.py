@@ -100,3 +100,26 @@ def test_rerun_keeps_what_people_wrote(incident_with_runs, store):
     assert "late note" in again  # the rest is refreshed
     assert "The crashloop runbook named the cause" in Path(html_path).read_text()
     assert "human:" not in Path(html_path).read_text()
+
+
+def test_an_incident_spanning_days_has_dates_in_its_timeline(store):
+    import datetime as dt
+
+    from runbook_kit.store import open_store
+
+    t0 = dt.datetime(2026, 11, 28, 23, 40, tzinfo=dt.UTC)
+    inc.open_incident(title="slow burn", severity="P2", incident_id="INC-DAYS", commander="Ana", now=t0,
+                      store=store)
+    run = {"runbook": "db_connection_exhaustion", "started": inc.utc(t0 + dt.timedelta(minutes=30)),
+           "updated": inc.utc(t0 + dt.timedelta(minutes=31)), "status": "failed",
+           "failure": "cell 7: `rk.pg.snapshot()` — Unavailable", "notebook": None, "html": None,
+           "findings": [], "actions": []}
+    open_store(store).update_json("INC-DAYS/incident.json", lambda d: {**d, "runs": [run]})
+    inc.resolve("INC-DAYS", summary="leak fixed", store=store, now=t0 + dt.timedelta(days=1, hours=2))
+    md = Path(write_postmortem("INC-DAYS", store=store)[0]).read_text()
+    assert "- **Date**: 2026-11-28 – 2026-11-30 (UTC)" in md
+    assert "- **Duration**: 1 d 2 h 00 min" in md
+    assert "- 2026-11-29 00:10  run started: db_connection_exhaustion" in md
+    assert "run failed: db_connection_exhaustion — cell 7" in md  # a failed run is marked, not hidden
+    assert "- **Incident commander**: Ana" in md and "human:commander" not in md
+    assert "_No high or critical finding was recorded" in md
