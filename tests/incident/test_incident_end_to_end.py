@@ -49,9 +49,12 @@ def test_one_incident_from_the_alert_to_the_postmortem(fresh_sandbox, comms, sto
     assert {r["service"] for r in sent} == {"slack"}  # the thread, not the status page
     assert any("Status: IDENTIFIED" in r["body"].get("text", "") for r in sent)
 
-    failing = run_notebook("verify_resolution", parameters={"namespace": NS, "deployment": DEP, "wait_s": 0},
+    health = [f"{k8s.k8s_url}/_sandbox/health/{NS}/{DEP}"]  # the service answers from its state
+    failing = run_notebook("verify_resolution", parameters={"namespace": NS, "deployment": DEP, "wait_s": 0,
+                                                            "health_urls": health},
                            incident="INC-E2E", store=store, env=env, timeout=600)
-    assert "NOT resolved" in failing.findings[-1].title
+    verdict = failing.findings[-1]
+    assert "NOT resolved — 2 check(s) failing: health endpoint" in verdict.title, verdict.title
 
     fix = run_notebook("pod_crashloop", parameters={"namespace": NS, "deployment": DEP,
                                                     "mitigation": "rollback", "dry_run": False,
@@ -60,9 +63,10 @@ def test_one_incident_from_the_alert_to_the_postmortem(fresh_sandbox, comms, sto
     assert fix.status == "succeeded", fix.failure
     assert any(e.kind == "action" and e.outcome == "applied" for e in fix.entries)
 
-    passing = run_notebook("verify_resolution", parameters={"namespace": NS, "deployment": DEP, "wait_s": 90},
+    passing = run_notebook("verify_resolution", parameters={"namespace": NS, "deployment": DEP, "wait_s": 90,
+                                                            "health_urls": health},
                            incident="INC-E2E", store=store, env=env, timeout=600)
-    assert passing.findings[-1].title.startswith("verdict: resolved"), passing.findings[-1].title
+    assert passing.findings[-1].title == "verdict: resolved — 2 check(s) passing", passing.findings[-1].title
 
     _incident("resolve", "INC-E2E", "--summary", "rolled back to the previous revision")
     md_path = _incident("postmortem", "INC-E2E").splitlines()[0]
