@@ -372,8 +372,9 @@ def due(incident: Incident, *, now: dt.datetime, levels: Mapping[str, sev.Level]
     levels = levels if levels is not None else sev.policy()
     level = levels[incident.severity]
     minutes = dt.timedelta(minutes=1)
-    last_update = max([parse_time(e["ts"]) or incident.started for e in incident.events
-                       if e.get("kind") == "update"], default=incident.started)
+    # an update that failed to go out told nobody: it does not reset the clock
+    told = [e for e in incident.events if e.get("kind") == "update" and e.get("outcome") != "failed"]
+    last_update = max([parse_time(e["ts"]) or incident.started for e in told], default=incident.started)
     next_update = last_update + level.update_every * minutes
     next_sp = None
     if level.statuspage_every is not None:

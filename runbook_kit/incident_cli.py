@@ -49,6 +49,11 @@ def _announce(incident_id: str, store: str | None, send: bool, *, page: str | No
     from runbook_kit import severity as sev
 
     outcomes: list[tuple[str, str] | None] = list(comms.post_update(incident_id, store=store))
+    if outcomes[0] and outcomes[0][1].startswith("not configured"):
+        from runbook_kit.comms import template
+        from runbook_kit.redact import redact_text
+
+        click.echo(redact_text(template.render(inc.load(incident_id, store=store))))
     level = sev.policy()[inc.load(incident_id, store=store).severity]
     if level.statuspage_every is not None:
         outcomes.append(comms.statuspage(incident_id, send=send, store=store))

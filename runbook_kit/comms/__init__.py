@@ -56,27 +56,32 @@ def _thread(incident: inc.Incident, *, comms: Mapping[str, Any], client: Any | N
     return thread
 
 
-def post_to_thread(incident_id: str, text: str, *, kind: str = "message", store: Store | str | None = None,
-                   comms: Mapping[str, Any] | None = None, client: Any | None = None,
-                   redactor: Redactor | None = None, now: dt.datetime | None = None,
-                   **details: Any) -> Outcome:
-    """Post `text` to the incident thread and refresh its header; record it as a `kind` event."""
+def post_to_thread(incident_id: str, text: str, *, kind: str = "message", what: str = "",
+                   store: Store | str | None = None, comms: Mapping[str, Any] | None = None,
+                   client: Any | None = None, redactor: Redactor | None = None,
+                   now: dt.datetime | None = None, **details: Any) -> Outcome:
+    """Post `text` to the incident thread and refresh its header; record it as a `kind` event.
+
+    `what` names the message in the timeline ("update (IDENTIFIED)"); default: its first line. With no
+    Slack configured the message is `shown` (the command prints it for a person to post).
+    """
     now, comms = _now(now), _comms(comms)
     text = (redactor or Redactor.from_environment()).text(text)
+    what = what or (text.strip().splitlines()[0][:120] if text.strip() else kind)
     incident = inc.load(incident_id, store=store)
     if client is None and not slack.configured(comms):
-        inc.add_event(incident_id, kind, f"{kind} not posted (no Slack channel configured)", store=store,
-                      at=now, outcome="skipped", body=text, **details)
-        return ("slack", "skipped: no Slack channel configured (comms.slack in runbook.yaml)")
+        inc.add_event(incident_id, kind, f"{what}: shown, not posted (no Slack channel configured)",
+                      store=store, at=now, outcome="shown", body=text, **details)
+        return ("slack", "not configured (comms.slack in runbook.yaml): post the text below yourself")
     try:
         thread = _thread(incident, comms=comms, client=client, store=store, now=now)
         thread.reply(text)
         thread.set_header(template.header(inc.load(incident_id, store=store), now=now))
     except RunbookError as exc:
-        inc.add_event(incident_id, kind, f"{kind} NOT posted: {exc}", store=store, at=now,
+        inc.add_event(incident_id, kind, f"{what}: NOT posted: {exc}", store=store, at=now,
                       outcome="failed", body=text, **details)
         return ("slack", f"failed: {exc}")
-    inc.add_event(incident_id, kind, f"{kind} posted to the incident thread", store=store, at=now,
+    inc.add_event(incident_id, kind, f"{what}: posted to the incident thread", store=store, at=now,
                   outcome="sent", channel=thread.channel, thread_ts=thread.ts, body=text, **details)
     return ("slack", "sent")
 
@@ -88,8 +93,8 @@ def post_update(incident_id: str, *, store: Store | str | None = None, comms: Ma
     now, comms = _now(now), _comms(comms)
     incident = inc.load(incident_id, store=store)
     text = template.render(incident)
-    outcomes = [post_to_thread(incident_id, text, kind="update", store=store, comms=comms, client=client,
-                               now=now, status=incident.status)]
+    outcomes = [post_to_thread(incident_id, text, kind="update", what=f"update ({incident.status.upper()})",
+                               store=store, comms=comms, client=client, now=now, status=incident.status)]
     level = sev.policy()[incident.severity]
     if level.leadership and outcomes[0][1] == "sent":
         if contacts is None:

@@ -104,6 +104,8 @@ def test_unreachable_slack_is_recorded_and_the_command_exits_3(comms, monkeypatc
     assert inc.load("INC-14").title == "t"  # the incident exists all the same
     kinds = [(e.kind, e.details.get("outcome")) for e in inc.timeline(inc.load("INC-14"))]
     assert ("update", "failed") in kinds
+    failed = inc.load("INC-14")  # an update that did not go out does not reset the clock
+    assert inc.due(failed, now=failed.opened).next_update == failed.started + dt.timedelta(hours=24)
 
 
 def test_secrets_never_reach_a_message_or_the_timeline(comms, monkeypatch):
@@ -141,3 +143,19 @@ def test_status_shows_what_is_due(comms):
     out = invoke("status", "INC-16").stdout
     assert "war room" not in out and "escalate NOW: Bo Chen" not in out
     assert invoke("list").stdout.startswith("INC-16  P0  investigating")
+
+
+def test_without_slack_the_update_is_printed_for_a_person_to_post(store):
+    result = invoke("open", "--title", "search slow", "--severity", "P2", "--service", "search/api",
+                    "--id", "INC-17")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert lines[-1] == "INC-17" and "Status: INVESTIGATING" in result.stdout
+    assert "Next update in: 120 minutes" in result.stdout
+    assert "slack: not configured" in result.stderr
+    opened = inc.load("INC-17")
+    shown = [e for e in opened.events if e.get("kind") == "update"]
+    assert shown[0]["outcome"] == "shown" and shown[0]["text"].startswith("update (INVESTIGATING): shown")
+    # shown to a person counts as told: the next update is due a cadence after it
+    assert inc.due(opened, now=opened.opened).next_update == inc.parse_time(shown[0]["ts"]) + dt.timedelta(
+        minutes=120)
