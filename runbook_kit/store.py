@@ -122,7 +122,8 @@ class S3Store:
         return clients.aws("s3")
 
     def write(self, key: str, data: bytes, **condition: str) -> str:
-        content_type = "text/html" if key.endswith(".html") else "application/json"
+        content_type = ("text/html" if key.endswith(".html") else "text/markdown" if key.endswith(".md")
+                        else "application/json")
         with backend_call("aws", f"write {self.url(key)}"):
             self._client().put_object(Bucket=self.bucket, Key=self._key(key), Body=data,
                                       ContentType=content_type, **condition)

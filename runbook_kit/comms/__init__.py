@@ -169,8 +169,8 @@ def run_summary(result: Any, *, store: Store | str | None = None, redactor: Reda
         incident = inc.load(result.incident, store=store)
     except RunbookError:
         return None  # an ad-hoc run, or an incident never opened: nothing to tell
-    if not incident.is_open:
-        return None
+    if not incident.is_open or (client is None and not slack.configured(_comms(comms))):
+        return None  # the run's start, findings and finish are in the timeline already
     findings = [e for e in result.entries if e.kind == "finding"]
     actions = [e for e in result.entries if e.kind == "action"]
     top = max(findings, key=lambda e: ("info", "low", "medium", "high", "critical").index(e.severity)
