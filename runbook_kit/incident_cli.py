@@ -178,11 +178,24 @@ def note(incident_id: str, text: str, done: tuple[str, ...], escalated: tuple[st
         runbook incident note INC-42 --escalated engineering_manager
     """
     from runbook_kit import incident as inc
+    from runbook_kit import settings
+    from runbook_kit import severity as sev
 
     if not (text or done or escalated):
         fail("nothing to note: give a TEXT, --done KEY or --escalated ROLE")
     try:
-        inc.load(incident_id, store=store)
+        current = inc.load(incident_id, store=store)
+        levels = sev.policy()
+        keys = {a.key for a in levels[current.severity].immediate_actions}
+        roles = {s.role for lv in levels.values() for s in lv.escalation} | set(settings.get().contacts)
+        for key in done:
+            if key not in keys:
+                fail(f"--done {key}: not an immediate action of {current.severity} "
+                     f"(one of: {', '.join(sorted(keys))})")
+        for role in escalated:
+            if role not in roles:
+                fail(f"--escalated {role}: not a role of the escalation paths or contacts "
+                     f"(one of: {', '.join(sorted(roles))})")
         if text:
             inc.add_event(incident_id, "note", text, store=store)
         for key in done:

@@ -159,3 +159,13 @@ def test_without_slack_the_update_is_printed_for_a_person_to_post(store):
     # shown to a person counts as told: the next update is due a cadence after it
     assert inc.due(opened, now=opened.opened).next_update == inc.parse_time(shown[0]["ts"]) + dt.timedelta(
         minutes=120)
+
+
+def test_note_refuses_unknown_action_keys_and_roles(store):
+    inc.open_incident(title="t", severity="P1", incident_id="INC-18")
+    typo = invoke("note", "INC-18", "--done", "page_on_call")
+    assert typo.exit_code == 2
+    assert "not an immediate action of P1 (one of: investigate, join_channel" in typo.stderr
+    assert invoke("note", "INC-18", "--escalated", "ceo").exit_code == 2
+    assert [e for e in inc.load("INC-18").events if e.get("kind") in ("done", "escalated")] == []
+    assert invoke("note", "INC-18", "--done", "page_oncall", "--escalated", "team_lead").exit_code == 0
