@@ -22,7 +22,7 @@ from runbook_kit.record import action, event, finding, summary
 
 __version__ = "0.1.0"
 
-_LAZY = ("aws", "k8s", "pg", "settings", "clients", "investigate")
+_LAZY = ("aws", "k8s", "pg", "settings", "clients", "investigate", "verification", "triage")
 
 __all__ = [
     "BackendError",
@@ -46,6 +46,8 @@ __all__ = [
     "pg",
     "settings",
     "summary",
+    "triage",
+    "verification",
 ]
 
 

@@ -169,6 +169,16 @@ def report(result: Any) -> None:
     click.echo(result.notebook_path)
 
 
+# --- the incident around the runs (runbook_kit.incident_cli) -------------------------------------
+def _add_incident_commands() -> None:
+    from runbook_kit.incident_cli import incident
+
+    cli.add_command(incident)
+
+
+_add_incident_commands()
+
+
 def main() -> None:
     cli(prog_name="runbook")
 

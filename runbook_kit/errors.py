@@ -6,7 +6,7 @@
       ├─ BackendError(backend, op)   a call to AWS, Kubernetes or PostgreSQL failed
       │    ├─ NotFound               404 / NoSuch* / undefined object
       │    ├─ Forbidden              401 / 403 / AccessDenied / insufficient_privilege
-      │    ├─ Conflict               409 / 422 / invalid state for the operation
+      │    ├─ Conflict               409 / 412 / 422 / invalid state, failed precondition
       │    ├─ Throttled(retry_after) 429 / Throttling / too_many_connections
       │    ├─ Unavailable            connection refused, timeout, 5xx
       │    └─ NotConfigured          no region / credentials / kubeconfig / DSN for this backend
@@ -124,6 +124,7 @@ _HTTP_CLASSES: dict[int, type[BackendError]] = {
     404: NotFound,
     409: Conflict,
     410: NotFound,
+    412: Conflict,
     422: Conflict,
     429: Throttled,
 }
@@ -134,7 +135,8 @@ _AWS_CODES: list[tuple[str, type[BackendError]]] = [
     (r"(NotFound|NoSuch|DoesNotExist|NotExist)", NotFound),
     (r"^(Throttl|TooManyRequests|RequestLimitExceeded|SlowDown|ProvisionedThroughputExceeded)", Throttled),
     (r"^(ServiceUnavailable|InternalError|InternalFailure|ServiceFailure)", Unavailable),
-    (r"^(Invalid.*State|.*InUse|.*Conflict|DryRunOperation)", Conflict),
+    (r"^(Invalid.*State|.*InUse|.*Conflict|DryRunOperation|PreconditionFailed|ConditionalRequestConflict)",
+     Conflict),
 ]
 
 # SQLSTATE classes: 08 connection, 28 authorization, 42501 insufficient privilege, 53300 too many

@@ -197,7 +197,9 @@ class _Run:
             runs = [r for r in data.get("runs", []) if r.get("notebook") != self.notebook_path]
             runs.append(run)
             runs.sort(key=lambda r: r.get("started", ""))
-            return self.redactor.value({"incident": self.incident, "updated": run["updated"], "runs": runs})
+            # other keys (the incident's state and timeline, written by runbook_kit.incident) are kept
+            return self.redactor.value({**data, "incident": self.incident, "updated": run["updated"],
+                                        "runs": runs})
 
         self.store.update_json(f"{self.incident}/incident.json", change)
 
@@ -384,9 +386,23 @@ def run_notebook(
     run = _Run(book=book, nb=nb, values=values, incident=incident, store=open_store(store),
                env=dict(env or {}), timeout=timeout, cell_timeout=cell_timeout, kernel_name=kernel_name)
     final = asyncio.run(_main(run))  # the record as written
-    return RunResult(
+    result = RunResult(
         runbook=book.name, incident=incident, status=run.status, notebook_path=run.notebook_path,
         html_path=run.html_path, entries=record.read_entries(final), failure=run.failure,
         failed_cell=run.failed_cell, parameters=final["metadata"]["runbook_kit"]["parameters"],
         signal=run.interrupted,
     )
+    _tell_incident(result, run)
+    return result
+
+
+def _tell_incident(result: RunResult, run: _Run) -> None:
+    """A run under an open incident posts its one-line summary and record link to the incident's
+    thread (runbook_kit.comms). Telling people never fails the run: a failure is one stderr line."""
+    try:
+        from runbook_kit import comms
+
+        comms.run_summary(result, store=run.store, redactor=run.redactor)
+    except Exception as exc:
+        print(f"runbook: could not post to the incident thread ({type(exc).__name__}: {exc})",
+              file=sys.stderr)

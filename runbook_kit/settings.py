@@ -8,6 +8,9 @@ The file is optional and found at `$RUNBOOK_CONFIG`, `./runbook.yaml` or
     kubernetes: {kubeconfig: ~/.kube/config, context: prod-eks}
     databases: {orders: "postgresql://oncall@orders-db:5432/orders"}
     timeouts: {connect: 5, read: 30, retries: 3}
+    severity: {P1: {update_every: 20}}       # overrides of the severity policy (runbook_kit.incident)
+    contacts: {oncall: {name: Ana, slack: U01ANA, pagerduty: PXXXXXX}}
+    comms: {slack: {channel: C0INCIDENTS}}   # also statuspage / pagerduty (runbook_kit.comms)
 
 The standard chains stay in charge where they exist: boto3 reads `AWS_PROFILE`, `AWS_REGION`,
 `AWS_ENDPOINT_URL` and its credential chain; the Kubernetes client reads `KUBECONFIG`; libpq reads
@@ -43,6 +46,11 @@ class Settings:
     read_timeout: float = 30.0
     retries: int = 3
     config_path: str | None = None
+    # the incident procedure (runbook_kit.incident reads these; see its docstring for the shapes)
+    severity: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    contacts: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    comms: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    triage: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # severity thresholds (triage.py)
 
     def database(self, name_or_dsn: str | None) -> str | None:
         """A DSN: a configured database name, a DSN given as is, or the default DSN."""
@@ -101,7 +109,21 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         read_timeout=number("RUNBOOK_READ_TIMEOUT", timeouts.get("read"), 30.0),
         retries=int(number("RUNBOOK_RETRIES", timeouts.get("retries"), 3)),
         config_path=str(path) if path else None,
+        severity=dict(data.get("severity") or {}),
+        contacts=dict(data.get("contacts") or {}),
+        comms=_comms(data.get("comms") or {}, environ),
+        triage=dict(data.get("triage") or {}),
     )
+
+
+def _comms(comms: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """runbook.yaml's comms, with RUNBOOK_SLACK_CHANNEL / RUNBOOK_STATUSPAGE_PAGE taking precedence."""
+    out = {k: dict(v) if isinstance(v, Mapping) else v for k, v in comms.items()}
+    for env, section, key in (("RUNBOOK_SLACK_CHANNEL", "slack", "channel"),
+                              ("RUNBOOK_STATUSPAGE_PAGE", "statuspage", "page_id")):
+        if environ.get(env):
+            out.setdefault(section, {})[key] = environ[env]
+    return out
 
 
 @functools.cache

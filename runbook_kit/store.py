@@ -18,12 +18,14 @@ import datetime as dt
 import fcntl
 import json
 import os
+import random
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-from runbook_kit.errors import NotFound, ParameterError, backend_call
+from runbook_kit.errors import Conflict, NotFound, ParameterError, backend_call
 
 __all__ = ["LocalStore", "S3Store", "Store", "open_store", "run_basename"]
 
@@ -94,7 +96,11 @@ class LocalStore:
 
 
 class S3Store:
-    """Records on S3. incident.json updates are read-modify-write (no lock across machines)."""
+    """Records on S3. incident.json updates are compare-and-swap: a conditional put (`If-Match` the
+    ETag read, or `If-None-Match: *` for a new file) retried on 412, so concurrent runs and commands
+    on several machines lose no update."""
+
+    MAX_ATTEMPTS = 20
 
     def __init__(self, location: str) -> None:
         self.location = location
@@ -115,26 +121,38 @@ class S3Store:
 
         return clients.aws("s3")
 
-    def write(self, key: str, data: bytes) -> str:
-        content_type = "text/html" if key.endswith(".html") else "application/json"
+    def write(self, key: str, data: bytes, **condition: str) -> str:
+        content_type = ("text/html" if key.endswith(".html") else "text/markdown" if key.endswith(".md")
+                        else "application/json")
         with backend_call("aws", f"write {self.url(key)}"):
             self._client().put_object(Bucket=self.bucket, Key=self._key(key), Body=data,
-                                      ContentType=content_type)
+                                      ContentType=content_type, **condition)
         return self.url(key)
 
-    def read(self, key: str) -> bytes | None:
+    def _read_versioned(self, key: str) -> tuple[bytes | None, str | None]:
         client = self._client()
         try:
             with backend_call("aws", f"read {self.url(key)}"):
-                return bytes(client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read())
+                obj = client.get_object(Bucket=self.bucket, Key=self._key(key))
+                return bytes(obj["Body"].read()), str(obj["ETag"])
         except NotFound:
-            return None
+            return None, None
+
+    def read(self, key: str) -> bytes | None:
+        return self._read_versioned(key)[0]
 
     def update_json(self, key: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
-        raw = self.read(key)
-        data = change(json.loads(raw) if raw else {})
-        self.write(key, json.dumps(data, indent=2).encode())
-        return data
+        for attempt in range(self.MAX_ATTEMPTS):
+            raw, etag = self._read_versioned(key)
+            data = change(json.loads(raw) if raw else {})
+            condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+            try:
+                self.write(key, json.dumps(data, indent=2).encode(), **condition)
+                return data
+            except Conflict:  # someone wrote in between: read again and re-apply the change
+                time.sleep(min(0.05 * 2 ** attempt, 1.0) * random.random())  # noqa: S311
+        raise Conflict("aws", f"update {self.url(key)}",
+                       f"still contended after {self.MAX_ATTEMPTS} attempts")
 
 
 _SCHEMES: dict[str, Callable[[str], Store]] = {"s3://": S3Store}

@@ -259,6 +259,9 @@ def up(
             if k8s_pods:
                 args += ["--pods", str(k8s_pods)]
             procs["k8s"] = spawn(args, state_dir / "k8s" / "stderr.log")
+        # the incident's Slack / Statuspage / PagerDuty stand-ins (runbook_sandbox.comms): always, ~0.1 s
+        procs["comms"] = spawn([sys.executable, "-m", "runbook_sandbox.comms", "--port", "0"],
+                               state_dir / "comms" / "stderr.log")
         pids.update({name: proc.pid for name, proc in procs.items()})
         pg = None
         if "postgres" in parts:
@@ -329,6 +332,12 @@ def _env(ready: dict[str, dict[str, Any]], pg: Any, state_dir: Path) -> dict[str
         )
     if "k8s" in ready:
         env.update(KUBECONFIG=str(ready["k8s"]["kubeconfig"]), RUNBOOK_KUBE_CONTEXT="runbook-sandbox")
+    if "comms" in ready:  # sandbox tokens: fake, the right shapes (a 32-character routing key)
+        url = ready["comms"]["url"]
+        env.update(RUNBOOK_SLACK_API_URL=f"{url}/api/", RUNBOOK_STATUSPAGE_API_URL=url,
+                   RUNBOOK_PAGERDUTY_API_URL=url, SLACK_BOT_TOKEN="xoxb-runbook-sandbox",
+                   STATUSPAGE_API_KEY="sandbox-statuspage-key", PAGERDUTY_ROUTING_KEY="sandbox" + "0" * 25,
+                   RUNBOOK_SLACK_CHANNEL="C0SANDBOX", RUNBOOK_STATUSPAGE_PAGE="sandbox-page")
     if pg is not None:
         env.update(
             RUNBOOK_DSN=pg.dsn,

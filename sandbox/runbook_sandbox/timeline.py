@@ -32,6 +32,7 @@ LATENCY_SERVICE = "checkout"
 LATENCY_DEPLOY_AGO = dt.timedelta(minutes=75)
 LATENCY_WINDOW = dt.timedelta(hours=3)
 LATENCY_LOAD_BALANCER = "app/storefront-alb/50dc6c495c0c9188"
+OVERVIEW_DASHBOARD = "storefront-overview"  # the environment's overview dashboard (triage)
 LATENCY_LOG_GROUP = "/eks/storefront/checkout"
 LATENCY_CODEDEPLOY_APP = "storefront-checkout"
 LATENCY_CODEDEPLOY_GROUP = "prod"

@@ -10,6 +10,7 @@ the anchor with timeline's offsets and drawn from seeded RNGs: same anchor, same
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import math
 import random
@@ -165,6 +166,22 @@ def _load_balancer(client: Any) -> None:
         Port=80,
         DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}],
     )
+
+
+def _overview_dashboard(client: Any) -> None:
+    """The environment's overview dashboard (the triage runbook draws its metric widgets)."""
+    lb = tl.LATENCY_LOAD_BALANCER
+    body = {"widgets": [
+        {"type": "metric", "properties": {"title": "Storefront ALB latency", "period": 60, "metrics": [
+            ["AWS/ApplicationELB", "TargetResponseTime", "LoadBalancer", lb, {"stat": "p99", "label": "p99"}],
+            [".", ".", ".", ".", {"stat": "Average", "label": "average"}]]}},
+        {"type": "metric", "properties": {"title": "Storefront ALB requests and 5xx", "period": 60,
+                                          "metrics": [
+            ["AWS/ApplicationELB", "RequestCount", "LoadBalancer", lb, {"stat": "Sum"}],
+            ["AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", "LoadBalancer", lb, {"stat": "Sum"}]]}},
+        {"type": "text", "properties": {"markdown": "# Storefront overview"}},
+    ]}
+    client("cloudwatch").put_dashboard(DashboardName=tl.OVERVIEW_DASHBOARD, DashboardBody=json.dumps(body))
 
 
 def _latency_metrics(client: Any, anchor: dt.datetime) -> None:
@@ -351,5 +368,6 @@ def seed(url: str, *, scenarios: set[str], anchor: dt.datetime, trail: Trail) ->
     if "latency" in scenarios:
         _load_balancer(client)
         _latency_metrics(client, anchor)
+        _overview_dashboard(client)
         _trail_events(trail, anchor, _deployment(client, anchor))
         _logs(client, anchor)

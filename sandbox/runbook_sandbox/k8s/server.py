@@ -67,6 +67,12 @@ class Handler(BaseHTTPRequestHandler):
         if url.path == "/_sandbox/requests" and self.command == "GET":
             self._send(Response(200, self.log.entries()))
             return
+        if url.path.startswith("/_sandbox/health/") and self.command == "GET":  # the services' health checks
+            from runbook_sandbox.k8s.health import health
+
+            namespace, _, deployment = url.path[len("/_sandbox/health/"):].partition("/")
+            self._send(Response(*health(self.api.store, namespace, deployment)))
+            return
         req = Request(
             method=self.command,
             path=url.path,
