@@ -1,0 +1,498 @@
+"""Turn a notebook being executed into its record, and write that record to the store.
+
+The runner (runner.py) executes cells and says what happened (`RunState`); this module decides what
+the record looks like and puts it in the store, so a reader of either file sees one idea:
+
+* a snapshot is the notebook as it stands plus a summary cell on top, an error banner before the
+  failing cell, `metadata.runbook_kit` / `metadata.papermill`, stored output capped per cell and per
+  record (head and tail kept, the cut said in place), everything redacted;
+* run data (exception messages, parameters, entry titles, cell sources) is HTML-escaped before it goes
+  into the summary or the banner: they are Markdown cells, and Markdown renders raw HTML, so a
+  `<script>` in an exception message would be live in the exported `.html` opened by many people;
+* a write goes to the store, or its fallback (store.FallbackStore) when the store cannot be written;
+* `finalize_stale_runs` is the reader's half of crash safety: a record still "running" whose runner
+  process is gone (killed with SIGKILL, the machine rebooted) is finalized as aborted, in the notebook
+  and in incident.json, by the next `runbook` command that reads that incident.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import datetime as dt
+import functools
+import html
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from runbook_kit import catalog, record
+from runbook_kit.redact import Redactor
+from runbook_kit.store import FallbackStore, Store, run_basename
+
+__all__ = [
+    "CELL_OUTPUT_CAP",
+    "RECORD_OUTPUT_CAP",
+    "Recorder",
+    "RunState",
+    "cap_outputs",
+    "finalize_stale_runs",
+    "md_escape",
+    "read_incident",
+    "reconcile_fallback",
+    "runner_identity",
+]
+
+CELL_OUTPUT_CAP = 2_000_000  # characters of stored output per cell
+RECORD_OUTPUT_CAP = 20_000_000  # and per record
+
+
+def _utc(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _source(cell: Mapping[str, Any]) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else str(src)
+
+
+# Every character Markdown or HTML gives a meaning to, as a numeric character reference: the text
+# reads the same once rendered, and nothing in it can open a tag, an emphasis or a code span.
+_MD_SPECIAL: dict[int, str | int | None] = {ord(c): f"&#{ord(c)};" for c in "\\`*_[]<>#!|~"}
+
+
+def md_escape(text: str) -> str:
+    """Run-derived text made inert for a Markdown cell (one line; `&` first, then the rest)."""
+    text = html.escape(str(text), quote=False).translate(_MD_SPECIAL)
+    return " ".join(text.splitlines())
+
+
+# --- who runs a record: enough to tell later that the runner is gone, even after PID reuse --------
+
+def _start_ticks(pid: int) -> int | None:
+    """The process start time in clock ticks since boot (Linux /proc), None where unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read().decode(errors="replace")
+        return int(stat.rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def runner_identity() -> dict[str, Any]:
+    return {"host": socket.gethostname(), "pid": os.getpid(), "start": _start_ticks(os.getpid())}
+
+
+def _runner_gone(runner: Mapping[str, Any] | None) -> bool | None:
+    """True when that runner process no longer exists, None when it cannot be told from here."""
+    if not runner or runner.get("host") != socket.gethostname() or not isinstance(runner.get("pid"), int):
+        return None
+    pid = runner["pid"]
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass
+    start = _start_ticks(pid)
+    return runner.get("start") is not None and start is not None and start != runner["start"]
+
+
+# --- output caps --------------------------------------------------------------------------------
+
+def _size(output: Mapping[str, Any]) -> int:
+    if output.get("output_type") == "stream":
+        return len(output.get("text", ""))
+    data = (output.get("data") or {}).values()
+    size = sum(len(v) if isinstance(v, str) else len(json.dumps(v)) for v in data)
+    return size + sum(len(t) for t in output.get("traceback", []) or [])
+
+
+def _is_entry(output: Mapping[str, Any]) -> bool:
+    return record.MIME in (output.get("data") or {})
+
+
+def _trim(output: Mapping[str, Any], keep: int, *, head: bool) -> dict[str, Any] | None:
+    if output.get("output_type") != "stream" or keep <= 0:
+        return None
+    text = str(output.get("text", ""))
+    return {**output, "text": text[:keep] if head else text[len(text) - keep:]}
+
+
+def cap_outputs(outputs: list[Any], limit: int) -> tuple[list[Any], int]:
+    """Outputs within `limit` characters: the head and the tail kept, the middle replaced by a note.
+
+    Entries (findings, actions, events) are never cut: they are the record. Returns (outputs, cut).
+    """
+    sizes = [_size(o) for o in outputs]
+    total = sum(sizes)
+    if total <= limit:
+        return outputs, 0
+    half = limit // 2
+    i, used = 0, 0
+    while i < len(outputs) and used + sizes[i] <= half:
+        used, i = used + sizes[i], i + 1
+    j, used_tail = len(outputs), 0
+    while j > i and used_tail + sizes[j - 1] <= half:
+        used_tail, j = used_tail + sizes[j - 1], j - 1
+    head, middle, tail = list(outputs[:i]), list(outputs[i:j]), list(outputs[j:])
+    kept_middle: list[Any] = []
+    if middle:
+        first = _trim(middle[0], half - used, head=True)
+        last = _trim(middle[-1], half - used_tail, head=False) if len(middle) > 1 or first is None else None
+        if first is not None:
+            head.append(first)
+        kept_middle = [o for o in middle if _is_entry(o)]
+        if last is not None:
+            tail.insert(0, last)
+    kept = head + kept_middle + tail
+    cut = total - sum(_size(o) for o in kept)
+    note = {"output_type": "stream", "name": "stderr",
+            "text": f"\n[runbook: {cut:,} characters of output cut here; the record keeps the first and "
+                    f"last {half:,} of each cell's output (cap {limit:,})]\n"}
+    return head + kept_middle + [note] + tail, cut
+
+
+def _cell_limits(cells: list[Any], per_cell: int, per_record: int) -> dict[int, int]:
+    """Each cell's cap: `per_cell`, lowered evenly (water-filling) so that the record fits `per_record`."""
+    sizes = {i: min(per_cell, sum(_size(o) for o in c.get("outputs") or []))
+             for i, c in enumerate(cells) if c.get("cell_type") == "code"}
+    limits, budget = {}, per_record
+    ordered = sorted(sizes, key=lambda i: sizes[i])
+    for n, i in enumerate(ordered):
+        share = budget // (len(ordered) - n)
+        limits[i] = min(sizes[i], share) if sizes[i] > share else per_cell
+        budget -= min(sizes[i], share)
+    return limits
+
+
+# --- the record -------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class RunState:
+    """What the runner tells the recorder. `why` is the cause; `failure` adds the cell's name."""
+
+    status: str = "running"  # running | succeeded | failed | aborted
+    why: str | None = None
+    failed_cell: int | None = None
+    current: int | None = None
+    failure: str | None = None
+
+
+class Recorder:
+    """Builds snapshots of one run and writes them (notebook, incident.json, at the end the HTML)."""
+
+    def __init__(self, *, book: catalog.Runbook, incident: str, values: Mapping[str, Any],
+                 store: FallbackStore, redactor: Redactor, cell_output_cap: int = CELL_OUTPUT_CAP,
+                 record_output_cap: int = RECORD_OUTPUT_CAP) -> None:
+        self.book, self.incident, self.values, self.store = book, incident, dict(values), store
+        self.redactor = redactor
+        self.cell_cap, self.record_cap = cell_output_cap, record_output_cap
+        self.started = dt.datetime.now(dt.UTC)
+        self.key = f"{incident}/{run_basename(book.name, self.started)}"
+        self.runner = runner_identity()
+        self.notebook_path = ""
+        self.html_path: str | None = None
+        self.html_note: str | None = None
+        self.last_write = 0.0
+        self._exporter: Any = None
+        self._lock = threading.Lock()
+
+    # naming cells ------------------------------------------------------------------------------
+    def cell_label(self, nb: Mapping[str, Any], index: int, *, markdown: bool = False) -> str:
+        cells = nb["cells"]
+        heading = next((_source(c).strip().splitlines()[0] for c in reversed(cells[:index])
+                        if c.get("cell_type") == "markdown" and _source(c).strip().startswith("#")), "")
+        first = next((ln for ln in _source(cells[index]).splitlines() if ln.strip()), "").strip()[:80]
+        number = cells[index].get("execution_count")
+        label = f"cell {index}" + (f" (In [{number}])" if number else "")
+        heading = heading.lstrip("#").strip()
+        if markdown:
+            label += f' under "{md_escape(heading)}"' if heading else ""
+            return f"{label}: <code>{md_escape(first)}</code>"
+        return label + (f' under "{heading}"' if heading else "") + f": `{first}`"
+
+    def fail(self, state: RunState, nb: Mapping[str, Any], index: int, status: str, why: str) -> None:
+        state.status, state.failed_cell, state.why = status, index, why
+        state.failure = f"{self.cell_label(nb, index)} — {why}"
+
+    # snapshots ---------------------------------------------------------------------------------
+    def _capped_cells(self, cells: list[Any]) -> list[dict[str, Any]]:
+        limits = _cell_limits(cells, self.cell_cap, self.record_cap)
+        out = []
+        for i, cell in enumerate(cells):
+            copied = {k: copy.deepcopy(v) for k, v in cell.items() if k != "outputs"}
+            if "outputs" in cell:
+                outputs, _ = cap_outputs(list(cell["outputs"]), limits.get(i, self.cell_cap))
+                copied["outputs"] = [copy.deepcopy(o) for o in outputs]
+            out.append(copied)
+        return out
+
+    def snapshot(self, nb: Mapping[str, Any], state: RunState) -> dict[str, Any]:
+        """The record as it stands: summary on top, banner before the failing cell, capped, redacted."""
+        snap: dict[str, Any] = {k: copy.deepcopy(v) for k, v in nb.items() if k != "cells"}
+        snap["cells"] = self._capped_cells(list(nb["cells"]))
+        entries = [record.Entry.from_json(self.redactor.value(e.to_json()))
+                   for e in record.read_entries(snap)]
+        finished = dt.datetime.now(dt.UTC)
+        snap.setdefault("metadata", {})["runbook_kit"] = {
+            "runbook": self.book.name, "incident": self.incident, "status": state.status,
+            "failure": state.failure, "failed_cell": state.failed_cell, "current_cell": state.current,
+            "started": _utc(self.started), "updated": _utc(finished), "parameters": self.values,
+            "entries": [e.to_json() for e in entries], "runner_pid": self.runner["pid"],
+            "runner": self.runner, "record_id": self.key,
+        }
+        snap["metadata"]["papermill"] = {
+            "input_path": str(self.book.path), "parameters": self.values,
+            "start_time": _utc(self.started), "end_time": _utc(finished),
+            "duration": (finished - self.started).total_seconds(),
+            "exception": state.status in ("failed", "aborted"),
+        }
+        failure_md = None
+        if state.failed_cell is not None:
+            failure_md = (f"{self.cell_label(nb, state.failed_cell, markdown=True)} — "
+                          f"{md_escape(self.redactor.text(state.why or ''))}")
+            snap["cells"].insert(state.failed_cell, _banner(state.status, failure_md))
+        elif state.why:
+            failure_md = md_escape(self.redactor.text(state.why))
+        elif state.status == "running" and state.current is not None:
+            failure_md = f"running {self.cell_label(nb, state.current, markdown=True)}"
+        snap["cells"].insert(0, _summary_cell(entries, status=state.status, runbook=self.book.name,
+                                              incident=self.incident, failure=failure_md,
+                                              started=_utc(self.started),
+                                              values=self.redactor.value(self.values)))
+        for i, cell in enumerate(snap["cells"]):
+            cell.setdefault("id", f"rk-{i:04d}-{cell['cell_type'][:4]}")
+        snap["nbformat"], snap["nbformat_minor"] = 4, max(5, int(snap.get("nbformat_minor", 5)))
+        return dict(self.redactor.value(snap))
+
+    # writing -----------------------------------------------------------------------------------
+    def write(self, nb: Mapping[str, Any], state: RunState, *, final: bool = False,
+              html_deadline: float | None = None) -> dict[str, Any]:
+        """Write a snapshot (and, when final, the HTML export before incident.json); returns it."""
+        with self._lock:  # output hooks and the cell loop may both write
+            snap = self.snapshot(nb, state)
+            self.notebook_path = self.store.write(f"{self.key}.ipynb", json.dumps(snap, indent=1).encode())
+            if final:
+                self._write_html(snap, html_deadline)
+            self._update_incident(snap)
+            self.last_write = time.monotonic()
+            return snap
+
+    def prewarm(self) -> None:
+        """Build the HTML exporter (nbconvert import, template) while the kernel works."""
+        with contextlib.suppress(Exception):  # the final export reports its own failure
+            self._exporter = self._exporter or _make_exporter()
+
+    def _write_html(self, snap: dict[str, Any], deadline: float | None) -> None:
+        result: dict[str, Any] = {}
+
+        def export() -> None:
+            try:
+                import nbformat
+
+                exporter = self._exporter or _make_exporter()
+                result["body"] = exporter.from_notebook_node(nbformat.from_dict(snap))[0]
+            except Exception as exc:
+                result["error"] = f"{type(exc).__name__}: {exc}"
+
+        worker = threading.Thread(target=export, daemon=True)
+        worker.start()
+        worker.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        if "body" in result:
+            self.html_path = self.store.write(f"{self.key}.html", self.redactor.text(result["body"]).encode())
+            return
+        # the .ipynb is the record; a failed or late export must not lose it or stretch the run
+        why = result.get("error") or "the run's --timeout was used up before the export finished"
+        self.html_note = f"HTML export skipped ({why}); the .ipynb is complete"
+        print(f"runbook: {self.redactor.text(self.html_note)}", file=sys.stderr)
+
+    def _update_incident(self, snap: dict[str, Any]) -> None:
+        meta = snap["metadata"]["runbook_kit"]
+        run = run_entry(meta, notebook=self.notebook_path, html=self.html_path)
+        if isinstance(self.store, FallbackStore) and self.store.fell_back:
+            run["primary_store"] = self.store.primary.location
+            run["primary_error"] = self.store.fell_back
+        self.store.update_json(f"{self.incident}/incident.json",
+                               lambda data: self.redactor.value(_with_run(data, self.incident, run)))
+
+
+def run_entry(meta: Mapping[str, Any], *, notebook: str, html: str | None) -> dict[str, Any]:
+    """A run as incident.json lists it, from a record's `metadata.runbook_kit`."""
+    entries = [record.Entry.from_json(e) for e in meta.get("entries", [])]
+    return {
+        "runbook": meta.get("runbook"), "started": meta.get("started"), "updated": meta.get("updated"),
+        "status": meta.get("status"), "failure": meta.get("failure"), "notebook": notebook, "html": html,
+        "record_id": meta.get("record_id"), "runner": meta.get("runner"),
+        "parameters": meta.get("parameters", {}),
+        "findings": [e.to_json() for e in entries if e.kind == "finding"],
+        "actions": [e.to_json() for e in entries if e.kind == "action"],
+        "gaps": [e.to_json() for e in entries if e.kind == "gap"],
+    }
+
+
+def _with_run(data: dict[str, Any], incident: str, run: dict[str, Any]) -> dict[str, Any]:
+    """incident.json with `run` added or replaced (same key); other sections are kept as they are."""
+    same = (lambda r: r.get("record_id") == run["record_id"]) if run.get("record_id") else (
+        lambda r: r.get("notebook") == run["notebook"])
+    runs = [r for r in data.get("runs", []) if not same(r)]
+    runs.append(run)
+    runs.sort(key=lambda r: r.get("started") or "")
+    return {**data, "incident": incident, "updated": run.get("updated"), "runs": runs}
+
+
+def _summary_cell(entries: list[record.Entry], *, status: str, runbook: str, incident: str,
+                  failure: str | None, started: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """record.summary_markdown over escaped copies of the run's text (`failure` comes escaped)."""
+    safe = [dataclasses.replace(e, command=None, title=md_escape(e.title) + (
+        f" — <code>{md_escape(e.command)}</code>" if e.command else "")) for e in entries]
+    shown = ", ".join(f"<code>{md_escape(f'{k}={v!r}')}</code>" for k, v in values.items()) or "defaults"
+    text = record.summary_markdown(safe, status=status, runbook=md_escape(runbook),
+                                   incident=md_escape(incident), failure=failure,
+                                   extra={"Started": started, "Parameters": shown})
+    return {"cell_type": "markdown", "metadata": {"tags": ["runbook-summary"]}, "source": text}
+
+
+def _banner(status: str, failure_md: str) -> dict[str, Any]:
+    return {"cell_type": "markdown", "metadata": {"tags": ["runbook-error"]},
+            "source": f'<span style="color:red; font-size:1.2em">**⚠ {status.upper()}**: {failure_md}</span>'}
+
+
+# The lab template loads require.js, MathJax and mermaid from a CDN; a record read offline (or
+# archived for years) must not depend on one, and runbooks need none of them. Images are inline.
+_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js -%}{%- endblock html_head_js -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""
+
+
+def _make_exporter() -> Any:
+    from jinja2 import DictLoader
+    from nbconvert import HTMLExporter
+
+    return HTMLExporter(template_name="lab", template_file="runbook_record.html.j2",
+                        extra_loaders=[DictLoader({"runbook_record.html.j2": _TEMPLATE})])
+
+
+# --- readers: finalize what a dead runner left "running" ------------------------------------------
+
+def finalize_stale_runs(store: Store, incident: str, *, html: bool = True) -> list[dict[str, Any]]:
+    """Mark as aborted every run of `incident` still "running" whose runner is gone; returns those runs.
+
+    The notebook gets status aborted, its running cell marked failed with a banner, the summary
+    rebuilt from the entries it holds (actions applied before the kill included), and incident.json
+    the same status. Runs on another host, or whose runner is alive, are left as they are.
+    """
+    raw = store.read(f"{incident}/incident.json")
+    if not raw:
+        return []
+    stale = [r for r in json.loads(raw).get("runs", [])
+             if r.get("status") == "running" and r.get("record_id") and _runner_gone(r.get("runner"))]
+    done = []
+    for run in stale:
+        runner = run.get("runner") or {}
+        why = f"aborted: the runner is gone (pid {runner.get('pid')} on {runner.get('host')})"
+        body = store.read(f"{run['record_id']}.ipynb")
+        nb = json.loads(body) if body else None
+        if nb is not None:
+            meta = nb["metadata"]["runbook_kit"]
+            if meta.get("status") == "running":
+                nb = _finalized(nb, why)
+                store.write(f"{run['record_id']}.ipynb", json.dumps(nb, indent=1).encode())
+                if html:
+                    try:
+                        import nbformat
+
+                        body_html = _make_exporter().from_notebook_node(nbformat.from_dict(nb))[0]
+                        run["html"] = store.write(f"{run['record_id']}.html", body_html.encode())
+                    except Exception as exc:  # the .ipynb is the record
+                        print(f"runbook: HTML export of {run['record_id']} failed ({type(exc).__name__})",
+                              file=sys.stderr)
+            new = {**run, **run_entry(nb["metadata"]["runbook_kit"], notebook=run.get("notebook", ""),
+                                      html=run.get("html"))}
+        else:
+            new = {**run, "status": "aborted", "failure": why}
+        store.update_json(f"{incident}/incident.json",
+                          functools.partial(_with_run, incident=incident, run=new))
+        done.append(new)
+    return done
+
+
+def _finalized(nb: dict[str, Any], why: str) -> dict[str, Any]:
+    """A stored "running" record, finalized as aborted (it is already redacted)."""
+    meta = nb["metadata"]["runbook_kit"]
+    cells = [c for c in nb["cells"] if not {"runbook-summary", "runbook-error"} & set(
+        c.get("metadata", {}).get("tags") or [])]
+    current = meta.get("current_cell")
+    entries = record.read_entries({"cells": cells})
+    failure_md = md_escape(why)
+    if isinstance(current, int) and 0 <= current < len(cells):
+        cell = cells[current]
+        cell.setdefault("metadata", {}).setdefault("papermill", {}).update(status="failed", exception=True)
+        cell.setdefault("outputs", []).append(
+            {"output_type": "error", "ename": "RunAborted", "evalue": why,
+             "traceback": [f"RunAborted: {why}"]})
+        first = next((ln for ln in _source(cell).splitlines() if ln.strip()), "").strip()[:80]
+        meta["failure"] = f"cell {current}: `{first}` — {why}"
+        failure_md = f"cell {current}: <code>{md_escape(first)}</code> — {md_escape(why)}"
+        meta["failed_cell"] = current
+        cells.insert(current, _banner("aborted", failure_md))
+        entries = record.read_entries({"cells": cells})
+    else:
+        meta["failure"] = why
+    meta.update(status="aborted", current_cell=None, updated=_utc(dt.datetime.now(dt.UTC)),
+                entries=[e.to_json() for e in entries])
+    nb.setdefault("metadata", {}).setdefault("papermill", {})["exception"] = True
+    nb["cells"] = [_summary_cell(entries, status="aborted", runbook=str(meta.get("runbook")),
+                                 incident=str(meta.get("incident")), failure=failure_md,
+                                 started=str(meta.get("started")), values=meta.get("parameters") or {}),
+                   *cells]
+    for i, cell in enumerate(nb["cells"]):
+        cell.setdefault("id", f"rk-{i:04d}-{cell['cell_type'][:4]}")
+    return nb
+
+
+def reconcile_fallback(primary: Store, fallback: Store, incident: str) -> list[dict[str, Any]]:
+    """Copy into `primary` the finished records of `incident` that had to go to `fallback`; returns them.
+
+    A run whose store could not be written left its record in the fallback, and the primary's copy
+    (if any) "running". Once the primary can be written again, the record is copied there and its
+    incident.json run entry replaced, with `recovered_from` naming the fallback copy.
+    """
+    if primary.location == fallback.location:
+        return []
+    raw = fallback.read(f"{incident}/incident.json")
+    if not raw:
+        return []
+    pending = [r for r in json.loads(raw).get("runs", [])
+               if r.get("primary_store") == primary.location and r.get("record_id")
+               and not r.get("copied_to_primary") and r.get("status") != "running"]
+    done = []
+    for run in pending:
+        moved = {k: v for k, v in run.items() if k not in ("primary_store", "primary_error")}
+        moved["recovered_from"] = fallback.url(f"{run['record_id']}.ipynb")
+        moved["recovered_because"] = run.get("primary_error")
+        for ext, field in ((".ipynb", "notebook"), (".html", "html")):
+            body = fallback.read(f"{run['record_id']}{ext}")
+            moved[field] = primary.write(f"{run['record_id']}{ext}", body) if body else None
+        primary.update_json(f"{incident}/incident.json",
+                            functools.partial(_with_run, incident=incident, run=moved))
+        marked = {**run, "copied_to_primary": moved["notebook"]}
+        fallback.update_json(f"{incident}/incident.json",
+                             functools.partial(_with_run, incident=incident, run=marked))
+        done.append(moved)
+    return done
+
+
+def read_incident(store: Store, incident: str) -> dict[str, Any] | None:
+    """incident.json of `incident` after finalizing its stale runs (None when there is no such incident)."""
+    finalize_stale_runs(store, incident)
+    raw = store.read(f"{incident}/incident.json")
+    return json.loads(raw) if raw else None
