@@ -202,8 +202,10 @@ _RUN_HELP = """Run a runbook headless; the executed notebook is always written.
 @click.option("-f", "--param-file", type=click.Path(dir_okay=False), help="YAML file of parameters.")
 @click.option("--incident", help="Incident id (folder of the record). Default: adhoc-<UTC date>.")
 @click.option("--store", help="A folder or s3://bucket/prefix (default $RUNBOOK_STORE, ./incidents).")
-@click.option("--timeout", type=str, default="1800", help="Whole-run timeout in seconds, writing included.")
-@click.option("--cell-timeout", type=str, default="600", help="Per-cell timeout in seconds.")
+@click.option("--timeout", type=str, default="1800", metavar="SECONDS",
+              help="Whole-run timeout in seconds, writing the record included.")
+@click.option("--cell-timeout", type=str, default="600", metavar="SECONDS",
+              help="Per-cell timeout in seconds.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON document (status, record paths, findings, actions, gaps) on stdout.")
 def run(name: str, pairs: tuple[tuple[str, str], ...], param_file: str | None, incident: str | None,

@@ -184,33 +184,33 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not accepted")
 
 
-def _unrecordable(value: Any, depth: int = 0) -> str | None:
+def _unrecordable(value: Any, where: str = "", depth: int = 0) -> str | None:
     """Why `value` cannot go into the record as JSON and back into the kernel as a literal; None if it can."""
+    at = f" (at {where[:60]})" if where else ""
     if depth > _MAX_DEPTH:
         return f"is nested more than {_MAX_DEPTH} deep"
     if value is None or isinstance(value, bool | str):
         return None
     if isinstance(value, int):
-        if len(str(abs(value))) > _MAX_INT_DIGITS:
-            return f"holds an int of more than {_MAX_INT_DIGITS} digits"
-        return None
+        return f"holds an int of more than {_MAX_INT_DIGITS} digits{at}" if len(
+            str(abs(value))) > _MAX_INT_DIGITS else None
     if isinstance(value, float):
-        return None if math.isfinite(value) else "holds NaN or infinity"
+        return None if math.isfinite(value) else f"holds NaN or infinity{at}"
     if isinstance(value, list):
         for i, item in enumerate(value):
-            if why := _unrecordable(item, depth + 1):
-                return f"{why} (at [{i}])"
+            if why := _unrecordable(item, f"{where}[{i}]", depth + 1):
+                return why
         return None
     if isinstance(value, dict):
         for k, v in value.items():
             if not isinstance(k, str):
-                return f"has a key that is not a string: {k!r:.40}"
-            if why := _unrecordable(v, depth + 1):
-                return f"{why} (at [{k!r:.40}])"
+                return f"has a key that is not a string: {k!r:.40}{at}"
+            if why := _unrecordable(v, f"{where}[{k!r:.40}]", depth + 1):
+                return why
         return None
     if isinstance(value, dt.date):
-        return f"holds a {type(value).__name__} ({value}); quote it to pass a string"
-    return (f"holds a {type(value).__name__}, which a record cannot hold "
+        return f"holds a {type(value).__name__} ({value}){at}; quote it to pass a string"
+    return (f"holds a {type(value).__name__}{at}, which a record cannot hold "
             "(use strings, numbers, lists, mappings)")
 
 

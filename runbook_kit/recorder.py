@@ -49,8 +49,8 @@ __all__ = [
     "runner_identity",
 ]
 
-CELL_OUTPUT_CAP = 2_000_000  # characters of stored output per cell
-RECORD_OUTPUT_CAP = 20_000_000  # and per record
+CELL_OUTPUT_CAP = 1_000_000  # characters of stored output per cell
+RECORD_OUTPUT_CAP = 10_000_000  # and per record
 
 
 def _utc(t: dt.datetime) -> str:
