@@ -203,6 +203,7 @@ class Recorder:
         self.last_write = 0.0
         self._exporter: Any = None
         self._lock = threading.Lock()
+        self._told_fallback = False
 
     # naming cells ------------------------------------------------------------------------------
     def cell_label(self, nb: Mapping[str, Any], index: int, *, markdown: bool = False) -> str:
@@ -283,6 +284,12 @@ class Recorder:
                 self._write_html(snap, html_deadline)
             self._update_incident(snap)
             self.last_write = time.monotonic()
+            if self.store.fell_back and not self._told_fallback:
+                self._told_fallback = True
+                primary, fallback = self.store.primary.location, self.store.fallback.location
+                why = self.store.fell_back
+                print(self.redactor.text(f"runbook: cannot write to the store {primary} ({why}); "
+                                         f"keeping the record in {fallback}"), file=sys.stderr)
             return snap
 
     def prewarm(self) -> None:

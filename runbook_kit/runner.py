@@ -118,6 +118,10 @@ class _Run:
         self.reserve = min(timeout * 0.1, 15.0)
         self.interrupted: int | None = None  # the signal that stopped the runner
         self.late_signal: int | None = None  # a signal received while the final record was written
+        self.timed_out = False  # the whole-run bound cancelled the execution
+
+    def timeout_message(self) -> str:
+        return f"timed out: the run exceeded its {self.timeout:g} s timeout"
 
     def write(self, *, final: bool = False) -> dict[str, Any]:
         return self.recorder.write(self.nb, self.state, final=final, html_deadline=self.deadline)
@@ -180,7 +184,7 @@ class _Run:
             remaining = cells_deadline - time.monotonic()
             budget = min(remaining, self.cell_timeout or remaining)
             if remaining <= 0:
-                self._fail(index, "failed", f"the run exceeded its {self.timeout:g} s timeout")
+                self._fail(index, "failed", self.timeout_message())
                 return
             count += 1
             self.state.current = index
@@ -203,20 +207,25 @@ class _Run:
                 why = f"timed out: the {which} exceeded its {limit:g} s timeout"
                 self._add_error_output(cell, "CellTimeoutError", why)
                 self._fail(index, "failed", why)
-            except DeadKernelError as exc:
+            except (DeadKernelError, asyncio.CancelledError) as exc:
+                if self.timed_out:
+                    self._add_error_output(cell, "CellTimeoutError", self.timeout_message())
+                    self._fail(index, "failed", self.timeout_message())
+                    return
                 if self.interrupted:  # nbclient reports a cancelled cell as a dead kernel
                     why = (f"aborted: the runner received {signal.Signals(self.interrupted).name} "
                            "while this cell ran")
                     self._add_error_output(cell, "RunAborted", why)
                     self._fail(index, "aborted", why)
                     return
+                if isinstance(exc, asyncio.CancelledError):
+                    why = "aborted: the runner was interrupted (SIGTERM/SIGINT) while this cell ran"
+                    self._add_error_output(cell, "RunAborted", why)
+                    self._fail(index, "aborted", why)
+                    return
                 why = f"the kernel died ({exc}); it may have run out of memory or been killed"
                 self._add_error_output(cell, "DeadKernelError", why)
                 self._fail(index, "failed", why)
-            except asyncio.CancelledError:
-                why = "aborted: the runner was interrupted (SIGTERM/SIGINT) while this cell ran"
-                self._add_error_output(cell, "RunAborted", why)
-                self._fail(index, "aborted", why)
             pm.update(end_time=_utc_now(), duration=time.monotonic() - started)
             if self.state.status != "running":
                 return
@@ -241,6 +250,12 @@ def _client_class() -> Any:
             return out
 
     return _Client
+
+
+def _time_out(run: _Run, task: asyncio.Task[Any] | None) -> None:
+    run.timed_out = True
+    if task is not None:
+        task.cancel()
 
 
 def _interrupt(run: _Run, sig: int, task: asyncio.Task[Any] | None) -> None:
@@ -271,6 +286,9 @@ async def _main(run: _Run) -> dict[str, Any]:
     """Execute, then write the final record whatever happened; returns that record."""
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
+    # the outer bound: kernel start-up and shutdown count too (cells stop earlier, at their budget)
+    timer = loop.call_at(loop.time() + max(0.5, run.deadline - run.reserve / 3 - time.monotonic()),
+                         _time_out, run, task)
     installed = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
@@ -279,9 +297,13 @@ async def _main(run: _Run) -> dict[str, Any]:
         except (RuntimeError, ValueError, NotImplementedError):  # not the main thread
             pass
     try:
+        # the outer bound: kernel start-up and shutdown count too (cells stop earlier, at their budget)
         await run.execute()
     except asyncio.CancelledError:  # interrupted outside a cell (kernel start, shutdown)
-        if run.state.status == "running":
+        if run.state.status == "running" and run.timed_out:
+            run.state.status = "failed"
+            run.state.failure = run.state.why = run.timeout_message()
+        elif run.state.status == "running":
             run.state.status = "aborted"
             run.state.failure = run.state.why = "aborted: the runner was interrupted before the run ended"
     except StoreUnwritable:
@@ -292,6 +314,7 @@ async def _main(run: _Run) -> dict[str, Any]:
             why = f"the run could not execute: {type(exc).__name__}: {exc}"[:400]
             run.state.failure = run.state.why = why
     finally:
+        timer.cancel()
         for sig in installed:
             loop.remove_signal_handler(sig)
         with _held_signals(run):

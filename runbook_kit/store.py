@@ -19,7 +19,6 @@ import fcntl
 import json
 import os
 import re
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -209,8 +208,6 @@ class FallbackStore:
             except Exception as exc:
                 self.fell_back = f"{type(exc).__name__}: {exc}"[:300]
                 self.current = self.fallback
-                print(f"runbook: cannot write to the store {self.primary.location} ({self.fell_back}); "
-                      f"keeping the record in {self.fallback.location}", file=sys.stderr)
         try:
             return call(self.fallback)
         except Exception as exc:
