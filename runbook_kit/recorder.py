@@ -351,7 +351,7 @@ def _with_run(data: dict[str, Any], incident: str, run: dict[str, Any]) -> dict[
     runs = [r for r in data.get("runs", []) if not same(r)]
     runs.append(run)
     runs.sort(key=lambda r: r.get("started") or "")
-    return {**data, "incident": incident, "updated": run.get("updated"), "runs": runs}
+    return {"incident": incident, **data, "updated": run.get("updated"), "runs": runs}
 
 
 def _summary_cell(entries: list[record.Entry], *, status: str, runbook: str, incident: str,
