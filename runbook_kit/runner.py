@@ -30,6 +30,7 @@ import datetime as dt
 import math
 import os
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -321,6 +322,10 @@ async def _main(run: _Run) -> dict[str, Any]:
             if run.state.current is not None and run.state.status == "running":
                 run.state.status = "aborted"
             final = run.write(final=True)
+        if run.late_signal:
+            name = signal.Signals(run.late_signal).name
+            print(f"runbook: received {name} while writing the record; the record was completed first",
+                  file=sys.stderr)
     return final
 
 

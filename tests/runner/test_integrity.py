@@ -80,6 +80,17 @@ def test_kill_9_mid_action_then_status_shows_aborted_with_the_applied_action(wri
         path = wait_for(action_stored)
         proc.kill()
         proc.wait(timeout=30)
+        kernel = int(pidfile.read_text())
+
+        def kernel_gone():  # the kernel follows its runner (ipykernel polls its parent): no orphan acts on
+            try:
+                os.kill(kernel, 0)
+            except ProcessLookupError:
+                return True
+            return Path(f"/proc/{kernel}/stat").exists() and Path(f"/proc/{kernel}/stat").read_text().split(
+                ")")[-1].split()[0] == "Z"
+
+        wait_for(kernel_gone, timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -179,6 +190,7 @@ def test_sigterm_while_the_final_record_is_written_is_held_until_the_last_byte(
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0 and out.split() == ["succeeded", "0"], err
+    assert "received SIGTERM while writing the record; the record was completed first" in err
     run = json.loads((store / "INC-T" / "incident.json").read_text())["runs"][0]
     assert run["status"] == "succeeded" and run["html"] and Path(run["html"]).is_file()
     assert meta_of(run["notebook"])["status"] == "succeeded"
