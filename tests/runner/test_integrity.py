@@ -87,8 +87,10 @@ def test_kill_9_mid_action_then_status_shows_aborted_with_the_applied_action(wri
                 os.kill(kernel, 0)
             except ProcessLookupError:
                 return True
-            return Path(f"/proc/{kernel}/stat").exists() and Path(f"/proc/{kernel}/stat").read_text().split(
-                ")")[-1].split()[0] == "Z"
+            return (
+                Path(f"/proc/{kernel}/stat").exists()
+                and Path(f"/proc/{kernel}/stat").read_text().split(")")[-1].split()[0] == "Z"
+            )
 
         wait_for(kernel_gone, timeout=30)
     finally:
@@ -490,3 +492,48 @@ def test_list_and_show_json():
     assert "pod_crashloop" in names
     shown = json.loads(runbook("show", "pod_crashloop", "--json").stdout)
     assert shown["name"] == "pod_crashloop" and any(p["name"] == "dry_run" for p in shown["parameters"])
+
+
+def test_a_runner_killed_after_writing_its_notebook_is_finalized_from_the_notebook(store):
+    from runbook_kit.recorder import finalize_stale_runs
+    from runbook_kit.store import LocalStore
+
+    # killed between the final notebook write and the incident.json update: the notebook has the truth
+    gone = {"host": __import__("socket").gethostname(), "pid": 2**22 + 12345, "start": 1}
+    meta = {
+        "status": "succeeded",
+        "record_id": "INC-W/r",
+        "runner": gone,
+        "entries": [{"kind": "action", "title": "restarted", "outcome": "applied"}],
+        "parameters": {},
+    }
+    (store / "INC-W").mkdir(parents=True)
+    (store / "INC-W" / "r.ipynb").write_text(json.dumps({"cells": [], "metadata": {"runbook_kit": meta}}))
+    run = {"record_id": "INC-W/r", "status": "running", "runner": gone, "notebook": "x"}
+    (store / "INC-W" / "incident.json").write_text(
+        json.dumps({"incident": {"severity": "SEV2"}, "runs": [run]})
+    )
+    done = finalize_stale_runs(LocalStore(str(store)), "INC-W")
+    assert [(r["status"], r["actions"][0]["title"]) for r in done] == [("succeeded", "restarted")]
+    data = json.loads((store / "INC-W" / "incident.json").read_text())
+    assert data["incident"] == {"severity": "SEV2"}  # other sections of incident.json are kept
+    assert [r["status"] for r in data["runs"]] == ["succeeded"]
+
+
+@pytest.mark.parametrize("planted", ["incident.json", "folder"])
+def test_symlinks_out_of_the_store_are_never_followed(write_notebook, store, tmp_path, planted):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "incident.json").write_text("precious")
+    store.mkdir(parents=True)
+    if planted == "folder":
+        (store / "INC-S").symlink_to(outside, target_is_directory=True)
+    else:
+        (store / "INC-S").mkdir()
+        (store / "INC-S" / "incident.json").symlink_to(outside / "incident.json")
+    nb = write_notebook("p", PARAMS, ("code", "print('ok')"))
+    result = run_notebook(nb, incident="INC-S", store=str(store), fallback_store=str(tmp_path / "unsent"))
+    assert (outside / "incident.json").read_text() == "precious" and sorted(os.listdir(outside)) == [
+        "incident.json"
+    ]
+    assert result.exit_code == 4 and "outside the store" in result.recorded_elsewhere
