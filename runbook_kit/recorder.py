@@ -25,6 +25,7 @@ import functools
 import html
 import json
 import os
+import re
 import socket
 import sys
 import threading
@@ -44,6 +45,7 @@ __all__ = [
     "cap_outputs",
     "finalize_stale_runs",
     "md_escape",
+    "output_size",
     "read_incident",
     "reconcile_fallback",
     "runner_identity",
@@ -106,7 +108,7 @@ def _runner_gone(runner: Mapping[str, Any] | None) -> bool | None:
 
 # --- output caps --------------------------------------------------------------------------------
 
-def _size(output: Mapping[str, Any]) -> int:
+def output_size(output: Mapping[str, Any]) -> int:
     if output.get("output_type") == "stream":
         return len(output.get("text", ""))
     data = (output.get("data") or {}).values()
@@ -125,34 +127,47 @@ def _trim(output: Mapping[str, Any], keep: int, *, head: bool) -> dict[str, Any]
     return {**output, "text": text[:keep] if head else text[len(text) - keep:]}
 
 
-def cap_outputs(outputs: list[Any], limit: int) -> tuple[list[Any], int]:
-    """Outputs within `limit` characters: the head and the tail kept, the middle replaced by a note.
+_NOTE = re.compile(r"^\n\[runbook: ([\d,]+) characters of output cut here")
 
-    Entries (findings, actions, events) are never cut: they are the record. Returns (outputs, cut).
+
+def _earlier_cut(output: Mapping[str, Any]) -> int | None:
+    """The count of a note left by an earlier cut (the runner compacts a flooding cell as it runs)."""
+    match = _NOTE.match(str(output.get("text", ""))) if output.get("output_type") == "stream" else None
+    return int(match.group(1).replace(",", "")) if match else None
+
+
+def cap_outputs(outputs: list[Any], limit: int) -> tuple[list[Any], int]:
+    """Outputs within `limit` characters: the head and the tail kept, the middle replaced by one note.
+
+    Entries (findings, actions, events) are never cut: they are the record. A note from an earlier
+    cut is folded into the new one. Returns (outputs, characters cut so far).
     """
-    sizes = [_size(o) for o in outputs]
+    earlier = [_earlier_cut(o) for o in outputs]
+    before = sum(n for n in earlier if n)
+    rest = [o for o, n in zip(outputs, earlier, strict=True) if n is None]
+    sizes = [output_size(o) for o in rest]
     total = sum(sizes)
     if total <= limit:
-        return outputs, 0
+        return outputs, before
     half = limit // 2
     i, used = 0, 0
-    while i < len(outputs) and used + sizes[i] <= half:
+    while i < len(rest) and used + sizes[i] <= half:
         used, i = used + sizes[i], i + 1
-    j, used_tail = len(outputs), 0
+    j, used_tail = len(rest), 0
     while j > i and used_tail + sizes[j - 1] <= half:
         used_tail, j = used_tail + sizes[j - 1], j - 1
-    head, middle, tail = list(outputs[:i]), list(outputs[i:j]), list(outputs[j:])
+    head, middle, tail = list(rest[:i]), list(rest[i:j]), list(rest[j:])
     kept_middle: list[Any] = []
     if middle:
         first = _trim(middle[0], half - used, head=True)
-        last = _trim(middle[-1], half - used_tail, head=False) if len(middle) > 1 or first is None else None
+        last = _trim(middle[-1], half - used_tail, head=False)  # the same output when only one
         if first is not None:
             head.append(first)
         kept_middle = [o for o in middle if _is_entry(o)]
         if last is not None:
             tail.insert(0, last)
     kept = head + kept_middle + tail
-    cut = total - sum(_size(o) for o in kept)
+    cut = before + total - sum(output_size(o) for o in kept)
     note = {"output_type": "stream", "name": "stderr",
             "text": f"\n[runbook: {cut:,} characters of output cut here; the record keeps the first and "
                     f"last {half:,} of each cell's output (cap {limit:,})]\n"}
@@ -161,7 +176,7 @@ def cap_outputs(outputs: list[Any], limit: int) -> tuple[list[Any], int]:
 
 def _cell_limits(cells: list[Any], per_cell: int, per_record: int) -> dict[int, int]:
     """Each cell's cap: `per_cell`, lowered evenly (water-filling) so that the record fits `per_record`."""
-    sizes = {i: min(per_cell, sum(_size(o) for o in c.get("outputs") or []))
+    sizes = {i: min(per_cell, sum(output_size(o) for o in c.get("outputs") or []))
              for i, c in enumerate(cells) if c.get("cell_type") == "code"}
     limits, budget = {}, per_record
     ordered = sorted(sizes, key=lambda i: sizes[i])

@@ -39,7 +39,15 @@ from typing import Any
 
 from runbook_kit import catalog, params, record
 from runbook_kit.errors import ParameterError
-from runbook_kit.recorder import CELL_OUTPUT_CAP, RECORD_OUTPUT_CAP, Recorder, RunState, finalize_stale_runs
+from runbook_kit.recorder import (
+    CELL_OUTPUT_CAP,
+    RECORD_OUTPUT_CAP,
+    Recorder,
+    RunState,
+    cap_outputs,
+    finalize_stale_runs,
+    output_size,
+)
 from runbook_kit.redact import Redactor
 from runbook_kit.store import FallbackStore, LocalStore, StoreUnwritable, default_fallback, open_store
 
@@ -120,6 +128,8 @@ class _Run:
         self.interrupted: int | None = None  # the signal that stopped the runner
         self.late_signal: int | None = None  # a signal received while the final record was written
         self.timed_out = False  # the whole-run bound cancelled the execution
+        self._live: dict[int, int] = {}  # characters of output held per cell
+        self._client: Any = None
 
     def timeout_message(self) -> str:
         return f"timed out: the run exceeded its {self.timeout:g} s timeout"
@@ -138,10 +148,25 @@ class _Run:
 
     def _on_output(self, index: int, output: Mapping[str, Any]) -> None:
         """An output arrived: an action is written to the store at once, anything else at most every 2 s."""
+        self._live[index] = self._live.get(index, 0) + output_size(output)
+        if self._live[index] > 2 * self.recorder.cell_cap:
+            self._compact(index)
         entry = (output.get("data") or {}).get(record.MIME)
         is_action = isinstance(entry, Mapping) and entry.get("kind") == "action"
         if is_action or time.monotonic() - self.recorder.last_write > _THROTTLE:
             self.write()
+
+    def _compact(self, index: int) -> None:
+        """Keep a flooding cell's outputs in memory within its cap as they arrive (head, note, tail)."""
+        display_ids = getattr(self._client, "_display_id_map", {}) or {}
+        if any(index in cells for cells in display_ids.values()):  # updates address outputs by position
+            return
+        import nbformat
+
+        outputs = self.nb["cells"][index]["outputs"]
+        capped, _ = cap_outputs(list(outputs), self.recorder.cell_cap)
+        outputs[:] = [nbformat.from_dict(o) for o in capped]
+        self._live[index] = sum(output_size(o) for o in outputs)
 
     async def execute(self) -> None:
         from jupyter_client.manager import AsyncKernelManager
@@ -161,6 +186,7 @@ class _Run:
                 client = _client_class()(node, km=km, kernel_name=self.kernel_name,
                                          startup_timeout=60, record_timing=False)
                 client.runbook_output_hook = self._on_output
+                self._client = client
                 await client.async_start_new_kernel_client()
                 try:
                     await self._cells(client)

@@ -219,6 +219,12 @@ def test_an_output_flood_is_capped_head_and_tail_kept_entries_never_cut(write_no
     flood = next(c for c in cells if "FIRST LINE" in "".join(o.get("text", "") for o in c.get("outputs", [])))
     text = "".join(o.get("text", "") for o in flood["outputs"] if o["output_type"] == "stream")
     assert "LAST LINE" in text and "characters of output cut here" in text
+    # one note, however many times the flood was compacted while it ran, and its count adds up
+    notes = [o["text"] for o in flood["outputs"] if "characters of output cut here" in o.get("text", "")]
+    assert len(notes) == 1
+    cut = int(re.search(r"([\d,]+) characters", notes[0]).group(1).replace(",", ""))
+    printed = len("FIRST LINE\n") + 20000 * len(f"line {0:06d} " + "x" * 90 + "\n") + len("LAST LINE\n")
+    assert len(text) - len(notes[0]) + cut == printed
     assert [e.title for e in record.read_entries({"cells": [flood]})] == ["midway"]
     assert any("small" in "".join(o.get("text", "") for o in c.get("outputs", [])) for c in cells)
     assert Path(result.html_path).stat().st_size < 600_000
