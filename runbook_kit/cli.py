@@ -150,13 +150,13 @@ def status(incident: str, store: str | None, as_json: bool) -> None:
         runbook status INC-1234
         runbook status INC-1234 --json
     """
-    from runbook_kit import params, recorder
+    from runbook_kit import params, recovery
     from runbook_kit.redact import Redactor
     from runbook_kit.store import open_store
 
     try:
         params.validate_incident_id(incident)
-        data = recorder.read_incident(open_store(store), incident)
+        data = recovery.read_incident(open_store(store), incident)
     except RunbookError as exc:
         fail(str(exc))
     if data is None:

@@ -10,9 +10,8 @@ the record looks like and puts it in the store, so a reader of either file sees 
   into the summary or the banner: they are Markdown cells, and Markdown renders raw HTML, so a
   `<script>` in an exception message would be live in the exported `.html` opened by many people;
 * a write goes to the store, or its fallback (store.FallbackStore) when the store cannot be written;
-* `finalize_stale_runs` is the reader's half of crash safety: a record still "running" whose runner
-  process is gone (killed with SIGKILL, the machine rebooted) is finalized as aborted, in the notebook
-  and in incident.json, by the next `runbook` command that reads that incident.
+* the record names its runner (host, PID, process start time) so that a reader can tell, later, that
+  the runner is gone (runbook_kit.recovery).
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ import contextlib
 import copy
 import dataclasses
 import datetime as dt
-import functools
 import html
 import json
 import os
@@ -35,20 +33,23 @@ from typing import Any
 
 from runbook_kit import catalog, record
 from runbook_kit.redact import Redactor
-from runbook_kit.store import FallbackStore, Store, run_basename
+from runbook_kit.store import FallbackStore, run_basename
 
 __all__ = [
     "CELL_OUTPUT_CAP",
     "RECORD_OUTPUT_CAP",
     "Recorder",
     "RunState",
+    "banner_cell",
     "cap_outputs",
-    "finalize_stale_runs",
+    "make_exporter",
     "md_escape",
     "output_size",
-    "read_incident",
-    "reconcile_fallback",
+    "run_entry",
     "runner_identity",
+    "start_ticks",
+    "summary_cell",
+    "with_run",
 ]
 
 CELL_OUTPUT_CAP = 1_000_000  # characters of stored output per cell
@@ -77,7 +78,7 @@ def md_escape(text: str) -> str:
 
 # --- who runs a record: enough to tell later that the runner is gone, even after PID reuse --------
 
-def _start_ticks(pid: int) -> int | None:
+def start_ticks(pid: int) -> int | None:
     """The process start time in clock ticks since boot (Linux /proc), None where unknown."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
@@ -88,22 +89,7 @@ def _start_ticks(pid: int) -> int | None:
 
 
 def runner_identity() -> dict[str, Any]:
-    return {"host": socket.gethostname(), "pid": os.getpid(), "start": _start_ticks(os.getpid())}
-
-
-def _runner_gone(runner: Mapping[str, Any] | None) -> bool | None:
-    """True when that runner process no longer exists, None when it cannot be told from here."""
-    if not runner or runner.get("host") != socket.gethostname() or not isinstance(runner.get("pid"), int):
-        return None
-    pid = runner["pid"]
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        pass
-    start = _start_ticks(pid)
-    return runner.get("start") is not None and start is not None and start != runner["start"]
+    return {"host": socket.gethostname(), "pid": os.getpid(), "start": start_ticks(os.getpid())}
 
 
 # --- output caps --------------------------------------------------------------------------------
@@ -274,12 +260,12 @@ class Recorder:
         if state.failed_cell is not None:
             failure_md = (f"{self.cell_label(nb, state.failed_cell, markdown=True)} — "
                           f"{md_escape(self.redactor.text(state.why or ''))}")
-            snap["cells"].insert(state.failed_cell, _banner(state.status, failure_md))
+            snap["cells"].insert(state.failed_cell, banner_cell(state.status, failure_md))
         elif state.why:
             failure_md = md_escape(self.redactor.text(state.why))
         elif state.status == "running" and state.current is not None:
             failure_md = f"running {self.cell_label(nb, state.current, markdown=True)}"
-        snap["cells"].insert(0, _summary_cell(entries, status=state.status, runbook=self.book.name,
+        snap["cells"].insert(0, summary_cell(entries, status=state.status, runbook=self.book.name,
                                               incident=self.incident, failure=failure_md,
                                               started=_utc(self.started),
                                               values=self.redactor.value(self.values)))
@@ -310,7 +296,7 @@ class Recorder:
     def prewarm(self) -> None:
         """Build the HTML exporter (nbconvert import, template) while the kernel works."""
         with contextlib.suppress(Exception):  # the final export reports its own failure
-            self._exporter = self._exporter or _make_exporter()
+            self._exporter = self._exporter or make_exporter()
 
     def _write_html(self, snap: dict[str, Any], deadline: float | None) -> None:
         result: dict[str, Any] = {}
@@ -319,7 +305,7 @@ class Recorder:
             try:
                 import nbformat
 
-                exporter = self._exporter or _make_exporter()
+                exporter = self._exporter or make_exporter()
                 result["body"] = exporter.from_notebook_node(nbformat.from_dict(snap))[0]
             except Exception as exc:
                 result["error"] = f"{type(exc).__name__}: {exc}"
@@ -342,7 +328,7 @@ class Recorder:
             run["primary_store"] = self.store.primary.location
             run["primary_error"] = self.store.fell_back
         self.store.update_json(f"{self.incident}/incident.json",
-                               lambda data: self.redactor.value(_with_run(data, self.incident, run)))
+                               lambda data: self.redactor.value(with_run(data, self.incident, run)))
 
 
 def run_entry(meta: Mapping[str, Any], *, notebook: str, html: str | None) -> dict[str, Any]:
@@ -359,7 +345,7 @@ def run_entry(meta: Mapping[str, Any], *, notebook: str, html: str | None) -> di
     }
 
 
-def _with_run(data: dict[str, Any], incident: str, run: dict[str, Any]) -> dict[str, Any]:
+def with_run(data: dict[str, Any], incident: str, run: dict[str, Any]) -> dict[str, Any]:
     """incident.json with `run` added or replaced (same key); other sections are kept as they are."""
     same = (lambda r: r.get("record_id") == run["record_id"]) if run.get("record_id") else (
         lambda r: r.get("notebook") == run["notebook"])
@@ -369,7 +355,7 @@ def _with_run(data: dict[str, Any], incident: str, run: dict[str, Any]) -> dict[
     return {"incident": incident, **data, "updated": run.get("updated"), "runs": runs}
 
 
-def _summary_cell(entries: list[record.Entry], *, status: str, runbook: str, incident: str,
+def summary_cell(entries: list[record.Entry], *, status: str, runbook: str, incident: str,
                   failure: str | None, started: str, values: Mapping[str, Any]) -> dict[str, Any]:
     """record.summary_markdown over escaped copies of the run's text (`failure` comes escaped)."""
     safe = [dataclasses.replace(e, command=None, title=md_escape(e.title) + (
@@ -381,7 +367,7 @@ def _summary_cell(entries: list[record.Entry], *, status: str, runbook: str, inc
     return {"cell_type": "markdown", "metadata": {"tags": ["runbook-summary"]}, "source": text}
 
 
-def _banner(status: str, failure_md: str) -> dict[str, Any]:
+def banner_cell(status: str, failure_md: str) -> dict[str, Any]:
     return {"cell_type": "markdown", "metadata": {"tags": ["runbook-error"]},
             "source": f'<span style="color:red; font-size:1.2em">**⚠ {status.upper()}**: {failure_md}</span>'}
 
@@ -395,126 +381,9 @@ _TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 """
 
 
-def _make_exporter() -> Any:
+def make_exporter() -> Any:
     from jinja2 import DictLoader
     from nbconvert import HTMLExporter
 
     return HTMLExporter(template_name="lab", template_file="runbook_record.html.j2",
                         extra_loaders=[DictLoader({"runbook_record.html.j2": _TEMPLATE})])
-
-
-# --- readers: finalize what a dead runner left "running" ------------------------------------------
-
-def finalize_stale_runs(store: Store, incident: str, *, html: bool = True) -> list[dict[str, Any]]:
-    """Mark as aborted every run of `incident` still "running" whose runner is gone; returns those runs.
-
-    The notebook gets status aborted, its running cell marked failed with a banner, the summary
-    rebuilt from the entries it holds (actions applied before the kill included), and incident.json
-    the same status. Runs on another host, or whose runner is alive, are left as they are.
-    """
-    raw = store.read(f"{incident}/incident.json")
-    if not raw:
-        return []
-    stale = [r for r in json.loads(raw).get("runs", [])
-             if r.get("status") == "running" and r.get("record_id") and _runner_gone(r.get("runner"))]
-    done = []
-    for run in stale:
-        runner = run.get("runner") or {}
-        why = f"aborted: the runner is gone (pid {runner.get('pid')} on {runner.get('host')})"
-        body = store.read(f"{run['record_id']}.ipynb")
-        nb = json.loads(body) if body else None
-        if nb is not None:
-            meta = nb["metadata"]["runbook_kit"]
-            if meta.get("status") == "running":
-                nb = _finalized(nb, why)
-                store.write(f"{run['record_id']}.ipynb", json.dumps(nb, indent=1).encode())
-                if html:
-                    try:
-                        import nbformat
-
-                        body_html = _make_exporter().from_notebook_node(nbformat.from_dict(nb))[0]
-                        run["html"] = store.write(f"{run['record_id']}.html", body_html.encode())
-                    except Exception as exc:  # the .ipynb is the record
-                        print(f"runbook: HTML export of {run['record_id']} failed ({type(exc).__name__})",
-                              file=sys.stderr)
-            new = {**run, **run_entry(nb["metadata"]["runbook_kit"], notebook=run.get("notebook", ""),
-                                      html=run.get("html"))}
-        else:
-            new = {**run, "status": "aborted", "failure": why}
-        store.update_json(f"{incident}/incident.json",
-                          functools.partial(_with_run, incident=incident, run=new))
-        done.append(new)
-    return done
-
-
-def _finalized(nb: dict[str, Any], why: str) -> dict[str, Any]:
-    """A stored "running" record, finalized as aborted (it is already redacted)."""
-    meta = nb["metadata"]["runbook_kit"]
-    cells = [c for c in nb["cells"] if not {"runbook-summary", "runbook-error"} & set(
-        c.get("metadata", {}).get("tags") or [])]
-    current = meta.get("current_cell")
-    entries = record.read_entries({"cells": cells})
-    failure_md = md_escape(why)
-    if isinstance(current, int) and 0 <= current < len(cells):
-        cell = cells[current]
-        cell.setdefault("metadata", {}).setdefault("papermill", {}).update(status="failed", exception=True)
-        cell.setdefault("outputs", []).append(
-            {"output_type": "error", "ename": "RunAborted", "evalue": why,
-             "traceback": [f"RunAborted: {why}"]})
-        first = next((ln for ln in _source(cell).splitlines() if ln.strip()), "").strip()[:80]
-        meta["failure"] = f"cell {current}: `{first}` — {why}"
-        failure_md = f"cell {current}: <code>{md_escape(first)}</code> — {md_escape(why)}"
-        meta["failed_cell"] = current
-        cells.insert(current, _banner("aborted", failure_md))
-        entries = record.read_entries({"cells": cells})
-    else:
-        meta["failure"] = why
-    meta.update(status="aborted", current_cell=None, updated=_utc(dt.datetime.now(dt.UTC)),
-                entries=[e.to_json() for e in entries])
-    nb.setdefault("metadata", {}).setdefault("papermill", {})["exception"] = True
-    nb["cells"] = [_summary_cell(entries, status="aborted", runbook=str(meta.get("runbook")),
-                                 incident=str(meta.get("incident")), failure=failure_md,
-                                 started=str(meta.get("started")), values=meta.get("parameters") or {}),
-                   *cells]
-    for i, cell in enumerate(nb["cells"]):
-        cell.setdefault("id", f"rk-{i:04d}-{cell['cell_type'][:4]}")
-    return nb
-
-
-def reconcile_fallback(primary: Store, fallback: Store, incident: str) -> list[dict[str, Any]]:
-    """Copy into `primary` the finished records of `incident` that had to go to `fallback`; returns them.
-
-    A run whose store could not be written left its record in the fallback, and the primary's copy
-    (if any) "running". Once the primary can be written again, the record is copied there and its
-    incident.json run entry replaced, with `recovered_from` naming the fallback copy.
-    """
-    if primary.location == fallback.location:
-        return []
-    raw = fallback.read(f"{incident}/incident.json")
-    if not raw:
-        return []
-    pending = [r for r in json.loads(raw).get("runs", [])
-               if r.get("primary_store") == primary.location and r.get("record_id")
-               and not r.get("copied_to_primary") and r.get("status") != "running"]
-    done = []
-    for run in pending:
-        moved = {k: v for k, v in run.items() if k not in ("primary_store", "primary_error")}
-        moved["recovered_from"] = fallback.url(f"{run['record_id']}.ipynb")
-        moved["recovered_because"] = run.get("primary_error")
-        for ext, field in ((".ipynb", "notebook"), (".html", "html")):
-            body = fallback.read(f"{run['record_id']}{ext}")
-            moved[field] = primary.write(f"{run['record_id']}{ext}", body) if body else None
-        primary.update_json(f"{incident}/incident.json",
-                            functools.partial(_with_run, incident=incident, run=moved))
-        marked = {**run, "copied_to_primary": moved["notebook"]}
-        fallback.update_json(f"{incident}/incident.json",
-                             functools.partial(_with_run, incident=incident, run=marked))
-        done.append(moved)
-    return done
-
-
-def read_incident(store: Store, incident: str) -> dict[str, Any] | None:
-    """incident.json of `incident` after finalizing its stale runs (None when there is no such incident)."""
-    finalize_stale_runs(store, incident)
-    raw = store.read(f"{incident}/incident.json")
-    return json.loads(raw) if raw else None

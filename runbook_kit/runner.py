@@ -45,9 +45,9 @@ from runbook_kit.recorder import (
     Recorder,
     RunState,
     cap_outputs,
-    finalize_stale_runs,
     output_size,
 )
+from runbook_kit.recovery import finalize_stale_runs, reconcile_fallback
 from runbook_kit.redact import Redactor
 from runbook_kit.store import FallbackStore, LocalStore, StoreUnwritable, default_fallback, open_store
 
@@ -429,8 +429,6 @@ def _tidy_incident(primary: Any, fallback: LocalStore, incident: str) -> None:
     """Before a run: finalize runs of this incident whose runner is gone, and tell the primary store
     about records a previous run had to leave in the fallback. Best effort: an unreachable store is
     the run's own write to report."""
-    from runbook_kit.recorder import reconcile_fallback
-
     with contextlib.suppress(Exception):
         reconcile_fallback(primary, fallback, incident)
     for store in (primary, fallback):

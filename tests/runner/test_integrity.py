@@ -126,7 +126,8 @@ def test_kill_9_mid_action_then_status_shows_aborted_with_the_applied_action(wri
 
 
 def test_a_live_runner_is_not_finalized(write_notebook, store):
-    from runbook_kit.recorder import finalize_stale_runs, runner_identity
+    from runbook_kit.recorder import runner_identity
+    from runbook_kit.recovery import finalize_stale_runs
     from runbook_kit.store import LocalStore
 
     incident = {
@@ -142,7 +143,8 @@ def test_a_live_runner_is_not_finalized(write_notebook, store):
 
 
 def test_a_reused_pid_does_not_keep_a_dead_run_running(store):
-    from runbook_kit.recorder import finalize_stale_runs, runner_identity
+    from runbook_kit.recorder import runner_identity
+    from runbook_kit.recovery import finalize_stale_runs
     from runbook_kit.store import LocalStore
 
     me = runner_identity()  # this pid is alive, but started at another time: another process
@@ -501,7 +503,7 @@ def test_list_and_show_json():
 
 
 def test_a_runner_killed_after_writing_its_notebook_is_finalized_from_the_notebook(store):
-    from runbook_kit.recorder import finalize_stale_runs
+    from runbook_kit.recovery import finalize_stale_runs
     from runbook_kit.store import LocalStore
 
     # killed between the final notebook write and the incident.json update: the notebook has the truth
