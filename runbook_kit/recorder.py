@@ -216,8 +216,8 @@ class Recorder:
         label = f"cell {index}" + (f" (In [{number}])" if number else "")
         heading = heading.lstrip("#").strip()
         if markdown:
-            label += f' under "{md_escape(heading)}"' if heading else ""
-            return f"{label}: <code>{md_escape(first)}</code>"
+            label += f' under "{md_escape(self.redactor.text(heading))}"' if heading else ""
+            return f"{label}: <code>{md_escape(self.redactor.text(first))}</code>"
         return label + (f' under "{heading}"' if heading else "") + f": `{first}`"
 
     def fail(self, state: RunState, nb: Mapping[str, Any], index: int, status: str, why: str) -> None:
@@ -361,10 +361,15 @@ def summary_cell(entries: list[record.Entry], *, status: str, runbook: str, inci
     safe = [dataclasses.replace(e, command=None, title=md_escape(e.title) + (
         f" — <code>{md_escape(e.command)}</code>" if e.command else "")) for e in entries]
     shown = ", ".join(f"<code>{md_escape(f'{k}={v!r}')}</code>" for k, v in values.items()) or "defaults"
-    text = record.summary_markdown(safe, status=status, runbook=md_escape(runbook),
-                                   incident=md_escape(incident), failure=failure,
+    text = record.summary_markdown(safe, status=status, runbook=_in_code_span(runbook),
+                                   incident=_in_code_span(incident), failure=failure,
                                    extra={"Started": started, "Parameters": shown})
     return {"cell_type": "markdown", "metadata": {"tags": ["runbook-summary"]}, "source": text}
+
+
+def _in_code_span(name: str) -> str:
+    """A name shown in a Markdown code span: inert except for a backtick (which would end the span)."""
+    return " ".join(name.replace("`", "'").splitlines())
 
 
 def banner_cell(status: str, failure_md: str) -> dict[str, Any]:

@@ -545,3 +545,23 @@ def test_symlinks_out_of_the_store_are_never_followed(write_notebook, store, tmp
         "incident.json"
     ]
     assert result.exit_code == 4 and "outside the store" in result.recorded_elsewhere
+
+
+def test_summary_shows_names_as_written_and_escapes_what_could_break_out():
+    from runbook_kit.recorder import summary_cell
+
+    entry = record.Entry(
+        "action", "scale <b>api</b>", outcome="dry-run", command="kubectl scale --replicas=`6`"
+    )
+    source = summary_cell(
+        [entry],
+        status="failed",
+        runbook="pod_crash`loop<x>",
+        incident="INC_1.2-a",
+        failure=None,
+        started="now",
+        values={"ns": "a_b"},
+    )["source"]
+    assert "`pod_crash'loop<x>`" in source and "`INC_1.2-a`" in source  # code spans: inert, unmangled
+    assert "<b>" not in source and "scale &lt;b&gt;api&lt;/b&gt;" in source
+    assert "<code>kubectl scale --replicas=&#96;6&#96;</code>" in source
