@@ -189,7 +189,13 @@ def _unrecordable(value: Any, where: str = "", depth: int = 0) -> str | None:
     at = f" (at {where[:60]})" if where else ""
     if depth > _MAX_DEPTH:
         return f"is nested more than {_MAX_DEPTH} deep"
-    if value is None or isinstance(value, bool | str):
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: a non-UTF-8 argument, or a YAML "\ud800"
+            return f"holds text that is not valid Unicode{at}"
+        return None
+    if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int):
         return f"holds an int of more than {_MAX_INT_DIGITS} digits{at}" if len(
@@ -203,8 +209,8 @@ def _unrecordable(value: Any, where: str = "", depth: int = 0) -> str | None:
         return None
     if isinstance(value, dict):
         for k, v in value.items():
-            if not isinstance(k, str):
-                return f"has a key that is not a string: {k!r:.40}{at}"
+            if not isinstance(k, str) or _unrecordable(k, where, depth + 1):
+                return f"has a key that is not a (valid) string: {k!r:.40}{at}"
             if why := _unrecordable(v, f"{where}[{k!r:.40}]", depth + 1):
                 return why
         return None

@@ -129,6 +129,7 @@ def test_every_refused_input_is_one_line_exit_2_and_nothing_written(write_notebo
         "binary.yaml": b"items: [!!binary aGVsbG8=]\n",
         "set.yaml": b"items: [!!set {a, b}]\n",
         "deep.yaml": b"items: " + b"[" * 3000 + b"]" * 3000 + b"\n",
+        "surrogate.yaml": b'items: ["\\ud800"]\n',
     }
     for name, content in files.items():
         (tmp_path / name).write_bytes(content)
@@ -138,6 +139,8 @@ def test_every_refused_input_is_one_line_exit_2_and_nothing_written(write_notebo
         (["-p", "ratio", "nan"], "expects float"),
         (["-p", "items", "[" * 3000 + "]" * 3000], "give JSON"),
         (["-p", "items", "[NaN]"], "give JSON"),
+        (["-p", "ratio", "0.5", "-f", str(tmp_path / "surrogate.yaml")], "not valid Unicode"),
+        (["-p", "items", '["caf\udce9"]'], "not valid Unicode"),  # a Latin-1 byte in argv
         (["--timeout", "nan"], "--timeout must be a positive number"),
         (["--timeout", "-5"], "--timeout must be a positive number"),
         (["--cell-timeout", "inf"], "--cell-timeout must be a positive number"),
