@@ -202,6 +202,7 @@ class Recorder:
         self.html_path: str | None = None
         self.html_note: str | None = None
         self.last_write = 0.0
+        self.write_seconds = 0.0  # how long the last write took
         self._exporter: Any = None
         self._lock = threading.Lock()
         self._told_fallback = False
@@ -279,11 +280,13 @@ class Recorder:
               html_deadline: float | None = None) -> dict[str, Any]:
         """Write a snapshot (and, when final, the HTML export before incident.json); returns it."""
         with self._lock:  # output hooks and the cell loop may both write
+            started = time.monotonic()
             snap = self.snapshot(nb, state)
             self.notebook_path = self.store.write(f"{self.key}.ipynb", json.dumps(snap, indent=1).encode())
             if final:
                 self._write_html(snap, html_deadline)
             self._update_incident(snap)
+            self.write_seconds = time.monotonic() - started
             self.last_write = time.monotonic()
             if self.store.fell_back and not self._told_fallback:
                 self._told_fallback = True

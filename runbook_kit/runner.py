@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import math
 import os
 import signal
@@ -153,7 +154,9 @@ class _Run:
             self._compact(index)
         entry = (output.get("data") or {}).get(record.MIME)
         is_action = isinstance(entry, Mapping) and entry.get("kind") == "action"
-        if is_action or time.monotonic() - self.recorder.last_write > _THROTTLE:
+        # other output: at most every 2 s, and never more than ~1/5 of the time spent writing
+        if is_action or time.monotonic() - self.recorder.last_write > max(_THROTTLE,
+                                                                           5 * self.recorder.write_seconds):
             self.write()
 
     def _compact(self, index: int) -> None:
@@ -175,6 +178,7 @@ class _Run:
             km = AsyncKernelManager(kernel_name=self.kernel_name, transport="ipc",
                                     ip=os.path.join(tmp, "ipc"),
                                     connection_file=os.path.join(tmp, "kernel.json"))
+            km.client = functools.partial(_unbounded_client, km.client)  # type: ignore[method-assign]
             await km.start_kernel(env=self.kernel_env, cwd=os.getcwd())
             try:
                 # Imported while the kernel boots: nbclient and nbformat cost ~0.5 s.
@@ -221,6 +225,10 @@ class _Run:
             if self.on_step is not None:
                 self.on_step(index, _heading(self.nb, index))
             client.timeout = max(1, int(budget))
+            # after the reply, nbclient drains the cell's output for `iopub_timeout` (default 4 s) and then
+            # silently drops the rest: a runner slowed by writing the record would lose output, entries too.
+            # Drain within the cell's budget; past it, the cell has timed out (said, never silent).
+            client.iopub_timeout, client.raise_on_iopub_timeout = max(4, int(budget)), True
             started = time.monotonic()
             try:
                 await client.async_execute_cell(cell, index, execution_count=count)
@@ -260,6 +268,23 @@ class _Run:
         self.state.current = None
         gaps = [e for e in record.read_entries(self.nb) if e.kind == "gap"]
         self.state.status = "completed-with-gaps" if gaps else "succeeded"
+
+
+def _unbounded_client(make_client: Callable[..., Any], **kwargs: Any) -> Any:
+    """A kernel client whose sockets have no receive high-water mark.
+
+    IOPub is PUB/SUB: while the runner is busy writing the record, and both queues reach their
+    high-water mark (1,000 messages each), the kernel silently DROPS output, entries included. Without
+    a limit on this client's receive queue, zmq's I/O thread keeps draining the kernel meanwhile.
+    """
+    import zmq
+    import zmq.asyncio
+
+    context = zmq.asyncio.Context()
+    context.setsockopt(zmq.RCVHWM, 0)
+    client = make_client(context=context, **kwargs)
+    client._created_context = True  # the client destroys it when its channels stop
+    return client
 
 
 def _client_class() -> Any:

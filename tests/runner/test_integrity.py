@@ -565,3 +565,51 @@ def test_summary_shows_names_as_written_and_escapes_what_could_break_out():
     assert "`pod_crash'loop<x>`" in source and "`INC_1.2-a`" in source  # code spans: inert, unmangled
     assert "<b>" not in source and "scale &lt;b&gt;api&lt;/b&gt;" in source
     assert "<code>kubectl scale --replicas=&#96;6&#96;</code>" in source
+
+
+_SLOW_WRITES = """
+import sys, time
+from runbook_kit import store as st, runner
+
+class SlowNotebooks(st.LocalStore):
+    def write(self, key, data):
+        if key.endswith(".ipynb"):
+            time.sleep(2)  # a slow store: the runner is busy while the kernel keeps sending
+        return super().write(key, data)
+
+st._SCHEMES["slow://"] = lambda loc: SlowNotebooks(loc[len("slow://"):])
+result = runner.run_notebook(sys.argv[1], incident="INC-HWM", store="slow://" + sys.argv[2], timeout=300)
+print(result.notebook_path)
+"""
+
+
+def test_no_output_is_dropped_while_the_runner_is_busy_writing(write_notebook, store):
+    nb = write_notebook(
+        "busy",
+        PARAMS,
+        (
+            "code",
+            "import time, runbook_kit as rk\nfrom IPython.display import display\n"
+            "print('start', flush=True)\ntime.sleep(2.5)\n"
+            "for i in range(3000):  # more messages than both zmq queues hold by default\n    display(i)\n"
+            "rk.action('after the burst', outcome='dry-run')",
+        ),
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", _SLOW_WRITES, nb, str(store)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    cells = json.loads(Path(done.stdout.strip()).read_text())["cells"]
+    shown = [
+        o["data"]["text/plain"]
+        for c in cells
+        for o in c.get("outputs", [])
+        if o.get("output_type") == "display_data"
+        and "text/plain" in o.get("data", {})
+        and record.MIME not in o["data"]
+    ]
+    assert shown == [str(i) for i in range(3000)]
+    assert [
+        e["title"]
+        for e in json.loads(Path(done.stdout.strip()).read_text())["metadata"]["runbook_kit"]["entries"]
+    ] == ["after the burst"]
