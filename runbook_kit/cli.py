@@ -1,8 +1,12 @@
 """The `runbook` command: list, show and run runbooks.
 
 Every error a user can cause (unknown runbook, bad parameter, unreachable backend) ends as one
-readable line on stderr and a non-zero exit; a run that started always leaves its record.
-Exit codes: 0 succeeded, 1 the run failed, 2 bad input, 128+N aborted by signal N.
+readable line on stderr and a non-zero exit; a run that started always leaves its record. Everything
+printed goes through the same redactor as the record.
+Exit codes of `runbook run`: 0 succeeded, 1 the run failed (or its record could not be written once
+it had started), 2 bad input (nothing ran; includes a store and fallback that cannot be written),
+3 completed with gaps (a read could not be done), 4 succeeded but the record is in the fallback store,
+128+N aborted by signal N (SIGTERM → 143).
 Heavy imports (nbclient, nbconvert) happen inside the commands that need them.
 
 Other distributions add commands through the `runbook_kit.commands` entry point group (the incident
@@ -12,7 +16,10 @@ install shows only the commands that work there. Plugins use `fail`, `report` an
 
 from __future__ import annotations
 
+import json
 import sys
+import threading
+import time
 from importlib.metadata import entry_points
 from typing import Any, NoReturn
 
@@ -35,10 +42,17 @@ def lean_imports() -> None:
     sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 
-def fail(message: str, code: int = 2) -> NoReturn:
-    """One readable line on stderr, then exit with `code` (2: bad input)."""
-    click.echo(f"runbook: {message}", err=True)
+def fail(message: str, code: int = 2, *, redactor: Any = None) -> NoReturn:
+    """One readable, redacted line on stderr, then exit with `code` (2: bad input)."""
+    from runbook_kit.redact import Redactor
+
+    line = " ".join(str(message).split())
+    click.echo(f"runbook: {(redactor or Redactor.from_environment()).text(line)}", err=True)
     sys.exit(code)
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
 
 
 class _Commands(click.Group):
@@ -68,19 +82,26 @@ def cli() -> None:
         runbook list
         runbook show pod_crashloop
         runbook run pod_crashloop -p namespace payments -p deployment api --incident INC-1234
+        runbook status INC-1234
     """
 
 
 @cli.command("list")
-def list_() -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead.")
+def list_(as_json: bool) -> None:
     """List the runbooks with their one-line purpose.
 
     \b
         runbook list
+        runbook list --json
     """
     from runbook_kit import catalog
 
     books = catalog.runbooks()
+    if as_json:
+        _echo_json({"runbooks": [{"name": b.name, "title": b.title, "purpose": b.purpose, "path": str(b.path)}
+                                 for b in books]})
+        return
     width = max((len(b.name) for b in books), default=0)
     for book in books:
         click.echo(f"{book.name:<{width}}  {book.purpose or book.title}")
@@ -88,11 +109,13 @@ def list_() -> None:
 
 @cli.command()
 @click.argument("name")
-def show(name: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead.")
+def show(name: str, as_json: bool) -> None:
     """Show a runbook's purpose and parameters (type, default, help).
 
     \b
         runbook show db_connection_exhaustion
+        runbook show db_connection_exhaustion --json
     """
     from runbook_kit import catalog, params
 
@@ -101,6 +124,11 @@ def show(name: str) -> None:
         declared = params.declared(catalog.load(book.path))
     except RunbookError as exc:
         fail(str(exc))
+    if as_json:
+        _echo_json({"name": book.name, "title": book.title, "purpose": book.purpose, "path": str(book.path),
+                    "parameters": [{"name": p.name, "type": p.type, "default": p.default, "help": p.help}
+                                   for p in declared.values()]})
+        return
     click.echo(f"{book.name}: {book.title}")
     if book.purpose:
         click.echo(f"  {book.purpose}")
@@ -111,61 +139,157 @@ def show(name: str) -> None:
         click.echo("  (none)")
 
 
-def _param_file(path: str | None) -> dict[str, Any]:
-    if not path:
-        return {}
-    import yaml
+@cli.command()
+@click.argument("incident")
+@click.option("--store", help="A folder or s3://bucket/prefix (default $RUNBOOK_STORE, ./incidents).")
+@click.option("--json", "as_json", is_flag=True, help="Print incident.json (after finalizing) instead.")
+def status(incident: str, store: str | None, as_json: bool) -> None:
+    """Show the runs of an incident; a run whose runner is gone is finalized as aborted first.
+
+    \b
+        runbook status INC-1234
+        runbook status INC-1234 --json
+    """
+    from runbook_kit import params, recovery
+    from runbook_kit.redact import Redactor
+    from runbook_kit.store import open_store
 
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        fail(f"cannot read parameter file {path}: {exc}")
-    if not isinstance(data, dict):
-        fail(f"parameter file {path} must hold a mapping of name: value")
-    return data
+        params.validate_incident_id(incident)
+        data = recovery.read_incident(open_store(store), incident)
+    except RunbookError as exc:
+        fail(str(exc))
+    if data is None:
+        fail(f"no incident {incident!r} in the store")
+    data = Redactor.from_environment().value(data)
+    if as_json:
+        _echo_json(data)
+        return
+    for run in data.get("runs", []):
+        click.echo(f"{run.get('started', '')}  {run.get('runbook', '')}  {run.get('status', '')}  "
+                   f"findings {len(run.get('findings', []))}  actions {len(run.get('actions', []))}  "
+                   f"{run.get('notebook', '')}")
+        if run.get("failure"):
+            click.echo(f"    {run['failure']}")
+        for action in run.get("actions", []):
+            click.echo(f"    [action:{action.get('outcome')}] {action.get('title')}")
 
 
-@cli.command(context_settings={"show_default": True})
+_RUN_HELP = """Run a runbook headless; the executed notebook is always written.
+
+    \b
+        runbook run pod_crashloop -p namespace payments -p deployment api --incident INC-1234
+        runbook run db_connection_exhaustion -f params.yaml -p dry_run false
+        runbook run pod_crashloop -p namespace payments --json
+
+    \b
+    Exit codes:
+      0    succeeded
+      1    the run failed (cell error, dead kernel, timeout), or its record could not be
+           written after it started
+      2    bad input, nothing ran (unknown runbook, bad parameter or file, bad incident id,
+           bad timeout, neither the store nor the fallback store writable)
+      3    completed with gaps: some reads could not be done (named in the record)
+      4    succeeded, but the record went to the fallback store
+      128+N  aborted by signal N (SIGTERM: 143, SIGINT: 130)
+    """
+
+
+@cli.command(context_settings={"show_default": True}, help=_RUN_HELP)
 @click.argument("name")
 @click.option("-p", "--param", "pairs", nargs=2, multiple=True, metavar="KEY VALUE",
               help="A parameter; the value is coerced to the type the notebook declares.")
 @click.option("-f", "--param-file", type=click.Path(dir_okay=False), help="YAML file of parameters.")
 @click.option("--incident", help="Incident id (folder of the record). Default: adhoc-<UTC date>.")
 @click.option("--store", help="A folder or s3://bucket/prefix (default $RUNBOOK_STORE, ./incidents).")
-@click.option("--timeout", type=float, default=1800.0, help="Whole-run timeout in seconds.")
-@click.option("--cell-timeout", type=float, default=600.0, help="Per-cell timeout in seconds.")
+@click.option("--timeout", type=str, default="1800", metavar="SECONDS",
+              help="Whole-run timeout in seconds, writing the record included.")
+@click.option("--cell-timeout", type=str, default="600", metavar="SECONDS",
+              help="Per-cell timeout in seconds.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON document (status, record paths, findings, actions, gaps) on stdout.")
 def run(name: str, pairs: tuple[tuple[str, str], ...], param_file: str | None, incident: str | None,
-        store: str | None, timeout: float, cell_timeout: float) -> None:
-    """Run a runbook headless; the executed notebook is always written.
-
-    \b
-        runbook run pod_crashloop -p namespace payments -p deployment api --incident INC-1234
-        runbook run db_connection_exhaustion -f params.yaml -p dry_run false
-    """
+        store: str | None, timeout: str, cell_timeout: str, as_json: bool) -> None:
     lean_imports()
+    from runbook_kit import params
+    from runbook_kit.redact import Redactor
     from runbook_kit.runner import run_notebook
+    from runbook_kit.store import StoreUnwritable
 
-    values = _param_file(param_file)
-    values.update(dict(pairs))
+    values: dict[str, Any] = {}
+    redactor = Redactor.from_environment(extra=dict(pairs))
+    progress = _Progress() if sys.stderr.isatty() and not as_json else None
     try:
+        if param_file:
+            values = params.load_parameter_file(param_file)
+        values.update(dict(pairs))
+        redactor = Redactor.from_environment(extra=values)
         result = run_notebook(name, parameters=values, incident=incident, store=store,
-                              timeout=timeout, cell_timeout=cell_timeout)
+                              timeout=_seconds("--timeout", timeout),
+                              cell_timeout=_seconds("--cell-timeout", cell_timeout),
+                              on_step=progress.step if progress else None)
+    except StoreUnwritable as exc:
+        fail(str(exc), 1 if getattr(exc, "after_start", False) else 2, redactor=redactor)
     except RunbookError as exc:
-        fail(str(exc))
-    report(result)
+        fail(str(exc), redactor=redactor)
+    finally:
+        if progress:
+            progress.stop()
+    if as_json:
+        _echo_json(redactor.value(result.to_json()))
+    else:
+        report(result, redactor=redactor)
     sys.exit(result.exit_code)
 
 
-def report(result: Any) -> None:
-    """Findings and actions, the status line (stderr), then the record's path (stdout)."""
+def _seconds(option: str, text: str) -> float:
+    from runbook_kit.errors import ParameterError
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (0 < value < float("inf")):
+        raise ParameterError(f"{option} must be a positive number of seconds, not {text!r}")
+    return value
+
+
+class _Progress:
+    """On a terminal: which step (the notebook's heading) is running, and for how long, on one line."""
+
+    def __init__(self) -> None:
+        self.label, self.since = "starting the kernel", time.monotonic()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def step(self, index: int, heading: str) -> None:
+        self.label, self.since = (heading or f"cell {index}")[:60], time.monotonic()
+
+    def _loop(self) -> None:
+        while not self._done.wait(0.5):
+            click.echo(f"\r\x1b[K⏳ {self.label} — {time.monotonic() - self.since:.0f} s", err=True, nl=False)
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+        click.echo("\r\x1b[K", err=True, nl=False)
+
+
+def report(result: Any, *, redactor: Any = None) -> None:
+    """Findings, actions and gaps, the status line (stderr), then the record's path (stdout). Redacted."""
+    from runbook_kit.redact import Redactor
+
+    text = (redactor or Redactor.from_environment()).text
     for entry in result.entries:
-        if entry.kind in ("finding", "action"):
-            click.echo(f"  {entry.one_line()}", err=True)
-    if result.failure:
-        click.echo(f"runbook: {result.status}: {result.failure}", err=True)
-    else:
-        click.echo(f"runbook: {result.status}", err=True)
+        if entry.kind in ("finding", "action", "gap"):
+            click.echo(text(f"  {entry.one_line()}"), err=True)
+    line = f"runbook: {result.status}" + (f": {result.failure}" if result.failure else "")
+    click.echo(text(" ".join(line.split())), err=True)
+    if getattr(result, "recorded_elsewhere", None):
+        click.echo(text(f"runbook: the store could not be written ({result.recorded_elsewhere}); "
+                        "the record is in the fallback store, copied back by the next run of this incident"),
+                   err=True)
     click.echo(result.notebook_path)
 
 

@@ -16,6 +16,7 @@ import ast
 import dataclasses
 import datetime as dt
 import json
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -26,7 +27,9 @@ __all__ = [
     "Parameter",
     "coerce",
     "declared",
+    "ensure_recordable",
     "inject",
+    "load_parameter_file",
     "parameters_cell_index",
     "validate",
     "validate_incident_id",
@@ -35,6 +38,9 @@ __all__ = [
 _TYPES = ("str", "int", "float", "bool", "list", "dict")
 _TRUE = {"true", "yes", "y", "1", "on"}
 _FALSE = {"false", "no", "n", "0", "off"}
+_MAX_INT_DIGITS = 1000
+_MAX_DEPTH = 32
+_MAX_RECORDED = 1_000_000  # characters of all parameter values, as JSON
 _INCIDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -131,11 +137,19 @@ def coerce(param: Parameter, value: Any) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value):
+            if len(value.strip().lstrip("+-")) > _MAX_INT_DIGITS:
+                raise bad(f" (more than {_MAX_INT_DIGITS} digits)")
             return int(value)
         raise bad()
     if kind == "float":
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
+            try:
+                result = float(value)
+            except OverflowError:
+                raise bad(" (too large for a float)") from None
+            if math.isfinite(result):
+                return result
+            raise bad(" (NaN and infinity are not accepted)")
         if isinstance(value, str):
             try:
                 result = float(value)
@@ -148,9 +162,9 @@ def coerce(param: Parameter, value: Any) -> Any:
         target = list if kind == "list" else dict
         if isinstance(value, str):
             try:
-                value = json.loads(value)
-            except ValueError:
-                raise bad(" (give JSON)") from None
+                value = json.loads(value, parse_constant=_refuse_constant)
+            except (ValueError, RecursionError):
+                raise bad(" (give JSON: finite numbers, nested at most 32 deep)") from None
         if isinstance(value, target):
             return value
         raise bad()
@@ -164,6 +178,92 @@ def validate(declared_params: Mapping[str, Parameter], given: Mapping[str, Any])
         names = ", ".join(declared_params) or "none"
         raise ParameterError(f"unknown parameter {unknown[0]!r}; this runbook declares: {names}")
     return {name: coerce(declared_params[name], value) for name, value in given.items()}
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not accepted")
+
+
+def _unrecordable(value: Any, where: str = "", depth: int = 0) -> str | None:
+    """Why `value` cannot go into the record as JSON and back into the kernel as a literal; None if it can."""
+    at = f" (at {where[:60]})" if where else ""
+    if depth > _MAX_DEPTH:
+        return f"is nested more than {_MAX_DEPTH} deep"
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: a non-UTF-8 argument, or a YAML "\ud800"
+            return f"holds text that is not valid Unicode{at}"
+        return None
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return f"holds an int of more than {_MAX_INT_DIGITS} digits{at}" if len(
+            str(abs(value))) > _MAX_INT_DIGITS else None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"holds NaN or infinity{at}"
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            if why := _unrecordable(item, f"{where}[{i}]", depth + 1):
+                return why
+        return None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str) or _unrecordable(k, where, depth + 1):
+                return f"has a key that is not a (valid) string: {k!r:.40}{at}"
+            if why := _unrecordable(v, f"{where}[{k!r:.40}]", depth + 1):
+                return why
+        return None
+    if isinstance(value, dt.date):
+        return f"holds a {type(value).__name__} ({value}){at}; quote it to pass a string"
+    return (f"holds a {type(value).__name__}{at}, which a record cannot hold "
+            "(use strings, numbers, lists, mappings)")
+
+
+def ensure_recordable(values: Mapping[str, Any]) -> None:
+    """Every accepted value must survive the record (JSON) and injection (a Python literal): refuse
+    the rest before anything runs (dates, sets, bytes, NaN/infinity, huge ints, deep nesting)."""
+    for name, value in values.items():
+        try:
+            why = _unrecordable(value)
+        except (RecursionError, ValueError):
+            why = f"is nested more than {_MAX_DEPTH} deep"
+        if why:
+            raise ParameterError(f"parameter {name!r} {why}")
+    if len(json.dumps(dict(values), allow_nan=False)) > _MAX_RECORDED:
+        raise ParameterError(f"the parameters are larger than {_MAX_RECORDED:,} characters as JSON")
+
+
+def load_parameter_file(path: str) -> dict[str, Any]:
+    """A YAML (or JSON) mapping of parameters. YAML aliases are refused (no "billion laughs"), the file
+    must be UTF-8, and only plain values are built (safe loader). ParameterError with one line otherwise."""
+    import yaml
+
+    class _NoAliases(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise yaml.composer.ComposerError(
+                    None, None, "aliases (*name) are not accepted in a parameter file", event.start_mark)
+            return super().compose_node(parent, index)
+
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(_MAX_RECORDED + 1)
+        if len(raw) > _MAX_RECORDED:
+            raise ParameterError(f"parameter file {path} is larger than {_MAX_RECORDED:,} bytes")
+        data = yaml.load(raw.decode("utf-8"), Loader=_NoAliases) or {}  # noqa: S506 - a SafeLoader
+    except UnicodeDecodeError as exc:
+        raise ParameterError(f"parameter file {path} is not UTF-8 text (byte {exc.start})") from None
+    except yaml.YAMLError as exc:
+        why = " ".join(str(exc).split())
+        raise ParameterError(f"cannot read parameter file {path}: {why}"[:300]) from None
+    except (OSError, ValueError, RecursionError) as exc:
+        why = str(exc.strerror) if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
+        raise ParameterError(f"cannot read parameter file {path}: {why}"[:300]) from None
+    if not isinstance(data, dict):
+        raise ParameterError(f"parameter file {path} must hold a mapping of name: value")
+    return data
 
 
 def validate_incident_id(incident: str) -> str:

@@ -19,15 +19,43 @@ import fcntl
 import json
 import os
 import random
+import re
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-from runbook_kit.errors import Conflict, NotFound, ParameterError, backend_call
+from runbook_kit.errors import Conflict, NotFound, ParameterError, RunbookError, backend_call
 
-__all__ = ["LocalStore", "S3Store", "Store", "open_store", "run_basename"]
+__all__ = [
+    "FallbackStore",
+    "LocalStore",
+    "S3Store",
+    "Store",
+    "StoreUnwritable",
+    "default_fallback",
+    "open_store",
+    "run_basename",
+    "safe_key",
+]
+
+
+class StoreUnwritable(RunbookError):
+    """Neither the store nor its fallback could take the record."""
+
+
+# A key is "<incident>/<file>": path segments of letters, digits, '.', '_', '-' (no '..', '?', '#',
+# no leading '/'); the same rule as incident ids, so a key means the same thing in a folder and on S3.
+_SEGMENT = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9._-]{0,254}$")
+
+
+def safe_key(key: str) -> str:
+    """The key itself when every segment is plain, else ParameterError (never normalised silently)."""
+    parts = key.split("/")
+    if not key or any(not _SEGMENT.fullmatch(p) or ".." in p or p == "." for p in parts):
+        raise ParameterError(f"refusing a store key with an unsafe path: {key!r}")
+    return key
 
 
 class Store(Protocol):
@@ -49,7 +77,7 @@ class LocalStore:
         self.root = Path(location).expanduser().resolve()
 
     def _path(self, key: str) -> Path:
-        path = (self.root / key).resolve()
+        path = (self.root / safe_key(key)).resolve()
         if self.root not in path.parents:
             raise ParameterError(f"refusing to write outside the store: {key!r}")
         return path
@@ -81,11 +109,20 @@ class LocalStore:
 
     @contextlib.contextmanager
     def _lock(self, key: str) -> Iterator[None]:
+        """An flock on `.<name>.lock` beside the key: opened without following a symlink, never truncated."""
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path.parent / f".{path.name}.lock", "w") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
+        lock = path.parent / f".{path.name}.lock"
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(lock, flags, 0o644)
+        except OSError as exc:  # ELOOP: a symlink was planted where the lock belongs
+            raise ParameterError(f"refusing the lock file {str(lock)!r}: {exc.strerror}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
             yield
+        finally:
+            os.close(fd)
 
     def update_json(self, key: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
         with self._lock(key):
@@ -109,8 +146,16 @@ class S3Store:
         if not self.bucket:
             raise ParameterError(f"store {location!r}: expected s3://bucket/prefix")
         self.prefix = prefix.strip("/")
+        if self.prefix:
+            try:
+                safe_key(self.prefix)
+            except ParameterError:
+                raise ParameterError(
+                    f"store {location!r}: the prefix may hold only letters, digits, '.', '_', '-' and '/' "
+                    "(no '..', '?', '#', empty segments)") from None
 
     def _key(self, key: str) -> str:
+        key = safe_key(key)
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def url(self, key: str) -> str:
@@ -153,6 +198,54 @@ class S3Store:
                 time.sleep(min(0.05 * 2 ** attempt, 1.0) * random.random())  # noqa: S311
         raise Conflict("aws", f"update {self.url(key)}",
                        f"still contended after {self.MAX_ATTEMPTS} attempts")
+
+
+class FallbackStore:
+    """`primary` until a write to it fails, then `fallback` for the rest of the run (a record is never lost).
+
+    `fell_back` says why the switch happened (None while on the primary). Reads go to the store in use.
+    Both failing raises StoreUnwritable with one line naming both.
+    """
+
+    def __init__(self, primary: Store, fallback: Store) -> None:
+        self.primary, self.fallback = primary, fallback
+        self.current: Store = primary
+        self.fell_back: str | None = None
+
+    @property
+    def location(self) -> str:
+        return self.current.location
+
+    def url(self, key: str) -> str:
+        return self.current.url(key)
+
+    def _attempt(self, call: Callable[[Store], Any]) -> Any:
+        if self.current is self.primary:
+            try:
+                return call(self.primary)
+            except Exception as exc:
+                self.fell_back = f"{type(exc).__name__}: {exc}"[:300]
+                self.current = self.fallback
+        try:
+            return call(self.fallback)
+        except Exception as exc:
+            raise StoreUnwritable(
+                f"the record could not be written to {self.primary.location} ({self.fell_back}) nor to the "
+                f"fallback {self.fallback.location} ({type(exc).__name__}: {exc})"[:600]) from exc
+
+    def write(self, key: str, data: bytes) -> str:
+        return str(self._attempt(lambda store: store.write(key, data)))
+
+    def read(self, key: str) -> bytes | None:
+        return self.current.read(key)
+
+    def update_json(self, key: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+        return dict(self._attempt(lambda store: store.update_json(key, change)))
+
+
+def default_fallback() -> str:
+    """Where a record goes when its store cannot be written: $RUNBOOK_FALLBACK_STORE or a local folder."""
+    return os.path.expanduser(os.environ.get("RUNBOOK_FALLBACK_STORE", "~/.local/state/runbook_kit/unsent"))
 
 
 _SCHEMES: dict[str, Callable[[str], Store]] = {"s3://": S3Store}

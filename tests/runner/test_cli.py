@@ -111,3 +111,54 @@ def test_failed_run_exits_1_and_still_prints_the_record(write_notebook, tmp_path
     result = runbook("run", nb, "--store", str(tmp_path / "s"))
     assert result.returncode == 1 and "ZeroDivisionError" in result.stderr
     assert Path(result.stdout.strip()).is_file()
+
+
+def test_every_refused_input_is_one_line_exit_2_and_nothing_written(write_notebook, tmp_path):
+    nb = write_notebook(
+        "p", ("code", "replicas = 3  # n\nratio = 0.5  # r\nitems = []  # l\n", ["parameters"]),
+        ("code", f"open({str(tmp_path / 'ran')!r}, 'w')"),
+    )
+    files = {
+        "bomb.yaml": b'a: &a ["x","x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n'
+                     b"c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\nitems: *d\n",
+        "latin1.yaml": b"replicas: 3\n# caf\xe9\n",
+        "dates.yaml": b"items: [2024-01-01]\n",
+        "nan.yaml": b"ratio: .nan\n",
+        "inf.yaml": b"items: [1, .inf]\n",
+        "big.yaml": b"replicas: " + b"9" * 5000 + b"\n",
+        "binary.yaml": b"items: [!!binary aGVsbG8=]\n",
+        "set.yaml": b"items: [!!set {a, b}]\n",
+        "deep.yaml": b"items: " + b"[" * 3000 + b"]" * 3000 + b"\n",
+        "surrogate.yaml": b'items: ["\\ud800"]\n',
+    }
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    cases = [
+        (["-p", "replicas", "9" * 5000], "more than 1000 digits"),
+        (["-p", "ratio", "1e999"], "expects float"),
+        (["-p", "ratio", "nan"], "expects float"),
+        (["-p", "items", "[" * 3000 + "]" * 3000], "give JSON"),
+        (["-p", "items", "[NaN]"], "give JSON"),
+        (["-p", "ratio", "0.5", "-f", str(tmp_path / "surrogate.yaml")], "not valid Unicode"),
+        (["-p", "items", '["caf\udce9"]'], "not valid Unicode"),  # a Latin-1 byte in argv
+        (["--timeout", "nan"], "--timeout must be a positive number"),
+        (["--timeout", "-5"], "--timeout must be a positive number"),
+        (["--cell-timeout", "inf"], "--cell-timeout must be a positive number"),
+        (["--timeout", "soon"], "--timeout must be a positive number"),
+        *[(["-f", str(tmp_path / name)], message) for name, message in [
+            ("bomb.yaml", "aliases"), ("latin1.yaml", "not UTF-8"), ("dates.yaml", "holds a date"),
+            ("nan.yaml", "NaN and infinity"), ("inf.yaml", "NaN or infinity"), ("big.yaml", "parameter file"),
+            ("binary.yaml", "holds a bytes"), ("set.yaml", "holds a set"), ("deep.yaml", "parameter file"),
+        ]],
+    ]
+    for args, message in cases:
+        result = runbook("run", nb, *args, "--store", str(tmp_path / "s"))
+        assert result.returncode == 2, (args, result.stderr)
+        assert result.stderr.count("\n") == 1 and message in result.stderr, (args, result.stderr)
+    assert not (tmp_path / "s").exists() and not (tmp_path / "ran").exists()
+
+
+def test_run_help_documents_every_exit_code():
+    result = CliRunner().invoke(cli, ["run", "--help"])
+    for code in ("0 ", "1 ", "2 ", "3 ", "4 ", "128+N"):
+        assert f"\n    {code}" in result.output, code

@@ -172,16 +172,13 @@ def test_kernel_is_gone_after_each_run(write_notebook, store):
     assert gone
 
 
-def test_unwritable_store_falls_back_to_a_local_record(write_notebook, tmp_path, monkeypatch):
-    from runbook_kit import runner
-
+def test_unwritable_store_falls_back_to_a_local_record(write_notebook, tmp_path):
     fallback = tmp_path / "unsent"
-    monkeypatch.setattr(runner, "FALLBACK_STORE", str(fallback))
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the store folder should be")
     nb = write_notebook("p", PARAMS, ("code", "import runbook_kit as rk\nrk.finding('kept')"))
-    result = run_notebook(nb, incident="INC-F", store=str(blocker / "store"))
-    assert result.status == "succeeded"
+    result = run_notebook(nb, incident="INC-F", store=str(blocker / "store"), fallback_store=str(fallback))
+    assert result.status == "succeeded" and result.exit_code == 4 and result.recorded_elsewhere
     assert Path(result.notebook_path).parent == fallback / "INC-F"
     assert (
         json.loads((fallback / "INC-F" / "incident.json").read_text())["runs"][0]["findings"][0]["title"]

@@ -12,7 +12,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from runbook_kit import clients
+from runbook_kit import ParameterError, clients
 from runbook_kit.runner import run_notebook
 from runbook_kit.store import open_store
 
@@ -79,11 +79,31 @@ def test_run_writes_its_record_to_s3(s3_endpoint, write_notebook):
     assert open_store("s3://incident-records/prod").read("INC-S3/missing.json") is None
 
 
-def test_missing_bucket_keeps_the_record_locally(s3_endpoint, write_notebook, tmp_path, monkeypatch):
-    from runbook_kit import runner
-
+def test_missing_bucket_keeps_the_record_locally(s3_endpoint, write_notebook, tmp_path):
     _, env = s3_endpoint
-    monkeypatch.setattr(runner, "FALLBACK_STORE", str(tmp_path / "unsent"))
     nb = write_notebook("hello", ("code", "dry_run = True  # plan only\n", ["parameters"]))
-    result = run_notebook(nb, incident="INC-S3", store="s3://no-such-bucket/x", env=env)
+    result = run_notebook(nb, incident="INC-S3", store="s3://no-such-bucket/x", env=env,
+                          fallback_store=str(tmp_path / "unsent"))
     assert result.status == "succeeded" and Path(result.notebook_path).is_file()
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["s3://b/a/../b", "s3://b/..", "s3://b/x?versionId=1", "s3://b/x#frag", "s3://b/a//b", "s3://b/a b",
+     "s3://b/./x", "s3://b/%2e%2e/x"],
+)
+def test_s3_prefixes_that_would_change_meaning_are_refused(location):
+    with pytest.raises(ParameterError, match="prefix"):
+        open_store(location)
+
+
+def test_s3_keys_are_plain_and_leading_slashes_normalised(s3_endpoint):
+    url, _ = s3_endpoint
+    boto3.client("s3", endpoint_url=url, region_name="us-east-1").create_bucket(Bucket="recs")
+    store = open_store("s3://recs//prod/")
+    assert store.url("INC-1/incident.json") == "s3://recs/prod/INC-1/incident.json"
+    for key in ("../INC-1/x.ipynb", "INC-1/../../x", "INC-1/x?y", "INC-1/x#y", "/INC-1/x", "INC-1//x"):
+        with pytest.raises(ParameterError, match="unsafe path"):
+            store.write(key, b"{}")
+    assert "Contents" not in boto3.client("s3", endpoint_url=url, region_name="us-east-1").list_objects_v2(
+        Bucket="recs")

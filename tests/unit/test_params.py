@@ -95,3 +95,110 @@ def test_inject_places_repr_after_the_parameters_cell():
 @pytest.mark.parametrize("good", ["INC-1234", "2026-11-29.db", "a_b"])
 def test_incident_ids(good):
     assert validate_incident_id(good) == good
+
+
+# --- every accepted value is recordable; the rest is refused up front with one line -------------
+
+def _deep(n: int) -> list:
+    value: list = [1]
+    for _ in range(n):
+        value = [value]
+    return value
+
+
+def _accepted(given: dict) -> dict:
+    from runbook_kit.params import ensure_recordable
+
+    values = validate(declared(nb()), given)
+    ensure_recordable(values)
+    return values
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"ratio": "nan"}, "expects float"),
+        ({"ratio": "-inf"}, "expects float"),
+        ({"ratio": float("nan")}, "NaN and infinity"),
+        ({"ratio": float("inf")}, "NaN and infinity"),
+        ({"ratio": 10**400}, "too large for a float"),
+        ({"ratio": "1e999"}, "expects float"),
+        ({"replicas": "9" * 5000}, "more than 1000 digits"),
+        ({"labels": "[NaN]"}, "give JSON"),
+        ({"labels": "[1, Infinity]"}, "give JSON"),
+        ({"labels": "[" * 3000 + "]" * 3000}, "give JSON"),
+        ({"labels": [float("nan")]}, "NaN or infinity (at [0])"),
+        ({"labels": [__import__("datetime").date(2024, 1, 1)]}, "holds a date (2024-01-01)"),
+        ({"labels": [{1, 2}]}, "holds a set"),
+        ({"labels": [b"\x00"]}, "holds a bytes"),
+        ({"labels": [10**2000]}, "more than 1000 digits"),
+        ({"limits": {1: "a"}}, "key that is not a (valid) string"),
+        ({"limits": {"\udcff": "a"}}, "key that is not a (valid) string"),
+        ({"namespace": "caf\udce9"}, "not valid Unicode"),
+        ({"labels": ["ok", "\ud800"]}, "not valid Unicode (at [1])"),
+        ({"limits": {"a": {"b": _deep(40)}}}, "nested more than 32 deep"),
+        ({"labels": _deep(3000)}, "nested more than 32 deep"),
+    ],
+)
+def test_values_a_record_cannot_hold_are_refused(given, message):
+    with pytest.raises(ParameterError, match=__import__("re").escape(message)) as info:
+        _accepted(given)
+    assert "\n" not in str(info.value) and len(str(info.value)) < 300
+
+
+@pytest.mark.parametrize(
+    "given",
+    [{"ratio": 1e308}, {"ratio": "-0.0"}, {"replicas": "9" * 1000}, {"labels": '["2024-01-01", 1.5, null]'},
+     {"limits": {"api": {"memory": "512Mi", "cpu": 0.5}}},
+     {"namespace": __import__("datetime").date(2024, 1, 2)}],
+)
+def test_accepted_values_round_trip_through_json_and_a_python_literal(given):
+    import ast
+    import json
+
+    values = _accepted(given)
+    assert json.loads(json.dumps(values, allow_nan=False)) == values
+    book = nb()
+    inject(book, values)
+    injected = book["cells"][2]["source"]
+    namespace: dict = {}
+    exec(compile(ast.parse(injected), "<injected>", "exec"), namespace)
+    assert {k: namespace[k] for k in values} == values
+
+
+def _file(tmp_path, content: bytes) -> str:
+    path = tmp_path / "params.yaml"
+    path.write_bytes(content)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"a: &x [1, 2]\nb: *x\n", "aliases"),
+        (b'a: &a ["x","x"]\nb: &b [*a,*a]\nc: &c [*b,*b]\n', "aliases"),
+        (b"name: caf\xe9\n", "not UTF-8"),
+        (b"- a\n- b\n", "must hold a mapping"),
+        (b"a: [\n", "cannot read parameter file"),
+        (b"a: !!python/object:os.system ls\n", "cannot read parameter file"),
+        (b"a: " + b"[" * 3000 + b"]" * 3000 + b"\n", "cannot read parameter file"),
+    ],
+)
+def test_bad_parameter_files_are_one_line(tmp_path, content, message):
+    from runbook_kit.params import load_parameter_file
+
+    with pytest.raises(ParameterError, match=message) as info:
+        load_parameter_file(_file(tmp_path, content))
+    assert "\n" not in str(info.value)
+
+
+def test_a_parameter_file_with_dates_loads_and_dates_in_lists_are_refused(tmp_path):
+    from runbook_kit.params import load_parameter_file
+
+    data = load_parameter_file(_file(tmp_path, b"namespace: 2024-01-01\nlabels: [2024-01-01]\n"))
+    assert validate(declared(nb()), {"namespace": data["namespace"]}) == {"namespace": "2024-01-01"}
+    with pytest.raises(ParameterError, match="quote it"):
+        _accepted({"labels": data["labels"]})
+    assert load_parameter_file(_file(tmp_path, b"")) == {}
+    with pytest.raises(ParameterError, match="No such file"):
+        load_parameter_file(str(tmp_path / "missing.yaml"))
