@@ -59,7 +59,8 @@ def safe_key(key: str) -> str:
 
 
 class Store(Protocol):
-    location: str
+    @property
+    def location(self) -> str: ...
 
     def url(self, key: str) -> str: ...
     def write(self, key: str, data: bytes) -> str: ...
