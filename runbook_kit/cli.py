@@ -89,7 +89,7 @@ def list_() -> None:
 @cli.command()
 @click.argument("name")
 def show(name: str) -> None:
-    """Show a runbook's purpose and parameters (type, default, help).
+    """Show a runbook's purpose and parameters (type, default or "required", help).
 
     \b
         runbook show db_connection_exhaustion
@@ -106,7 +106,8 @@ def show(name: str) -> None:
         click.echo(f"  {book.purpose}")
     click.echo(f"  {book.path}\n\nParameters:")
     for p in declared.values():
-        click.echo(f"  {p.name:<20} {p.type:<6} default {p.default:<16} {p.help}")
+        default = "required" if p.required else f"default {p.default}"
+        click.echo(f"  {p.name:<20} {p.type:<6} {default:<24} {p.help}")
     if not declared:
         click.echo("  (none)")
 

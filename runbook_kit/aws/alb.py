@@ -29,7 +29,9 @@ from runbook_kit.aws.cloudwatch import metric_frame
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["COLUMNS", "Spike", "alb_metrics", "detect_spike", "find_spike", "plot_latency", "verify_latency"]
+__all__ = [
+    "COLUMNS", "Spike", "alb_metrics", "diagnose_spike", "find_spike", "plot_latency", "verify_latency",
+]
 
 COLUMNS = ["timestamp", "avg_ms", "p99_ms", "requests", "target_5xx", "error_rate_pct"]
 NAMESPACE = "AWS/ApplicationELB"
@@ -247,7 +249,7 @@ def _rate(frame: pd.DataFrame, mask: Any) -> float:
     return 100 * float(part["target_5xx"].sum()) / requests if requests > 0 else float("nan")
 
 
-def detect_spike(
+def diagnose_spike(
     frame: pd.DataFrame,
     *,
     load_balancer: str = "",

@@ -14,7 +14,15 @@ import pandas as pd
 from runbook_kit.k8s import _api
 from runbook_kit.k8s._api import REVISION
 
-__all__ = ["POD_COLUMNS", "deployment_status", "pod_events", "pod_rows", "pod_status", "replicaset_status"]
+__all__ = [
+    "POD_COLUMNS",
+    "deployment_status",
+    "most_restarted_pod",
+    "pod_events",
+    "pod_rows",
+    "pod_status",
+    "replicaset_status",
+]
 
 POD_COLUMNS = [
     "namespace",
@@ -157,6 +165,13 @@ def pod_status(
         namespace=namespace, deployment=deployment, selector=selector, context=context, core=core, apps=apps
     )
     return pod_rows(pods).sort_values(["restarts", "pod"], ascending=[False, True], ignore_index=True)
+
+
+def most_restarted_pod(pods: pd.DataFrame) -> str:
+    """The name of the pod with the most restarts in a `pod_status` frame; "" when there is none (pure)."""
+    if pods is None or pods.empty:
+        return ""
+    return str(pods.sort_values(["restarts", "pod"], ascending=[False, True]).iloc[0]["pod"])
 
 
 def deployment_status(

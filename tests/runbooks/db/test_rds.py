@@ -6,6 +6,7 @@ import pytest
 
 import runbook_kit as rk
 from runbook_kit import clients
+from runbook_kit.pg.capacity import Recommendation
 from runbook_sandbox import timeline as tl
 
 pytestmark = [pytest.mark.sandbox]
@@ -88,7 +89,7 @@ def test_max_connections_plan_stages_the_value_pending_reboot(fresh_aws_env):
 
 
 def test_a_do_not_raise_recommendation_makes_the_plan_a_no_op(aws_env):
-    rec = rk.pg.Recommendation(current=100, used=82, stale=24, legitimate=58, recommended=100,
+    rec = Recommendation(current=100, used=82, stale=24, legitimate=58, recommended=100,
                                raise_limit=False, why="the leak explains it")
     plan = rk.aws.plan_max_connections(db_instance_id=tl.DB_INSTANCE_ID, recommendation=rec)
     assert plan.nothing_to_do and plan.targets == [] and plan.reason == "the leak explains it"
