@@ -6,6 +6,7 @@ import pytest
 
 import runbook_kit as rk
 from runbook_kit import clients
+from runbook_kit.aws.rds import RDS_METRICS
 from runbook_kit.pg.capacity import Recommendation
 from runbook_sandbox import timeline as tl
 
@@ -49,7 +50,7 @@ def test_unknown_instance_is_not_found(aws_env):
 
 def test_rds_metrics_frame_shows_connections_climbing_to_the_limit(aws_env):
     frame = rk.aws.rds_metrics(db_instance_id=tl.DB_INSTANCE_ID, minutes=180)
-    assert set(frame["metric"]) == set(rk.aws.RDS_METRICS)
+    assert set(frame["metric"]) == set(RDS_METRICS)
     assert list(frame.columns) == ["timestamp", "metric", "stat", "value"]
     assert str(frame["timestamp"].dt.tz) == "UTC"
     conns = frame[(frame["metric"] == "DatabaseConnections") & (frame["stat"] == "Maximum")]
