@@ -273,7 +273,9 @@ PERMISSION_STEPS = {
     "`patch` on `nodes`": {"k8s.plan_action", "k8s.plan_cordon", "k8s.plan_uncordon"},
     "`pods/eviction`": {"k8s.plan_action", "k8s.plan_drain"},
     "`cloudtrail:LookupEvents`": {"aws.lookup_events"},
-    "`logs:StartQuery`": {"aws.error_timeline", "aws.top_errors", "aws.insights_query"},
+    "`logs:StartQuery`": {
+        "aws.error_timeline", "aws.top_errors", "aws.diagnose_errors", "aws.insights_query",
+    },
     "`codedeploy:ListDeployments`": {"aws.deployments"},
     "`rds:DescribeDBParameters`": {
         "aws.parameters", "aws.plan_max_connections", "investigate.plan_database_action",

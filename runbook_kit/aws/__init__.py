@@ -20,7 +20,7 @@ from runbook_kit.aws.alb import alb_metrics, diagnose_spike, find_spike, plot_la
 from runbook_kit.aws.cloudtrail import lookup_events
 from runbook_kit.aws.cloudwatch import metric_frame, plot_metrics
 from runbook_kit.aws.codedeploy import deployments
-from runbook_kit.aws.logs import error_timeline, insights_query, top_errors
+from runbook_kit.aws.logs import diagnose_errors, error_timeline, insights_query, top_errors
 from runbook_kit.aws.rds import (
     instance_from_dsn,
     instance_status,
@@ -34,6 +34,7 @@ from runbook_kit.aws.rds import (
 __all__ = [
     "alb_metrics",
     "deployments",
+    "diagnose_errors",
     "diagnose_spike",
     "error_timeline",
     "find_spike",

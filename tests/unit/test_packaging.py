@@ -76,7 +76,7 @@ AUTHOR_STEPS_BEYOND_THE_RUNBOOKS = {
     "k8s": {"plan_rollback", "plan_scale", "plan_restart", "plan_set_memory", "plan_delete_pod",
             "plan_cordon", "plan_uncordon", "plan_drain", "replicaset_status"},
     "pg": {"assess_connections", "plan_cancel_long_queries", "plan_terminate_long_queries"},
-    "aws": {"find_spike", "insights_query", "instance_from_dsn", "metric_frame", "plot_metrics",
+    "aws": {"find_spike", "insights_query", "top_errors", "instance_from_dsn", "metric_frame", "plot_metrics",
             "rds_metrics"},
     "investigate": {"assess_database", "find_cause"},
 }
