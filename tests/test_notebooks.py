@@ -311,3 +311,23 @@ def test_permissions_listed_are_those_the_steps_use(path):
         assert (permission in permissions) == needed, (
             f"{permission} {'missing' if needed else 'listed but never used'} (steps: {sorted(used & steps)})"
         )
+
+
+def test_nbval_runs_get_the_sandbox_names_appended_to_the_parameters_cell():
+    from types import SimpleNamespace
+
+    from runbook_sandbox import testing
+    from runbook_sandbox.scenarios import RUNBOOK_PARAMETERS
+
+    nb = json.loads((catalog.search_path()[-1] / "pod_crashloop.ipynb").read_text())
+    cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
+    cell["source"] = source(cell)
+    other = {"metadata": {}, "source": "import runbook_kit as rk"}
+    path = Path("notebooks/pod_crashloop.ipynb")
+    for c in (cell, other):
+        testing._inject_sandbox_parameters(SimpleNamespace(cell=c, path=path))
+    values: dict = {}
+    exec(cell["source"], values)
+    wanted = dict(RUNBOOK_PARAMETERS["pod_crashloop"])
+    assert {k: values[k] for k in wanted} == wanted
+    assert values["dry_run"] is True and other["source"] == "import runbook_kit as rk"

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from runbook_kit import record
 from runbook_kit.aws.cloudwatch import metric_frame
+from runbook_kit.errors import ParameterError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -39,6 +40,8 @@ NAMESPACE = "AWS/ApplicationELB"
 
 def dimension(load_balancer: str) -> str:
     """The `LoadBalancer` dimension (`app/name/id`) from itself or from a load balancer ARN."""
+    if not load_balancer:  # a required parameter left unset in an interactive run
+        raise ParameterError("load_balancer is not set: give the ALB (`app/<name>/<id>` or its ARN)")
     return load_balancer.split(":loadbalancer/", 1)[1] if ":loadbalancer/" in load_balancer else load_balancer
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from runbook_kit.errors import ParameterError
 from runbook_kit.k8s import _api
 from runbook_kit.k8s._api import REVISION
 
@@ -127,6 +128,8 @@ def select_pods(
     *, namespace: str, deployment: str, selector: str, context: str, core: Any, apps: Any
 ) -> tuple[str, list[dict[str, Any]]]:
     """(label selector, pods): the deployment's matchLabels plus `selector`, and the pods they select."""
+    if namespace is None:  # a required parameter left unset in an interactive run: never "every namespace"
+        raise ParameterError("namespace is not set: give the namespace of the workload")
     label_selector = _selector(namespace, deployment, selector, context, apps)
     return label_selector, list_pods(namespace=namespace, selector=label_selector, context=context, core=core)
 

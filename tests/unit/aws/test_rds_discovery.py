@@ -39,3 +39,11 @@ def test_not_on_rds_plans_say_so_and_change_nothing():
     for plan in (plan_reboot(dsn=dsn), plan_max_connections(dsn=dsn, value=300)):
         assert plan.nothing_to_do and "self-managed PostgreSQL" in plan.reason
     assert "ALTER SYSTEM SET max_connections = 300" in plan_max_connections(dsn=dsn, value=300).command
+
+
+def test_an_unset_load_balancer_is_one_readable_error():
+    from runbook_kit import ParameterError
+    from runbook_kit.aws import alb_metrics
+
+    with pytest.raises(ParameterError, match="load_balancer is not set"):
+        alb_metrics(load_balancer=None)  # type: ignore[arg-type]

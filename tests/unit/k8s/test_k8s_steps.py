@@ -24,3 +24,13 @@ def test_only_an_applied_change_of_that_deployment_is_waited_for():
     assert not changed_deployment(Result(touching, "applied"), "worker")
     assert not changed_deployment(Result(plan, "skipped"), "api")
     assert not changed_deployment(None, "api")
+
+
+def test_an_unset_namespace_is_refused_not_read_as_every_namespace():
+    import pytest
+
+    from runbook_kit import ParameterError
+    from runbook_kit.k8s import pod_status
+
+    with pytest.raises(ParameterError, match="namespace is not set"):
+        pod_status(namespace=None)  # type: ignore[arg-type]
