@@ -107,7 +107,8 @@ def show(name: str) -> None:
     click.echo(f"  {book.path}\n\nParameters:")
     for p in declared.values():
         default = "required" if p.required else f"default {p.default}"
-        click.echo(f"  {p.name:<20} {p.type:<6} {default:<24} {p.help}")
+        text = p.help.split(":", 1)[1].strip() if p.required and ":" in p.help else p.help
+        click.echo(f"  {p.name:<20} {p.type:<6} {default:<24} {text}")
     if not declared:
         click.echo("  (none)")
 
