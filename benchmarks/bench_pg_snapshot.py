@@ -136,7 +136,7 @@ def kit_snapshot(dsn: str) -> None:
 def kit_who_holds(dsn: str) -> None:
     snap = pg.connection_snapshot(dsn=dsn)
     pg.top_holders(snap)
-    pg.assess(snap)
+    pg.assess_connections(snap)
 
 
 def snapshot_sql_only(dsn: str) -> None:
@@ -175,7 +175,7 @@ def main() -> int:
     with private_postgres(args.sessions + 100) as dsn, sessions(dsn, args.sessions):
         used = pg.connection_snapshot(dsn=dsn).used
         cases = [("kit: connection_snapshot (1 query)", kit_snapshot),
-                 ("kit: snapshot + top_holders + assess", kit_who_holds),
+                 ("kit: snapshot + top_holders + assess_connections", kit_who_holds),
                  ("snapshot SQL alone, 1 connection (no pandas)", snapshot_sql_only),
                  (f"naive: {len(NAIVE_QUERIES)} queries, 1 connection", naive_queries),
                  (f"naive: {len(NAIVE_QUERIES)} psql processes", naive_psql)]

@@ -1,7 +1,12 @@
 """runbook_kit: executable incident-response runbooks. Notebooks use one name: `import runbook_kit as rk`.
 
-Backends (`rk.k8s`, `rk.pg`, `rk.aws`) load on first use, so `import runbook_kit` stays cheap: it
-never imports boto3, kubernetes, pandas or matplotlib.
+Backends (`rk.k8s`, `rk.pg`, `rk.aws`) and `rk.investigate` load on first use, so `import runbook_kit`
+stays cheap: it never imports boto3, kubernetes, pandas or matplotlib.
+
+This facade is what a runbook author uses: the steps of each backend, `rk.apply` (the only verb that
+changes a system) and the record helpers. Raw SDK clients (`runbook_kit.clients`) and settings are not
+part of it: a client handed to a notebook would bypass the guard. Code that really needs one imports
+it explicitly (`from runbook_kit import clients`), and a test flags any runbook that does.
 """
 
 import importlib
@@ -22,7 +27,7 @@ from runbook_kit.record import action, event, finding, summary
 
 __version__ = "0.1.0"
 
-_LAZY = ("aws", "k8s", "pg", "settings", "clients", "investigate", "verification", "triage")
+_LAZY = ("aws", "k8s", "pg", "investigate", "verification", "triage")
 
 __all__ = [
     "BackendError",
@@ -38,13 +43,11 @@ __all__ = [
     "action",
     "apply",
     "aws",
-    "clients",
     "event",
     "finding",
     "investigate",
     "k8s",
     "pg",
-    "settings",
     "summary",
     "triage",
     "verification",

@@ -111,7 +111,7 @@ def list_(as_json: bool) -> None:
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead.")
 def show(name: str, as_json: bool) -> None:
-    """Show a runbook's purpose and parameters (type, default, help).
+    """Show a runbook's purpose and parameters (type, default or "required", help).
 
     \b
         runbook show db_connection_exhaustion
@@ -126,7 +126,8 @@ def show(name: str, as_json: bool) -> None:
         fail(str(exc))
     if as_json:
         _echo_json({"name": book.name, "title": book.title, "purpose": book.purpose, "path": str(book.path),
-                    "parameters": [{"name": p.name, "type": p.type, "default": p.default, "help": p.help}
+                    "parameters": [{"name": p.name, "type": p.type, "default": p.default, "help": p.help,
+                                    "required": p.required}
                                    for p in declared.values()]})
         return
     click.echo(f"{book.name}: {book.title}")
@@ -134,7 +135,9 @@ def show(name: str, as_json: bool) -> None:
         click.echo(f"  {book.purpose}")
     click.echo(f"  {book.path}\n\nParameters:")
     for p in declared.values():
-        click.echo(f"  {p.name:<20} {p.type:<6} default {p.default:<16} {p.help}")
+        default = "required" if p.required else f"default {p.default}"
+        text = p.help.split(":", 1)[1].strip() if p.required and ":" in p.help else p.help
+        click.echo(f"  {p.name:<20} {p.type:<6} {default:<24} {text}")
     if not declared:
         click.echo("  (none)")
 

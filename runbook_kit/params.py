@@ -7,7 +7,11 @@ or rejected with one line. Values are injected with `repr()`, so strings with qu
 and newlines round-trip exactly.
 
 The parameters cell is parsed with `ast` (no kernel, no papermill import): `name = default  # help`
-or `name: type = default  # help`.
+or `name: type = default  # help`. `None` means "not set": `replicas: int = None  # ...` declares an
+optional int. A target a runbook cannot guess (no production default may name a resource) is
+*required*: default `None` and a help comment that starts with "required", e.g.
+`namespace: str = None  # required: namespace of the workload`. `validate` refuses a run that does not
+give every required parameter, before a kernel starts.
 """
 
 from __future__ import annotations
@@ -50,6 +54,11 @@ class Parameter:
     type: str  # str | int | float | bool | list | dict | any
     default: str  # the default as written in the notebook
     help: str = ""
+
+    @property
+    def required(self) -> bool:
+        """Declared `name: type = None  # required: ...`: the run must give it."""
+        return self.default.strip() == "None" and self.help.lower().startswith("required")
 
     @property
     def default_value(self) -> Any:
@@ -172,11 +181,21 @@ def coerce(param: Parameter, value: Any) -> Any:
 
 
 def validate(declared_params: Mapping[str, Parameter], given: Mapping[str, Any]) -> dict[str, Any]:
-    """Check every given name is declared and coerce its value. Returns the values to inject."""
+    """Check every given name is declared, every required one given, and coerce the values.
+
+    Returns the values to inject.
+    """
     unknown = [n for n in given if n not in declared_params]
     if unknown:
         names = ", ".join(declared_params) or "none"
         raise ParameterError(f"unknown parameter {unknown[0]!r}; this runbook declares: {names}")
+    missing = [p for p in declared_params.values() if p.required and given.get(p.name) in (None, "")]
+    if missing:
+        first = missing[0]
+        what = first.help.split(":", 1)[1].strip() if ":" in first.help else first.help
+        more = f" (also missing: {', '.join(p.name for p in missing[1:])})" if missing[1:] else ""
+        raise ParameterError(f"missing required parameter {first.name!r} ({what}): give it with "
+                             f"-p {first.name} VALUE{more}")
     return {name: coerce(declared_params[name], value) for name, value in given.items()}
 
 

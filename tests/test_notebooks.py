@@ -97,3 +97,237 @@ def test_notebook_is_thin_documented_and_committed_without_outputs(path):
             for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module or "")])
         }
         assert not imported & SDKS, f"SDK import in a notebook: {imported & SDKS}"
+
+
+# --- thin notebooks: every code cell is `rk.` steps and display --------------------------------------
+
+FORBIDDEN_NODES = (
+    ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try, ast.FunctionDef,
+    ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp,
+    ast.GeneratorExp, ast.IfExp, ast.NamedExpr, ast.Import, ast.ImportFrom, ast.Global, ast.Delete,
+    ast.AugAssign, ast.Match, ast.Raise, ast.Assert,
+)
+RAW_CLIENTS = SDKS | {"clients", "settings", "runbook_sandbox"}
+
+
+def _rooted_at_rk(node: ast.expr) -> bool:
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return isinstance(node, ast.Name) and node.id == "rk"
+
+
+def _step(node: ast.expr | None) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and _rooted_at_rk(node.func)
+
+
+def thin_problems(code: str) -> list[str]:
+    """What makes a runbook code cell more than `rk.` step calls and display (empty: it is thin)."""
+    tree = ast.parse(code)
+    problems = []
+    for stmt in tree.body:
+        displayed = isinstance(stmt, ast.Expr) and (
+            _step(stmt.value) or isinstance(stmt.value, ast.Name | ast.Attribute)
+        )
+        assigned = (
+            isinstance(stmt, ast.Assign)
+            and len(stmt.targets) == 1
+            and isinstance(stmt.targets[0], ast.Name)
+            and _step(stmt.value)
+        )
+        if not (displayed or assigned):
+            problems.append(f"line {stmt.lineno}: not an rk step, an assignment of one, or a name to display")
+    for node in ast.walk(tree):
+        if isinstance(node, FORBIDDEN_NODES):
+            problems.append(f"line {node.lineno}: {type(node).__name__} belongs in an rk step")
+        elif isinstance(node, ast.Call) and not _step(node):
+            problems.append(f"line {node.lineno}: a call not rooted at rk: {ast.unparse(node.func)}")
+        elif isinstance(node, ast.Attribute) and node.attr in RAW_CLIENTS:
+            problems.append(f"line {node.lineno}: raw client or settings access: {ast.unparse(node)}")
+        elif isinstance(node, ast.Name) and node.id in RAW_CLIENTS:
+            problems.append(f"line {node.lineno}: SDK name {node.id}")
+    return problems
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        'pod = pods.pod.iloc[0] if len(pods) else ""',
+        'deployment_changed = result.applied and action in ("rollback", "scale")',
+        "for pod in pods.pod:\n    rk.k8s.pod_events(namespace=namespace, pod=pod)",
+        "core = rk.clients.core_v1()",
+        "rk.k8s.pod_status(namespace=namespace, core=clients.core_v1())",
+        "import boto3",
+        "x = [rk.k8s.pod_status(namespace=n) for n in names]",
+        "try:\n    rk.apply(plan, dry_run=dry_run)\nexcept Exception:\n    pass",
+        "rk.apply(plan, dry_run=dry_run or not raise_limit if x else y)",
+    ],
+)
+def test_the_thinness_check_catches_logic_and_raw_clients(code):
+    assert thin_problems(code)
+
+
+def test_the_thinness_check_accepts_steps_assignments_and_display():
+    code = (
+        "pods = rk.k8s.pod_status(namespace=namespace, deployment=deployment)\npods\n"
+        "rk.k8s.plot_restarts(pods, title=f'Restarts: {namespace}')\nresult.outcome"
+    )
+    assert thin_problems(code) == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_code_cell_is_rk_steps_and_display(path):
+    nb = json.loads(path.read_text())
+    code_cells = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    steps = [c for c in code_cells if "parameters" not in c["metadata"].get("tags", [])]
+    assert source(steps[0]).strip() == "import runbook_kit as rk"
+    for cell in steps[1:]:
+        assert thin_problems(source(cell)) == [], source(cell)
+
+
+# --- no default names a sandbox resource; targets are required ----------------------------------------
+
+
+def _sandbox_names() -> set[str]:
+    from runbook_sandbox import scenarios, timeline
+
+    names = {v for k, v in vars(timeline).items() if k.isupper() and isinstance(v, str) and len(v) > 2}
+    for values in scenarios.RUNBOOK_PARAMETERS.values():
+        names |= {v for v in values.values() if isinstance(v, str) and v}
+    return names
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_default_names_a_sandbox_resource(path):
+    nb = json.loads(path.read_text())
+    cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
+    text = source(cell)
+    for name in _sandbox_names():
+        assert f'"{name}"' not in text and f"'{name}'" not in text, f"a default names the sandbox's {name!r}"
+    for p in params.declared(nb).values():
+        if isinstance(p.default_value, str) and p.default_value:
+            assert p.default_value not in _sandbox_names(), p.name
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_sandbox_names_every_required_target(path):
+    from runbook_sandbox.scenarios import RUNBOOK_PARAMETERS
+
+    required = {p.name for p in params.declared(json.loads(path.read_text())).values() if p.required}
+    given = set(RUNBOOK_PARAMETERS.get(path.stem, {}))
+    assert required <= given, "tests, nbval and the demo could not run it"
+
+
+def test_targets_are_required_where_nothing_can_be_discovered():
+    required = {
+        p.stem: {q.name for q in params.declared(json.loads(p.read_text())).values() if q.required}
+        for p in NOTEBOOKS
+    }
+    assert required["pod_crashloop"] == {"namespace"}
+    assert required["k8s_mitigation"] == {"namespace"}
+    assert required["api_latency_spike"] == {"load_balancer", "log_group", "namespace", "deployment"}
+    assert required["db_connection_exhaustion"] == required["db_mitigation"] == set()  # the DSN names it
+
+
+def test_a_missing_required_parameter_exits_2_before_a_kernel_starts(tmp_path):
+    import subprocess
+    import sys
+
+    store = tmp_path / "store"
+    done = subprocess.run(
+        [sys.executable, "-m", "runbook_kit.cli", "run", "api_latency_spike", "-p", "namespace", "shop",
+         "--store", str(store)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1
+    assert "missing required parameter 'load_balancer'" in done.stderr and "log_group" in done.stderr
+    assert not store.exists(), "nothing ran, nothing was written"
+
+
+def test_show_marks_required_parameters():
+    from click.testing import CliRunner
+
+    from runbook_kit.cli import cli
+
+    result = CliRunner().invoke(cli, ["show", "pod_crashloop"])
+    assert result.exit_code == 0, result.output
+    line = next(ln for ln in result.output.splitlines() if ln.split()[:1] == ["namespace"])
+    assert line.split()[1:3] == ["str", "required"]
+    revision = next(ln for ln in result.output.splitlines() if ln.split()[:1] == ["revision"])
+    assert revision.split()[1:4] == ["int", "default", "None"]
+
+
+# --- per-runbook permissions: a runbook lists what its steps use, and nothing else ---------------------
+
+# A permission (as written in the first markdown cell) -> the rk steps that need it.
+PERMISSION_STEPS = {
+    "`pods/log`": {"k8s.container_logs", "k8s.diagnose_crashloop"},
+    "`events`": {"k8s.pod_events", "k8s.diagnose_crashloop"},
+    "`metrics.k8s.io`": {"k8s.container_resources", "k8s.diagnose_crashloop"},
+    "`nodes`, `namespaces`": {"k8s.node_status"},
+    "`patch` on `deployments": {  # `deployments` or `deployments.apps`
+        "k8s.plan_mitigation", "k8s.plan_action", "investigate.plan_rollback_of_cause",
+    },
+    "`deployments/scale`": {"k8s.plan_action", "k8s.plan_scale"},
+    "`delete` on `pods`": {"k8s.plan_action", "k8s.plan_delete_pod"},
+    "`patch` on `nodes`": {"k8s.plan_action", "k8s.plan_cordon", "k8s.plan_uncordon"},
+    "`pods/eviction`": {"k8s.plan_action", "k8s.plan_drain"},
+    "`cloudtrail:LookupEvents`": {"aws.lookup_events"},
+    "`logs:StartQuery`": {
+        "aws.error_timeline", "aws.top_errors", "aws.diagnose_errors", "aws.insights_query",
+    },
+    "`codedeploy:ListDeployments`": {"aws.deployments"},
+    "`rds:DescribeDBParameters`": {
+        "aws.parameters", "aws.plan_max_connections", "investigate.plan_database_action",
+    },
+    "`rds:ModifyDBParameterGroup`": {"aws.plan_max_connections", "investigate.plan_database_action"},
+    "`rds:RebootDBInstance`": {"aws.plan_reboot", "investigate.plan_database_action"},
+    "`pg_signal_backend`": {
+        "pg.plan_terminate_idle", "pg.plan_cancel_long_queries", "pg.plan_terminate_long_queries",
+        "investigate.plan_database_action",
+    },
+    "`pg_read_all_stats`": {"pg.connection_snapshot"},
+}
+
+
+def _steps(nb: dict) -> set[str]:
+    used = set()
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        for node in ast.walk(ast.parse(source(cell))):
+            if isinstance(node, ast.Call) and _step(node):
+                used.add(ast.unparse(node.func).removeprefix("rk."))
+    return used
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_permissions_listed_are_those_the_steps_use(path):
+    nb = json.loads(path.read_text())
+    first, used = source(nb["cells"][0]), _steps(nb)
+    permissions = first[first.index("**Permissions") :]
+    for permission, steps in PERMISSION_STEPS.items():
+        needed = bool(used & steps)
+        assert (permission in permissions) == needed, (
+            f"{permission} {'missing' if needed else 'listed but never used'} (steps: {sorted(used & steps)})"
+        )
+
+
+def test_nbval_runs_get_the_sandbox_names_appended_to_the_parameters_cell():
+    from types import SimpleNamespace
+
+    from runbook_sandbox import testing
+    from runbook_sandbox.scenarios import RUNBOOK_PARAMETERS
+
+    nb = json.loads((catalog.search_path()[-1] / "pod_crashloop.ipynb").read_text())
+    cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
+    cell["source"] = source(cell)
+    other = {"metadata": {}, "source": "import runbook_kit as rk"}
+    path = Path("notebooks/pod_crashloop.ipynb")
+    for c in (cell, other):
+        testing._inject_sandbox_parameters(SimpleNamespace(cell=c, path=path))
+    values: dict = {}
+    exec(cell["source"], values)
+    wanted = dict(RUNBOOK_PARAMETERS["pod_crashloop"])
+    assert {k: values[k] for k in wanted} == wanted
+    assert values["dry_run"] is True and other["source"] == "import runbook_kit as rk"

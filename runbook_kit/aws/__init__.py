@@ -1,16 +1,28 @@
-"""AWS helpers for runbooks: RDS instances and parameters, CloudWatch metric frames and plots.
+"""AWS steps for runbooks: load balancer latency, CloudTrail, CodeDeploy, Logs Insights, RDS.
 
-Modules of one idea each, re-exported here (`rk.aws.<name>`) through a checked `__all__`. boto3 is
-reached only through `runbook_kit.clients.aws(service)` (timeouts, retries, AWS_ENDPOINT_URL).
+`__all__` is what a runbook author calls (`rk.aws.<name>`); building blocks (the Spike type, metric
+names, query texts) stay importable from their modules of one idea each. A test keeps `__all__`
+equal to what is really exported.
+
+Names say what a step does (docs/design.md, "Naming"):
+* a noun (`alb_metrics`, `deployments`) or `assess_*` / `find_*`: a read or a computation; it
+  records nothing but a gap (a read that could not be done);
+* `diagnose_*` / `check_*` / `verify_*`: records findings (`find_spike` is pure, `diagnose_spike`
+  records what it found);
+* `plan_*`: returns a `guard.Plan` and touches nothing; `rk.apply` is the only verb that changes a
+  system.
+
+boto3 is reached only through `runbook_kit.clients.aws(service)` (timeouts, retries,
+AWS_ENDPOINT_URL). This package imports no other backend (import-linter `layers` contract).
 """
 
-from runbook_kit.aws.alb import Spike, alb_metrics, detect_spike, find_spike, plot_latency, verify_latency
+from runbook_kit.aws.alb import alb_metrics, diagnose_spike, find_spike, plot_latency, verify_latency
 from runbook_kit.aws.cloudtrail import lookup_events
 from runbook_kit.aws.cloudwatch import metric_frame, plot_metrics
 from runbook_kit.aws.codedeploy import deployments
-from runbook_kit.aws.logs import error_timeline, insights_query, top_errors
+from runbook_kit.aws.logs import diagnose_errors, error_timeline, insights_query, top_errors
 from runbook_kit.aws.rds import (
-    RDS_METRICS,
+    instance_from_dsn,
     instance_status,
     parameters,
     plan_max_connections,
@@ -20,14 +32,14 @@ from runbook_kit.aws.rds import (
 )
 
 __all__ = [
-    "RDS_METRICS",
-    "Spike",
     "alb_metrics",
     "deployments",
-    "detect_spike",
+    "diagnose_errors",
+    "diagnose_spike",
     "error_timeline",
     "find_spike",
     "insights_query",
+    "instance_from_dsn",
     "instance_status",
     "lookup_events",
     "metric_frame",

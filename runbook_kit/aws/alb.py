@@ -25,11 +25,14 @@ from typing import TYPE_CHECKING, Any
 
 from runbook_kit import record
 from runbook_kit.aws.cloudwatch import metric_frame
+from runbook_kit.errors import ParameterError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["COLUMNS", "Spike", "alb_metrics", "detect_spike", "find_spike", "plot_latency", "verify_latency"]
+__all__ = [
+    "COLUMNS", "Spike", "alb_metrics", "diagnose_spike", "find_spike", "plot_latency", "verify_latency",
+]
 
 COLUMNS = ["timestamp", "avg_ms", "p99_ms", "requests", "target_5xx", "error_rate_pct"]
 NAMESPACE = "AWS/ApplicationELB"
@@ -37,6 +40,8 @@ NAMESPACE = "AWS/ApplicationELB"
 
 def dimension(load_balancer: str) -> str:
     """The `LoadBalancer` dimension (`app/name/id`) from itself or from a load balancer ARN."""
+    if not load_balancer:  # a required parameter left unset in an interactive run
+        raise ParameterError("load_balancer is not set: give the ALB (`app/<name>/<id>` or its ARN)")
     return load_balancer.split(":loadbalancer/", 1)[1] if ":loadbalancer/" in load_balancer else load_balancer
 
 
@@ -247,7 +252,7 @@ def _rate(frame: pd.DataFrame, mask: Any) -> float:
     return 100 * float(part["target_5xx"].sum()) / requests if requests > 0 else float("nan")
 
 
-def detect_spike(
+def diagnose_spike(
     frame: pd.DataFrame,
     *,
     load_balancer: str = "",

@@ -25,7 +25,10 @@ from runbook_kit.errors import BackendError, backend_call
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["ERROR_TIMELINE_QUERY", "TOP_ERRORS_QUERY", "error_timeline", "insights_query", "top_errors"]
+__all__ = [
+    "ERROR_TIMELINE_QUERY", "TOP_ERRORS_QUERY", "diagnose_errors", "error_timeline", "insights_query",
+    "top_errors",
+]
 
 ERROR_TIMELINE_QUERY = (
     "fields @timestamp, @message | filter @message like /{pattern}/ "
@@ -154,7 +157,7 @@ def top_errors(
     timeout_s: float = 60.0,
     logs: Any | None = None,
 ) -> pd.DataFrame:
-    """The most frequent error messages (request ids stripped): component, error, count; records a finding."""
+    """The most frequent error messages (request ids stripped): component, error, count."""
     query = TOP_ERRORS_QUERY.format(pattern=pattern, limit=int(limit))
     frame = insights_query(log_group=log_group, query=query, minutes=minutes, timeout_s=timeout_s, logs=logs)
     gap = frame.attrs.get("gap")
@@ -162,9 +165,26 @@ def top_errors(
         if column not in frame:
             frame[column] = [] if frame.empty else None
     frame = frame[["component", "error", "count"]].reset_index(drop=True)
-    if gap:  # the logs could not be read: "no errors" would be a false finding
+    if gap:  # the logs could not be read: later steps must not read "no errors" from this
         frame.attrs["gap"] = gap
-    elif frame.empty:
+    return frame
+
+
+def diagnose_errors(
+    *,
+    log_group: str,
+    minutes: float = 180,
+    pattern: str = "ERROR",
+    limit: int = 10,
+    timeout_s: float = 60.0,
+    logs: Any | None = None,
+) -> pd.DataFrame:
+    """`top_errors`, and a finding naming the most frequent one (or saying there is none)."""
+    frame = top_errors(log_group=log_group, minutes=minutes, pattern=pattern, limit=limit,
+                       timeout_s=timeout_s, logs=logs)
+    if record.missing(frame):  # the gap is recorded; "no errors" would be a false finding
+        return frame
+    if frame.empty:
         record.finding(
             f"No {pattern} lines in {log_group} in the last {minutes:g} min",
             severity="info",

@@ -6,22 +6,32 @@ ModifyDBParameterGroup can only stage it (ApplyMethod=pending-reboot) and the ne
 at the next reboot — which drops every connection, the healthy ones too. The reboot plan is therefore
 "nothing to do" unless the instance really has a change pending a reboot, and says why: a reboot does
 not fix a leak (the leaking application reconnects and leaks again) and costs minutes of downtime.
+
+Which instance: `db_instance_id` when given ("" says "not on RDS"); when None (not set) it is read
+from the database's DSN when its host is an RDS endpoint (`<id>.<hash>.<region>.rds.amazonaws.com`),
+else the database is taken as self-managed. No instance name is ever guessed.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import urllib.parse
 from typing import TYPE_CHECKING, Any
 
-from runbook_kit import clients, record
-from runbook_kit.aws.cloudwatch import COLUMNS, metric_frame, plot_metrics
+from runbook_kit import clients, record, settings
+from runbook_kit.aws.cloudwatch import COLUMNS as METRIC_COLUMNS
+from runbook_kit.aws.cloudwatch import metric_frame, plot_metrics
 from runbook_kit.errors import NotFound, backend_call
 from runbook_kit.guard import Plan
+from runbook_kit.plans import plan_no_change
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 __all__ = [
     "RDS_METRICS",
+    "instance_from_dsn",
     "instance_status",
     "parameters",
     "plan_max_connections",
@@ -37,7 +47,34 @@ _STATUS_COLUMNS = ["db_instance_id", "status", "instance_class", "engine", "engi
                    "created"]
 _PARAMETER_COLUMNS = ["parameter_group", "name", "value", "apply_type", "source", "modifiable",
                       "group_apply_status"]
-_NOT_RDS = "no RDS instance given (db_instance_id is empty): a self-managed PostgreSQL"
+_NOT_RDS = ("no RDS instance (db_instance_id is empty, or not set and the DSN host is no RDS endpoint): "
+            "a self-managed PostgreSQL")
+_RDS_ENDPOINT = re.compile(
+    r"^(?P<id>[a-z][a-z0-9-]{0,62})\.[a-z0-9]+\.(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+)\.rds\.amazonaws\.com(?:\.cn)?\.?$",
+    re.IGNORECASE,
+)
+
+
+def _dsn_host(dsn: str) -> str:
+    conninfo = settings.get().database(dsn or None) or ""
+    if "://" in conninfo:
+        netloc = urllib.parse.urlsplit(conninfo).netloc.rpartition("@")[2]
+        return netloc.split(",")[0].rsplit(":", 1)[0] if not netloc.startswith("[") else ""
+    found = re.search(r"(?:^|\s)host\s*=\s*'?([^'\s,]+)", conninfo)
+    return found.group(1) if found else os.environ.get("PGHOST", "").split(",")[0]
+
+
+def instance_from_dsn(dsn: str = "") -> str:
+    """The RDS instance id in the DSN's host (`<id>.<hash>.<region>.rds.amazonaws.com`), else "".
+
+    `dsn` is a DSN, a name from runbook.yaml or "" for the default (RUNBOOK_DSN, DATABASE_URL, PGHOST).
+    """
+    found = _RDS_ENDPOINT.match(_dsn_host(dsn).strip())
+    return found.group("id").lower() if found else ""
+
+
+def _resolve(db_instance_id: str | None, dsn: str) -> str:
+    return db_instance_id if db_instance_id is not None else instance_from_dsn(dsn)
 
 
 def _empty(columns: list[str]) -> pd.DataFrame:
@@ -48,8 +85,8 @@ def _empty(columns: list[str]) -> pd.DataFrame:
 
 def _not_rds_plan(action: str, command: str, reason: str) -> Plan:
     """A no-op plan for a database that is not on RDS, saying what to do there instead."""
-    return Plan(action=action, target="a self-managed PostgreSQL", backend="postgres", command=command,
-                execute=lambda dry_run: None, nothing_to_do=True, reason=f"{_NOT_RDS}; {reason}")
+    return plan_no_change(action=action, target="a self-managed PostgreSQL", backend="postgres",
+                          command=command, reason=f"{_NOT_RDS}; {reason}")
 
 
 def _unread_plan(action: str, db_instance_id: str, gaps: list[str]) -> Plan:
@@ -69,10 +106,13 @@ def _instance(db_instance_id: str, rds: Any) -> dict[str, Any]:
 
 
 @record.read_step("RDS instance {db_instance_id}", fix="rds:DescribeDBInstances", columns=_STATUS_COLUMNS)
-def instance_status(*, db_instance_id: str, rds: Any | None = None) -> pd.DataFrame:
+def instance_status(
+    *, db_instance_id: str | None = None, dsn: str = "", rds: Any | None = None
+) -> pd.DataFrame:
     """One row: status, class, engine, endpoint, parameter group and its apply status, pending changes."""
     import pandas as pd
 
+    db_instance_id = _resolve(db_instance_id, dsn)
     if not db_instance_id:
         return _empty(_STATUS_COLUMNS)
     db = _instance(db_instance_id, rds or clients.aws("rds"))
@@ -92,11 +132,12 @@ def instance_status(*, db_instance_id: str, rds: Any | None = None) -> pd.DataFr
 
 @record.read_step("RDS parameters of {db_instance_id}", columns=_PARAMETER_COLUMNS,
                   fix="rds:DescribeDBInstances, rds:DescribeDBParameters")
-def parameters(*, db_instance_id: str, names: tuple[str, ...] = ("max_connections",),
-               rds: Any | None = None) -> pd.DataFrame:
+def parameters(*, db_instance_id: str | None = None, dsn: str = "",
+               names: tuple[str, ...] = ("max_connections",), rds: Any | None = None) -> pd.DataFrame:
     """The instance's parameter group values for `names` (paginated DescribeDBParameters)."""
     import pandas as pd
 
+    db_instance_id = _resolve(db_instance_id, dsn)
     if not db_instance_id:
         return _empty(_PARAMETER_COLUMNS)
     rds = rds or clients.aws("rds")
@@ -120,21 +161,22 @@ def parameters(*, db_instance_id: str, names: tuple[str, ...] = ("max_connection
     return pd.DataFrame(rows)
 
 
-@record.read_step("RDS metrics of {db_instance_id}", fix="cloudwatch:GetMetricData", columns=COLUMNS)
+@record.read_step("RDS metrics of {db_instance_id}", fix="cloudwatch:GetMetricData", columns=METRIC_COLUMNS)
 def rds_metrics(*, db_instance_id: str, minutes: float = 180, period: int = 60,
                 metrics: tuple[str, ...] = RDS_METRICS, stats: tuple[str, ...] = ("Average", "Maximum"),
                 cloudwatch: Any | None = None) -> pd.DataFrame:
     """DatabaseConnections, CPUUtilization and FreeableMemory over the window (a tidy frame)."""
     if not db_instance_id:
-        return _empty(COLUMNS)
+        return _empty(METRIC_COLUMNS)
     return metric_frame(namespace="AWS/RDS", metrics=metrics,
                         dimensions={"DBInstanceIdentifier": db_instance_id}, stats=stats,
                         minutes=minutes, period=period, cloudwatch=cloudwatch)
 
 
-def plot_rds_metrics(frame: pd.DataFrame | None = None, *, db_instance_id: str, minutes: float = 180,
-                     period: int = 60, cloudwatch: Any | None = None) -> Any:
+def plot_rds_metrics(frame: pd.DataFrame | None = None, *, db_instance_id: str | None = None, dsn: str = "",
+                     minutes: float = 180, period: int = 60, cloudwatch: Any | None = None) -> Any:
     """One panel per RDS metric (a matplotlib Figure); fetches `rds_metrics` when no frame is given."""
+    db_instance_id = _resolve(db_instance_id, dsn)
     if frame is None:
         frame = rds_metrics(db_instance_id=db_instance_id, minutes=minutes, period=period,
                             cloudwatch=cloudwatch)
@@ -143,14 +185,15 @@ def plot_rds_metrics(frame: pd.DataFrame | None = None, *, db_instance_id: str, 
 
 
 def plan_max_connections(
-    *, db_instance_id: str, value: int = 0, recommendation: Any | None = None, max_targets: int = 1,
-    rds: Any | None = None,
+    *, db_instance_id: str | None = None, dsn: str = "", value: int | None = None,
+    recommendation: Any | None = None, max_targets: int = 1, rds: Any | None = None,
 ) -> Plan:
     """Stage a new max_connections in the instance's parameter group (applies at the next reboot).
 
-    `value` wins; else `recommendation` (runbook_kit.pg.recommend_max_connections) decides, and a
+    `value` wins; else `recommendation` (runbook_kit.pg.assess_max_connections) decides, and a
     "do not raise" recommendation makes the plan a no-op that says why.
     """
+    db_instance_id = _resolve(db_instance_id, dsn)
     if not db_instance_id:
         new = value or (recommendation.recommended if recommendation is not None else 0)
         return _not_rds_plan("set max_connections", f"ALTER SYSTEM SET max_connections = {new or 'N'};",
@@ -163,7 +206,7 @@ def plan_max_connections(
     group, apply_type = str(current["parameter_group"]), str(current["apply_type"] or "static")
     old = current["value"]
     reason = ""
-    if not value and recommendation is not None:
+    if value is None and recommendation is not None:
         reason = str(recommendation.why)
         value = int(recommendation.recommended) if recommendation.raise_limit else 0
     method = "pending-reboot" if apply_type == "static" else "immediate"
@@ -198,8 +241,10 @@ def plan_max_connections(
                 undo=f"{undo} (then reboot, as for the change)")
 
 
-def plan_reboot(*, db_instance_id: str, force: bool = False, rds: Any | None = None) -> Plan:
+def plan_reboot(*, db_instance_id: str | None = None, dsn: str = "", force: bool = False,
+                rds: Any | None = None) -> Plan:
     """Reboot the instance — a no-op plan unless a change is pending a reboot (or `force`)."""
+    db_instance_id = _resolve(db_instance_id, dsn)
     if not db_instance_id:
         return _not_rds_plan("reboot", "(no change)", "restart PostgreSQL only to apply a static setting")
     db: dict[str, Any] = {}

@@ -1,21 +1,28 @@
-"""Investigation across backends: what changed (deploys, CloudTrail writes, rollouts), which change
-started a spike, whether the database is involved, and the rollback that fits the cause.
+"""Steps across backends: what changed (deploys, CloudTrail writes, rollouts), which change started
+a spike, whether the database is involved, and the plans that span more than one backend.
 
-Separate from `rk.aws` and `rk.k8s` because correlation is not about one backend: it reads frames
-from all of them and names one cause. Re-exported here (`rk.investigate.<name>`) through `__all__`.
+Separate from `rk.aws`, `rk.k8s` and `rk.pg` because these steps are not about one backend: they read
+frames from several and name one cause, or choose between plans of several (the database action menu:
+PostgreSQL sessions and RDS parameters). The backends never import each other; this layer sits above
+them (import-linter `layers` contract). `__all__` is what runbook authors call (`rk.investigate.<name>`);
+building blocks stay in their modules.
+
+Names say what a step does: `change_events` (a noun) and `find_*` / `assess_*` compute and record
+nothing; `diagnose_*` records findings; `plan_*` returns a Plan and touches nothing.
 """
 
+from runbook_kit.investigate.actions import plan_database_action
 from runbook_kit.investigate.changes import change_events
-from runbook_kit.investigate.correlate import Correlation, correlate, correlate_changes
-from runbook_kit.investigate.database import database_health, judge_database
-from runbook_kit.investigate.mitigate import plan_rollback
+from runbook_kit.investigate.correlate import diagnose_cause, find_cause
+from runbook_kit.investigate.database import assess_database, diagnose_database
+from runbook_kit.investigate.mitigate import plan_rollback_of_cause
 
 __all__ = [
-    "Correlation",
+    "assess_database",
     "change_events",
-    "correlate",
-    "correlate_changes",
-    "database_health",
-    "judge_database",
-    "plan_rollback",
+    "diagnose_cause",
+    "diagnose_database",
+    "find_cause",
+    "plan_database_action",
+    "plan_rollback_of_cause",
 ]

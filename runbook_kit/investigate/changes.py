@@ -3,7 +3,7 @@
 Correlation needs one timeline, not three tables with three vocabularies. Each source is normalised to
 the same columns — time (UTC), source, kind, change (one readable line), who, target, ref (what a
 rollback or a revert names: deployment id, revision, CloudTrail event id) and revision/previous_revision
-for Kubernetes rollouts — so that `correlate` can rank them without knowing where they came from.
+for Kubernetes rollouts — so that `find_cause` can rank them without knowing where they came from.
 
 CodeDeploy's own `creator` is a category (`user`, `autoscaling`, `codeDeployRollback`), not a person;
 when the CloudTrail frame holds the CreateDeployment call with the same deployment id, its user is the

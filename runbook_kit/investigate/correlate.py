@@ -13,7 +13,7 @@ Why these rules, in this order:
   land last (an UpdateService 20 s after the deploy) would be blamed instead of the deploy.
 * No change inside the tolerance is itself a finding: look at traffic, dependencies, the database.
 
-`correlate_changes` is pure (plain DataFrames); `correlate` records the finding.
+`find_cause` is pure (plain DataFrames); `diagnose_cause` records the finding.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from runbook_kit.aws.alb import Spike
 
-__all__ = ["Correlation", "correlate", "correlate_changes"]
+__all__ = ["Correlation", "diagnose_cause", "find_cause"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -75,7 +75,7 @@ def _bursts(times: list[Any], gap_minutes: float) -> list[int]:
     return ids
 
 
-def correlate_changes(
+def find_cause(
     changes: pd.DataFrame,
     *,
     start: Any,
@@ -134,7 +134,7 @@ def _plain(row: dict[str, Any]) -> dict[str, Any]:
     return {k: (None if v is pd.NA or (isinstance(v, float) and v != v) else v) for k, v in row.items()}
 
 
-def correlate(
+def diagnose_cause(
     *,
     spike: Spike,
     changes: pd.DataFrame,
@@ -155,7 +155,7 @@ def correlate(
             tolerance_minutes=tolerance_minutes,
             why="no spike",
         )
-    result = correlate_changes(
+    result = find_cause(
         changes,
         start=spike.start,
         tolerance_minutes=tolerance_minutes,

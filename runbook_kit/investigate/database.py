@@ -24,13 +24,13 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from runbook_kit.aws.alb import Spike
 
-__all__ = ["COLUMNS", "database_health", "judge_database"]
+__all__ = ["COLUMNS", "assess_database", "diagnose_database"]
 
 COLUMNS = ["metric", "baseline", "at_onset", "onset_max", "later", "change_pct", "normal"]
 _SLACK = {"CPUUtilization": 10.0, "DatabaseConnections": 5.0}
 
 
-def judge_database(
+def assess_database(
     frame: pd.DataFrame,
     *,
     onset: Any,
@@ -74,9 +74,9 @@ def judge_database(
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def database_health(
+def diagnose_database(
     *,
-    db_instance_id: str,
+    db_instance_id: str | None,
     spike: Spike,
     before_minutes: float = 60,
     onset_minutes: float = 15,
@@ -89,7 +89,7 @@ def database_health(
 
     if not db_instance_id:
         record.finding(
-            "No RDS instance given (db_instance_id is empty): the database was not checked", severity="low"
+            "No RDS instance given (db_instance_id not set): the database was not checked", severity="low"
         )
         return pd.DataFrame(columns=COLUMNS)
     now = dt.datetime.now(dt.UTC)
@@ -104,7 +104,7 @@ def database_health(
         metrics=("CPUUtilization", "DatabaseConnections"),
         cloudwatch=cloudwatch,
     )
-    judged = judge_database(
+    judged = assess_database(
         frame,
         onset=onset,
         before_minutes=before_minutes,

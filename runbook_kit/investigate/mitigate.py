@@ -10,13 +10,14 @@ undo by hand and with which command: a runbook must not roll back an innocent de
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # pragma: no cover
-    from runbook_kit.guard import Plan
-    from runbook_kit.investigate.correlate import Correlation
+from runbook_kit.guard import Plan
+from runbook_kit.investigate.correlate import Correlation
+from runbook_kit.k8s.mitigate import plan_rollback
+from runbook_kit.plans import plan_no_change
 
-__all__ = ["plan_rollback"]
+__all__ = ["plan_rollback_of_cause"]
 
 
 def _manual(cause: dict[str, Any]) -> str:
@@ -33,33 +34,34 @@ def _manual(cause: dict[str, Any]) -> str:
     return f"revert {cause['change']} by {who} (CloudTrail event {cause['ref']}) by hand"
 
 
-def plan_rollback(
+def plan_rollback_of_cause(
     *, cause: Correlation, namespace: str, deployment: str, context: str = "", apps: Any | None = None
 ) -> Plan:
     """`kubectl rollout undo --to-revision=<before the cause>` when the cause is a rollout of this deployment.
 
     Any other cause gets a no-op plan that says what to undo by hand.
     """
-    from runbook_kit import k8s
-
     target = f"deployment/{deployment} in {namespace}"
     if cause.cause is None:
-        return k8s.plan_noop(
+        return plan_no_change(
             action="rollout undo",
             target=target,
+            backend="k8s",
             reason=f"no change is correlated with the spike ({cause.why}): nothing to roll back",
         )
     rollout = next((r for r in cause.members("kubernetes") if r["target"] == target), None)
     if rollout is None:
-        return k8s.plan_noop(
+        return plan_no_change(
             action="rollout undo",
             target=target,
+            backend="k8s",
             reason=f"the likely cause is not a rollout of {target}: {_manual(cause.cause)}",
         )
     if not rollout.get("previous_revision"):
-        return k8s.plan_noop(
+        return plan_no_change(
             action="rollout undo",
             target=target,
+            backend="k8s",
             reason=f"revision {rollout['revision']} has no earlier revision to return to",
         )
     lead = -(cause.offset_min or 0.0)
@@ -68,7 +70,7 @@ def plan_rollback(
         f"{'before' if lead >= 0 else 'after'} the spike start; revision {rollout['revision']} of {target} "
         "shipped with it"
     )
-    return k8s.plan_rollback(
+    return plan_rollback(
         namespace=namespace,
         deployment=deployment,
         revision_number=int(rollout["previous_revision"]),

@@ -11,25 +11,27 @@ from typing import Any
 from runbook_kit.errors import ParameterError
 from runbook_kit.guard import Plan
 from runbook_kit.k8s import mitigate, nodeops
-from runbook_kit.k8s.diagnose import Diagnosis
+from runbook_kit.k8s.diagnose import CrashloopDiagnosis
+from runbook_kit.plans import plan_no_change
 
-__all__ = ["ACTIONS", "MITIGATIONS", "plan_action", "plan_mitigation"]
+__all__ = ["CRASHLOOP_MITIGATIONS", "K8S_ACTIONS", "plan_action", "plan_mitigation"]
 
-MITIGATIONS = ("recommended", "none", "rollback", "raise_memory", "restart")
-ACTIONS = ("status", "rollback", "scale", "restart", "delete_pod", "cordon", "uncordon", "drain")
+CRASHLOOP_MITIGATIONS = ("recommended", "none", "rollback", "raise_memory", "restart")
+K8S_ACTIONS = ("status", "rollback", "scale", "restart", "delete_pod", "cordon", "uncordon", "drain")
 
 
 def plan_mitigation(
-    *, mitigation: str, diagnosis: Diagnosis, revision_number: int = 0, context: str = ""
+    *, mitigation: str, diagnosis: CrashloopDiagnosis, revision_number: int | None = None, context: str = ""
 ) -> Plan:
     """The crash-loop mitigation plan: `recommended` follows the diagnosis; `none` changes nothing."""
-    if mitigation not in MITIGATIONS:
-        raise ParameterError(f"mitigation must be one of {', '.join(MITIGATIONS)}, not {mitigation!r}")
+    if mitigation not in CRASHLOOP_MITIGATIONS:
+        known = ", ".join(CRASHLOOP_MITIGATIONS)
+        raise ParameterError(f"mitigation must be one of {known}, not {mitigation!r}")
     chosen = diagnosis.recommendation if mitigation == "recommended" else mitigation
     ns, dep = diagnosis.namespace, diagnosis.deployment
     target = f"deployment/{dep or '?'} in namespace {ns}"
     if chosen == "none":
-        return mitigate.plan_noop(action="no mitigation", target=target, reason=diagnosis.reason)
+        return plan_no_change(action="no mitigation", target=target, backend="k8s", reason=diagnosis.reason)
     if not dep:
         raise ParameterError(f"mitigation {chosen!r} needs a deployment; the crashing pods have none")
     why = f"diagnosis: {diagnosis.cause}; {diagnosis.reason}"
@@ -56,26 +58,25 @@ def plan_action(
     action: str,
     namespace: str = "",
     deployment: str = "",
-    replicas: int = -1,
-    revision_number: int = 0,
+    replicas: int | None = None,
+    revision_number: int | None = None,
     pod: str = "",
     node: str = "",
     max_pods: int = 20,
     context: str = "",
 ) -> Plan:
     """The plan for one action of the Kubernetes mitigation menu (`status` changes nothing)."""
-    if action not in ACTIONS:
-        raise ParameterError(f"action must be one of {', '.join(ACTIONS)}, not {action!r}")
+    if action not in K8S_ACTIONS:
+        raise ParameterError(f"action must be one of {', '.join(K8S_ACTIONS)}, not {action!r}")
 
     def need(**values: Any) -> None:
-        missing = [k for k, v in values.items() if v in ("", None) or (k == "replicas" and v < 0)]
+        missing = [k for k, v in values.items() if v in ("", None)]
         if missing:
             raise ParameterError(f"action {action!r} needs {', '.join(missing)}")
 
     if action == "status":
-        return mitigate.plan_noop(
-            action="status only", target=f"namespace {namespace}", reason="action = 'status': read-only"
-        )
+        return plan_no_change(action="status only", target=f"namespace {namespace}", backend="k8s",
+                              reason="action = 'status': read-only")
     if action in ("cordon", "uncordon", "drain"):
         need(node=node)
         if action == "drain":
@@ -92,6 +93,7 @@ def plan_action(
         )
     if action == "scale":
         need(replicas=replicas)
+        assert replicas is not None
         return mitigate.plan_scale(
             namespace=namespace, deployment=deployment, replicas=replicas, context=context
         )

@@ -21,18 +21,18 @@ from runbook_kit.errors import BackendError
 from runbook_kit.k8s import _api
 from runbook_kit.k8s.classify import OOM, ContainerCrash, classify_container, crashing_containers
 from runbook_kit.k8s.logs import memory_peak_from_logs, read_log
-from runbook_kit.k8s.quantity import MemoryRaise, format_memory, memory_bytes, recommend_memory_limit
+from runbook_kit.k8s.quantity import MemoryRaise, assess_memory_limit, format_memory, memory_bytes
 from runbook_kit.k8s.resources import pod_metrics
 from runbook_kit.k8s.rollout import replicasets_of, revision, template_diff
 from runbook_kit.k8s.status import select_pods
 
-__all__ = ["Diagnosis", "diagnose_crashloop", "recommend"]
+__all__ = ["CrashloopDiagnosis", "assess_mitigation", "diagnose_crashloop"]
 
 MAX_PODS_READ = 5  # events and previous logs are read for at most this many crashing pods
 
 
 @dataclasses.dataclass(frozen=True)
-class Diagnosis:
+class CrashloopDiagnosis:
     namespace: str
     deployment: str
     crashes: list[ContainerCrash]
@@ -61,7 +61,7 @@ class Diagnosis:
         return head + (self.frame().to_html(index=False) if self.crashes else "")
 
 
-def recommend(
+def assess_mitigation(
     *, cause: str, from_latest_revision: bool, has_previous: bool, memory: MemoryRaise | None
 ) -> tuple[str, str]:
     """(mitigation, why) from the diagnosis facts (pure)."""
@@ -109,7 +109,7 @@ def diagnose_crashloop(
     core: Any | None = None,
     apps: Any | None = None,
     custom: Any | None = None,
-) -> Diagnosis:
+) -> CrashloopDiagnosis:
     """Classify every crash-looping container, relate the crashes to the latest rollout, recommend."""
     label_selector, pods = select_pods(
         namespace=namespace, deployment=deployment, selector=selector, context=context, core=core, apps=apps
@@ -124,7 +124,7 @@ def diagnose_crashloop(
             deployment=deployment,
             pods_checked=len(pods),
         )
-        return Diagnosis(namespace, deployment, [], "", "none", "nothing is crash-looping")
+        return CrashloopDiagnosis(namespace, deployment, [], "", "none", "nothing is crash-looping")
 
     api = _api.core(context, core)
     crashes: list[ContainerCrash] = []
@@ -209,18 +209,22 @@ def diagnose_crashloop(
 
     memory = None
     if cause == OOM and (current_limit or observed_peak or previous_limit):
-        memory = recommend_memory_limit(
+        memory = assess_memory_limit(
             current=current_limit, observed_peak=observed_peak, previous_limit=previous_limit
         )
-    mitigation, why = recommend(
+    mitigation, why = assess_mitigation(
         cause=cause, from_latest_revision=from_latest, has_previous=has_previous, memory=memory
     )
-    diagnosis = Diagnosis(namespace, deployment, crashes, cause, mitigation, why, rollout, memory, container)
+    diagnosis = CrashloopDiagnosis(
+        namespace, deployment, crashes, cause, mitigation, why, rollout, memory, container
+    )
     _record(diagnosis, where=where, observed_peak=observed_peak, previous_limit=previous_limit)
     return diagnosis
 
 
-def _record(d: Diagnosis, *, where: str, observed_peak: float | None, previous_limit: float | None) -> None:
+def _record(
+    d: CrashloopDiagnosis, *, where: str, observed_peak: float | None, previous_limit: float | None
+) -> None:
     limit = next((c.memory_limit for c in d.crashes if c.container == d.container), "")
     rollout_text = ""
     if d.rollout and d.rollout["crashing_pods_on_latest_revision"]:

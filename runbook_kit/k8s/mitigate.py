@@ -23,7 +23,7 @@ from runbook_kit.k8s import _api
 from runbook_kit.k8s._api import CHANGE_CAUSE, HASH_LABEL
 from runbook_kit.k8s.rollout import replicasets_of, revision
 
-__all__ = ["plan_delete_pod", "plan_noop", "plan_restart", "plan_rollback", "plan_scale", "plan_set_memory"]
+__all__ = ["plan_delete_pod", "plan_restart", "plan_rollback", "plan_scale", "plan_set_memory"]
 
 SETTLE_S = 10.0  # observe() waits at most this long for the controller to see a new generation
 
@@ -112,33 +112,20 @@ def _deployment_patch_plan(
     )
 
 
-def plan_noop(*, action: str, target: str, reason: str = "") -> Plan:
-    """A plan that changes nothing (recorded as skipped): `mitigation = "none"`, `action = "status"`."""
-    return Plan(
-        action=action,
-        target=target,
-        backend="k8s",
-        command="# nothing to do",
-        execute=lambda dry_run: None,
-        reason=reason,
-        nothing_to_do=True,
-    )
-
-
 def plan_rollback(
     *,
     namespace: str,
     deployment: str,
-    revision_number: int = 0,
+    revision_number: int | None = None,
     context: str = "",
     apps: Any | None = None,
     reason: str = "",
 ) -> Plan:
-    """`kubectl rollout undo` to `revision_number` (0: the revision before the current one)."""
+    """`kubectl rollout undo` to `revision_number` (None: the revision before the current one)."""
     api, dep = _deployment(namespace, deployment, context, apps)
     current = revision(dep)
     rss = replicasets_of(namespace=namespace, deployment=deployment, context=context, apps=api, dep=dep)
-    if revision_number:
+    if revision_number is not None:
         target = next((rs for rs in rss if revision(rs) == revision_number), None)
         if target is None:
             known = ", ".join(str(revision(rs)) for rs in rss) or "none"

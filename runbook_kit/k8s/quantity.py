@@ -11,7 +11,7 @@ import dataclasses
 import math
 import re
 
-__all__ = ["MemoryRaise", "cpu_cores", "format_memory", "memory_bytes", "recommend_memory_limit"]
+__all__ = ["MemoryRaise", "assess_memory_limit", "cpu_cores", "format_memory", "memory_bytes"]
 
 MI = 1024**2
 GI = 1024**3
@@ -87,7 +87,7 @@ class MemoryRaise:
         return format_memory(self.new)
 
 
-def recommend_memory_limit(
+def assess_memory_limit(
     *,
     current: float | None,
     observed_peak: float | None,

@@ -11,10 +11,19 @@ from typing import Any
 
 import pandas as pd
 
+from runbook_kit.errors import ParameterError
 from runbook_kit.k8s import _api
 from runbook_kit.k8s._api import REVISION
 
-__all__ = ["POD_COLUMNS", "deployment_status", "pod_events", "pod_rows", "pod_status", "replicaset_status"]
+__all__ = [
+    "POD_COLUMNS",
+    "deployment_status",
+    "most_restarted_pod",
+    "pod_events",
+    "pod_rows",
+    "pod_status",
+    "replicaset_status",
+]
 
 POD_COLUMNS = [
     "namespace",
@@ -119,6 +128,8 @@ def select_pods(
     *, namespace: str, deployment: str, selector: str, context: str, core: Any, apps: Any
 ) -> tuple[str, list[dict[str, Any]]]:
     """(label selector, pods): the deployment's matchLabels plus `selector`, and the pods they select."""
+    if namespace is None:  # a required parameter left unset in an interactive run: never "every namespace"
+        raise ParameterError("namespace is not set: give the namespace of the workload")
     label_selector = _selector(namespace, deployment, selector, context, apps)
     return label_selector, list_pods(namespace=namespace, selector=label_selector, context=context, core=core)
 
@@ -157,6 +168,13 @@ def pod_status(
         namespace=namespace, deployment=deployment, selector=selector, context=context, core=core, apps=apps
     )
     return pod_rows(pods).sort_values(["restarts", "pod"], ascending=[False, True], ignore_index=True)
+
+
+def most_restarted_pod(pods: pd.DataFrame) -> str:
+    """The name of the pod with the most restarts in a `pod_status` frame; "" when there is none (pure)."""
+    if pods is None or pods.empty:
+        return ""
+    return str(pods.sort_values(["restarts", "pod"], ascending=[False, True]).iloc[0]["pod"])
 
 
 def deployment_status(

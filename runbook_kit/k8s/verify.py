@@ -15,13 +15,13 @@ import time
 from typing import Any
 
 from runbook_kit import record
-from runbook_kit.errors import ParameterError
+from runbook_kit.guard import Result
 from runbook_kit.k8s import _api
 from runbook_kit.k8s.classify import CRASH_WAITING
 from runbook_kit.k8s.rollout import revision
 from runbook_kit.k8s.status import list_pods
 
-__all__ = ["VerifyResult", "rollout_state", "verify_rollout"]
+__all__ = ["VerifyResult", "changed_deployment", "rollout_state", "verify_rollout"]
 
 POLL_S = 1.0
 
@@ -78,19 +78,35 @@ def _restarts(pods: list[dict[str, Any]]) -> tuple[dict[str, int], list[str]]:
     return counts, crashing
 
 
+def changed_deployment(after: Result | None, deployment: str) -> bool:
+    """Whether `after` (what `rk.apply` returned) changed `deployment/<deployment>` for real (pure)."""
+    return bool(after is not None and after.applied and deployment
+                and f"deployment/{deployment}" in after.plan.targets)
+
+
 def verify_rollout(
     *,
     namespace: str,
     deployment: str,
+    after: Result | None = None,
     timeout_s: float = 120,
     quiet_s: float = 10,
     context: str = "",
     apps: Any | None = None,
     core: Any | None = None,
-) -> VerifyResult:
-    """Wait until the rollout is complete and no pod restarts for `quiet_s`; record the outcome."""
+) -> VerifyResult | None:
+    """Wait until the rollout is complete and no pod restarts for `quiet_s`; record the outcome.
+
+    With `after` (the Result of `rk.apply`) it waits up to `timeout_s` only when that change was applied
+    to this deployment; otherwise (a dry run, a node action, nothing to do) it checks once. Without a
+    deployment there is nothing to verify: an info finding says so and it returns None.
+    """
     if not deployment:
-        raise ParameterError("verify_rollout needs a deployment (none given and none owns the crashing pods)")
+        record.finding("No deployment to verify: none given and none owns the crashing pods", severity="info",
+                       namespace=namespace)
+        return None
+    if after is not None and not changed_deployment(after, deployment):
+        timeout_s = 0
     apps_api, core_api = _api.apps(context, apps), _api.core(context, core)
     start = time.monotonic()
     deadline = start + max(0.0, timeout_s)

@@ -22,7 +22,7 @@ from runbook_kit.pg.targets import IDLE_STATES
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["Recommendation", "recommend_max_connections", "verify_headroom"]
+__all__ = ["Recommendation", "assess_max_connections", "verify_headroom"]
 
 # RDS default: max_connections = LEAST({DBInstanceClassMemory/9531392}, 5000)
 RDS_BYTES_PER_CONNECTION = 9531392
@@ -50,7 +50,7 @@ class Recommendation:
                 + self.to_frame().to_html(index=False))
 
 
-def recommend_max_connections(
+def assess_max_connections(
     snapshot: ConnectionSnapshot | None = None, *, dsn: str = "", idle_minutes: float = 10,
     target_used_pct: float = 70, instance_memory_bytes: int | None = None,
 ) -> Recommendation:

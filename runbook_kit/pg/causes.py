@@ -3,8 +3,8 @@
 The four causes call for opposite mitigations — terminating a leaking application's stale sessions
 is right for a leak and wrong for a surge; raising max_connections helps a fleet that outgrew the
 limit and only delays a leak — so the runbook must name the cause *with its evidence* before it
-suggests a change. `assess()` is pure (a snapshot in, diagnoses out) so each rule is unit-tested on
-plain data; `diagnose()` records each diagnosis as a finding.
+suggests a change. `assess_connections()` is pure (a snapshot in, diagnoses out) so each rule is
+unit-tested on plain data; `diagnose_connections()` records each diagnosis as a finding.
 
 Rules, from one snapshot:
 * leak: one application holds ≥ `leak_min_sessions` sessions *idle in transaction* for at least
@@ -36,13 +36,13 @@ from runbook_kit.pg.targets import IDLE_STATES
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["CAUSES", "Diagnosis", "assess", "diagnose"]
+__all__ = ["CAUSES", "ConnectionDiagnosis", "assess_connections", "diagnose_connections"]
 
 CAUSES = ("leak", "idle_pool", "blocking", "stale_sessions", "surge", "limit_too_low", "healthy", "partial")
 
 
 @dataclasses.dataclass(frozen=True)
-class Diagnosis:
+class ConnectionDiagnosis:
     cause: str
     title: str
     severity: str
@@ -55,7 +55,7 @@ def _stale(snapshot: ConnectionSnapshot, idle_minutes: float) -> pd.DataFrame:
 
 
 def _leaks(snapshot: ConnectionSnapshot, *, idle_minutes: float, min_sessions: int, min_share_pct: float,
-           pressure: bool) -> list[Diagnosis]:
+           pressure: bool) -> list[ConnectionDiagnosis]:
     """Per application: stale idle-in-transaction sessions are a leak; stale plain idle ones an idle pool."""
     clients, stale = snapshot.clients, _stale(snapshot, idle_minutes)
     names = clients["application_name"].fillna("").replace("", "(none)")
@@ -81,11 +81,11 @@ def _leaks(snapshot: ConnectionSnapshot, *, idle_minutes: float, min_sessions: i
         if leak:
             title = (f"Connection leak: {app} holds {total} connections ({len(in_xact)} idle in transaction "
                      f"for ≥ {idle_minutes:g} min, oldest {oldest} min)")
-            out.append(Diagnosis("leak", title, "high" if pressure else "medium", evidence))
+            out.append(ConnectionDiagnosis("leak", title, "high" if pressure else "medium", evidence))
         else:
             title = (f"Idle pool: {app} keeps {len(group)} of its {total} connections idle for ≥ "
                      f"{idle_minutes:g} min (oldest {oldest} min): its pool is larger than its traffic")
-            out.append(Diagnosis("idle_pool", title, "medium", evidence))
+            out.append(ConnectionDiagnosis("idle_pool", title, "medium", evidence))
     return sorted(out, key=lambda d: (d.cause != "leak", -int(d.evidence["stale_sessions"])))
 
 
@@ -93,13 +93,13 @@ def _round(value: Any) -> float | None:
     return None if value is None or value != value else round(float(value), 1)
 
 
-def _blocking(snapshot: ConnectionSnapshot, *, pressure: bool) -> list[Diagnosis]:
+def _blocking(snapshot: ConnectionSnapshot, *, pressure: bool) -> list[ConnectionDiagnosis]:
     chains = blocking_chains(snapshot)
     roots = chains[chains["root"]] if len(chains) else chains
     out = []
     for _, row in roots.iterrows():
         blocked = int(row["blocks_total"])
-        out.append(Diagnosis(
+        out.append(ConnectionDiagnosis(
             "blocking",
             f"Blocking: pid {row['blocker_pid']} ({row['application_name'] or '?'}, {row['state'] or '?'}) "
             f"blocks {blocked} sessions",
@@ -111,16 +111,17 @@ def _blocking(snapshot: ConnectionSnapshot, *, pressure: bool) -> list[Diagnosis
     return out
 
 
-def assess(
+def assess_connections(
     snapshot: ConnectionSnapshot, *, idle_minutes: float = 10, surge_minutes: float = 5,
     pressure_pct: float = 80, leak_min_sessions: int = 5, leak_min_share_pct: float = 20,
     surge_share_pct: float = 50,
-) -> list[Diagnosis]:
+) -> list[ConnectionDiagnosis]:
     """The causes the snapshot shows evidence for, most actionable first (pure: records nothing)."""
     if snapshot.hidden:
-        return [Diagnosis("partial", f"Cannot diagnose: {snapshot.hidden} of {snapshot.used} sessions are "
-                          f"hidden from {snapshot.user}", "high",
-                          {"hidden_sessions": snapshot.hidden, "user": snapshot.user})]
+        hidden = f"{snapshot.hidden} of {snapshot.used} sessions are hidden from {snapshot.user}"
+        title = f"Cannot diagnose: {hidden}"
+        return [ConnectionDiagnosis("partial", title, "high",
+                                    {"hidden_sessions": snapshot.hidden, "user": snapshot.user})]
     pressure = snapshot.used_pct >= pressure_pct
     usage = {"used": snapshot.used, "available": snapshot.available, "used_pct": snapshot.used_pct,
              "max_connections": snapshot.max_connections}
@@ -130,7 +131,7 @@ def assess(
     found += _blocking(snapshot, pressure=pressure)
     if not pressure:
         if not found:
-            found.append(Diagnosis("healthy", f"Connections are not exhausted: {snapshot.used} of "
+            found.append(ConnectionDiagnosis("healthy", f"Connections are not exhausted: {snapshot.used} of "
                                    f"{snapshot.available} used ({snapshot.used_pct}%)", "info", usage))
         return found
     clients = snapshot.clients
@@ -144,7 +145,7 @@ def assess(
     if legit_pct < pressure_pct:  # the stale sessions make the pressure
         if not leaks:  # neither a leak nor an idle pool: stale sessions spread thin
             holders = int(_stale(snapshot, idle_minutes)["application_name"].nunique())
-            found.append(Diagnosis(
+            found.append(ConnectionDiagnosis(
                 "stale_sessions", f"Stale sessions hold the slots: {stale} sessions idle ≥ {idle_minutes:g} "
                 f"min across {holders} applications", "high", {**usage, **spread}))
         return found
@@ -154,21 +155,21 @@ def assess(
     if young_share >= surge_share_pct and young_active * 2 >= len(young):
         counts = young["application_name"].fillna("(none)").value_counts().head(3)
         top = {str(k): int(v) for k, v in counts.items()}
-        found.append(Diagnosis(
+        found.append(ConnectionDiagnosis(
             "surge", f"Traffic surge: {len(young)} of {snapshot.used} connections opened in the last "
             f"{surge_minutes:g} min, {young_active} of them active", "high",
             {**usage, **spread, "young_connections": len(young), "young_active": young_active,
              "young_share_pct": young_share, "top_new_applications": top}))
     else:
-        found.append(Diagnosis(
+        found.append(ConnectionDiagnosis(
             "limit_too_low", f"Limit too low for the fleet: {snapshot.used} of {snapshot.available} used by "
             f"{spread['applications']} applications, only {stale} idle ≥ {idle_minutes:g} min", "high",
             {**usage, **spread}))
     return found
 
 
-def diagnose(snapshot: ConnectionSnapshot | None = None, *, dsn: str = "", idle_minutes: float = 10,
-             **rules: Any) -> pd.DataFrame:
+def diagnose_connections(snapshot: ConnectionSnapshot | None = None, *, dsn: str = "",
+                         idle_minutes: float = 10, **rules: Any) -> pd.DataFrame:
     """Record each cause found as a finding with its evidence; return them as a DataFrame.
 
     A snapshot that hides other roles' sessions cannot be diagnosed: that raises Forbidden (the
@@ -177,7 +178,7 @@ def diagnose(snapshot: ConnectionSnapshot | None = None, *, dsn: str = "", idle_
     import pandas as pd
 
     snapshot = snapshot if snapshot is not None else connection_snapshot(dsn=dsn)
-    found = assess(snapshot, idle_minutes=idle_minutes, **rules)
+    found = assess_connections(snapshot, idle_minutes=idle_minutes, **rules)
     if found and found[0].cause == "partial":
         why = f"{snapshot.hidden} sessions are hidden from {snapshot.user}: grant pg_read_all_stats"
         raise Forbidden("postgres", "diagnose connections", why)

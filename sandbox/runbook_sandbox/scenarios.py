@@ -15,7 +15,7 @@ from typing import Any
 from runbook_kit.errors import ParameterError
 from runbook_sandbox import timeline as tl
 
-__all__ = ["SCENARIOS", "Scenario", "resolve"]
+__all__ = ["RUNBOOK_PARAMETERS", "SCENARIOS", "Scenario", "resolve", "runbook_parameters"]
 
 
 def _minutes(delta: Any) -> int:
@@ -80,6 +80,23 @@ SCENARIOS: Mapping[str, Scenario] = MappingProxyType(
         ),
     }
 )
+
+
+# The sandbox's names for every shipped runbook's target parameters. Runbooks have no defaults that
+# name a resource (a production default must never point at a sandbox name), so tests, nbval and the
+# demo pass these explicitly.
+RUNBOOK_PARAMETERS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
+    **{s.runbook: s.parameters for s in SCENARIOS.values() if s.runbook},
+    "k8s_mitigation": MappingProxyType(
+        {"namespace": tl.CRASHLOOP_NAMESPACE, "deployment": tl.CRASHLOOP_DEPLOYMENT}
+    ),
+    "db_mitigation": MappingProxyType({"db_instance_id": tl.DB_INSTANCE_ID}),
+})
+
+
+def runbook_parameters(runbook: str, **overrides: Any) -> dict[str, Any]:
+    """The sandbox's target parameters for `runbook`, then `overrides` (a fresh dict)."""
+    return {**RUNBOOK_PARAMETERS.get(runbook, {}), **overrides}
 
 
 def resolve(scenario: str) -> list[str]:

@@ -11,7 +11,10 @@ Every test that uses one of them is marked `sandbox`, so `pytest -m "not sandbox
 `--with-sandbox` starts the whole sandbox before collection and exports its environment into
 os.environ, exactly what `eval "$(runbook sandbox status --env)"` does for a user: nbval starts its
 kernels while collecting, before any fixture runs, so `pytest --nbval-lax --with-sandbox notebooks/`
-runs the runbooks as committed against it.
+runs the runbooks as committed against it. Runbooks have no defaults naming a resource (their target
+parameters are required), so for nbval the plugin does what `runbook run -p ...` does: it appends the
+sandbox's names (`scenarios.RUNBOOK_PARAMETERS`) to each runbook's `parameters` cell, in the test
+process only; the notebooks on disk and production never see them.
 
 A sandbox is real processes and ports: whatever starts one ends it, by PID, in teardown. Its state
 (the PostgreSQL data folder among it) lives in a folder of its own, not under pytest's numbered
@@ -28,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from runbook_sandbox import manager
+from runbook_sandbox import manager, scenarios
 from runbook_sandbox.manager import SandboxInfo
 
 SANDBOX_FIXTURES = frozenset({"sandbox", "fresh_sandbox", "use_sandbox", "aws_pg_sandbox"})
@@ -57,11 +60,24 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         manager.down(state_dir=info.state_dir)
 
 
+def _inject_sandbox_parameters(item: pytest.Item) -> None:
+    """An nbval cell item of a runbook's `parameters` cell gets the sandbox's target names appended."""
+    cell = getattr(item, "cell", None)
+    if cell is None or "parameters" not in (cell.get("metadata", {}).get("tags") or []):
+        return
+    values = scenarios.RUNBOOK_PARAMETERS.get(Path(str(item.path)).stem)
+    if values:
+        lines = "".join(f"{name} = {value!r}\n" for name, value in values.items())
+        cell["source"] = f"{cell['source'].rstrip()}\n# injected by runbook_sandbox.testing\n{lines}"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     with_sandbox = bool(config.getoption("--with-sandbox"))
     for item in items:
         if with_sandbox or SANDBOX_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.sandbox)
+        if with_sandbox:
+            _inject_sandbox_parameters(item)
 
 
 def _state_dir(name: str) -> Path:

@@ -49,7 +49,8 @@ def test_facade_all_is_exactly_what_it_exports():
     }
     assert exported <= set(rk.__all__), exported - set(rk.__all__)
     lazy = {n for n in rk.__all__ if isinstance(getattr(rk, n), types.ModuleType)}
-    assert lazy == {"aws", "k8s", "pg", "settings", "clients", "investigate", "verification", "triage"}
+    assert lazy == {"aws", "k8s", "pg", "investigate", "verification", "triage"}
+    assert "clients" not in rk.__all__ and "settings" not in rk.__all__  # raw SDK clients bypass the guard
 
 
 def test_import_is_cheap_and_lazy():
@@ -67,3 +68,46 @@ def test_cli_import_does_not_load_the_runner():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+# Steps a facade exports although no shipped runbook calls them yet: each one a step an author would
+# reasonably call. Adding a name to a facade means adding it here (or using it in a runbook).
+AUTHOR_STEPS_BEYOND_THE_RUNBOOKS = {
+    "k8s": {"plan_rollback", "plan_scale", "plan_restart", "plan_set_memory", "plan_delete_pod",
+            "plan_cordon", "plan_uncordon", "plan_drain", "replicaset_status"},
+    "pg": {"assess_connections", "plan_cancel_long_queries", "plan_terminate_long_queries"},
+    "aws": {"find_spike", "insights_query", "top_errors", "instance_from_dsn", "metric_frame", "plot_metrics",
+            "rds_metrics"},
+    "investigate": {"assess_database", "find_cause"},
+}
+
+
+def _steps_the_runbooks_call() -> dict[str, set[str]]:
+    import ast
+    import json
+
+    from runbook_kit import catalog
+
+    used: dict[str, set[str]] = {name: set() for name in AUTHOR_STEPS_BEYOND_THE_RUNBOOKS}
+    for path in catalog.search_path()[-1].glob("*.ipynb"):
+        for cell in json.loads(path.read_text())["cells"]:
+            if cell["cell_type"] != "code":
+                continue
+            for node in ast.walk(ast.parse("".join(cell["source"]))):
+                if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)
+                        and isinstance(node.value.value, ast.Name) and node.value.value.id == "rk"):
+                    used.setdefault(node.value.attr, set()).add(node.attr)
+    return used
+
+
+def test_facades_export_the_steps_runbooks_call_and_no_building_blocks():
+    import importlib
+
+    used = _steps_the_runbooks_call()
+    for backend, extra in AUTHOR_STEPS_BEYOND_THE_RUNBOOKS.items():
+        exported = set(importlib.import_module(f"runbook_kit.{backend}").__all__)
+        assert used[backend] <= exported, f"rk.{backend} lacks {used[backend] - exported}"
+        unexpected, both = exported - used[backend] - extra, used[backend] & extra
+        assert not unexpected, f"rk.{backend} exports what no author calls: {unexpected}"
+        assert exported == used[backend] | extra, f"rk.{backend} lacks {extra - exported}"
+        assert not both, f"rk.{backend}: runbooks call {both}; drop them from the extras"

@@ -10,12 +10,14 @@ from pg_truth import leaked, sessions
 
 from runbook_kit.runner import run_notebook
 from runbook_sandbox import timeline as tl
+from runbook_sandbox.scenarios import runbook_parameters
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
 
 
 def run(env, tmp_path, **parameters):
-    return run_notebook("db_connection_exhaustion", parameters=parameters, incident="INC-5",
+    values = runbook_parameters("db_connection_exhaustion", **parameters)
+    return run_notebook("db_connection_exhaustion", parameters=values, incident="INC-5",
                         store=str(tmp_path / "store"), env=env, timeout=600)
 
 

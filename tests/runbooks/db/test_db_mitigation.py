@@ -6,12 +6,14 @@ import pytest
 from pg_truth import sessions
 
 from runbook_kit.runner import run_notebook
+from runbook_sandbox.scenarios import runbook_parameters
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
 
 
 def run(env, tmp_path, **parameters):
-    return run_notebook("db_mitigation", parameters=parameters, incident="INC-6",
+    return run_notebook("db_mitigation", parameters=runbook_parameters("db_mitigation", **parameters),
+                        incident="INC-6",
                         store=str(tmp_path / "store"), env=env, timeout=600)
 
 

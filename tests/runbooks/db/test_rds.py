@@ -6,6 +6,8 @@ import pytest
 
 import runbook_kit as rk
 from runbook_kit import clients
+from runbook_kit.aws.rds import RDS_METRICS
+from runbook_kit.pg.capacity import Recommendation
 from runbook_sandbox import timeline as tl
 
 pytestmark = [pytest.mark.sandbox]
@@ -48,7 +50,7 @@ def test_unknown_instance_is_not_found(aws_env):
 
 def test_rds_metrics_frame_shows_connections_climbing_to_the_limit(aws_env):
     frame = rk.aws.rds_metrics(db_instance_id=tl.DB_INSTANCE_ID, minutes=180)
-    assert set(frame["metric"]) == set(rk.aws.RDS_METRICS)
+    assert set(frame["metric"]) == set(RDS_METRICS)
     assert list(frame.columns) == ["timestamp", "metric", "stat", "value"]
     assert str(frame["timestamp"].dt.tz) == "UTC"
     conns = frame[(frame["metric"] == "DatabaseConnections") & (frame["stat"] == "Maximum")]
@@ -88,7 +90,7 @@ def test_max_connections_plan_stages_the_value_pending_reboot(fresh_aws_env):
 
 
 def test_a_do_not_raise_recommendation_makes_the_plan_a_no_op(aws_env):
-    rec = rk.pg.Recommendation(current=100, used=82, stale=24, legitimate=58, recommended=100,
+    rec = Recommendation(current=100, used=82, stale=24, legitimate=58, recommended=100,
                                raise_limit=False, why="the leak explains it")
     plan = rk.aws.plan_max_connections(db_instance_id=tl.DB_INSTANCE_ID, recommendation=rec)
     assert plan.nothing_to_do and plan.targets == [] and plan.reason == "the leak explains it"

@@ -8,6 +8,7 @@ import json
 from k8s_witness import kubectl, requests_log
 
 from runbook_kit.runner import run_notebook
+from runbook_sandbox.scenarios import runbook_parameters
 
 
 def _node_with_most_pods(info):
@@ -28,7 +29,12 @@ def _action(result):
 
 def test_default_is_status_only(sandbox, tmp_path):
     result = run_notebook(
-        "k8s_mitigation", parameters={}, incident="INC-50", store=str(tmp_path), env=sandbox.env, timeout=600
+        "k8s_mitigation",
+        parameters=runbook_parameters("k8s_mitigation"),
+        incident="INC-50",
+        store=str(tmp_path),
+        env=sandbox.env,
+        timeout=600,
     )
     assert result.status == "succeeded", result.failure
     assert _action(result).outcome == "skipped"
@@ -40,7 +46,9 @@ def test_drain_beyond_the_blast_radius_is_refused(fresh_k8s, tmp_path):
     before = len(requests_log(fresh_k8s))
     result = run_notebook(
         "k8s_mitigation",
-        parameters={"action": "drain", "node": node, "max_pods": 1, "dry_run": False},
+        parameters=runbook_parameters(
+            "k8s_mitigation", **{"action": "drain", "node": node, "max_pods": 1, "dry_run": False}
+        ),
         incident="INC-51",
         store=str(tmp_path),
         env=fresh_k8s.env,
@@ -74,7 +82,9 @@ def test_drain_reports_evictions_a_pdb_refuses(fresh_k8s, tmp_path):
 
     result = run_notebook(
         "k8s_mitigation",
-        parameters={"action": "drain", "node": node, "max_pods": 10, "dry_run": False},
+        parameters=runbook_parameters(
+            "k8s_mitigation", **{"action": "drain", "node": node, "max_pods": 10, "dry_run": False}
+        ),
         incident="INC-52",
         store=str(tmp_path),
         env=fresh_k8s.env,
@@ -94,7 +104,9 @@ def test_cordon_and_scale_apply_with_before_and_after(fresh_k8s, tmp_path):
     node, _ = _node_with_most_pods(fresh_k8s)
     cordon = run_notebook(
         "k8s_mitigation",
-        parameters={"action": "cordon", "node": node, "dry_run": False},
+        parameters=runbook_parameters(
+            "k8s_mitigation", **{"action": "cordon", "node": node, "dry_run": False}
+        ),
         incident="INC-53",
         store=str(tmp_path),
         env=fresh_k8s.env,
@@ -111,13 +123,16 @@ def test_cordon_and_scale_apply_with_before_and_after(fresh_k8s, tmp_path):
 
     scale = run_notebook(
         "k8s_mitigation",
-        parameters={
-            "action": "scale",
-            "namespace": "payments",
-            "deployment": "worker",
-            "replicas": 3,
-            "dry_run": False,
-        },
+        parameters=runbook_parameters(
+            "k8s_mitigation",
+            **{
+                "action": "scale",
+                "namespace": "payments",
+                "deployment": "worker",
+                "replicas": 3,
+                "dry_run": False,
+            },
+        ),
         incident="INC-54",
         store=str(tmp_path),
         env=fresh_k8s.env,

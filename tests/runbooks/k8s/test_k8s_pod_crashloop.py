@@ -6,6 +6,7 @@ from k8s_witness import crashlooping_pods, kubectl, requests_log
 
 from runbook_kit.runner import run_notebook
 from runbook_sandbox import timeline as tl
+from runbook_sandbox.scenarios import runbook_parameters
 
 NS, DEP = tl.CRASHLOOP_NAMESPACE, tl.CRASHLOOP_DEPLOYMENT
 
@@ -23,7 +24,12 @@ def test_defaults_name_the_cause_and_send_no_write(fresh_k8s, tmp_path):
     before = len(requests_log(fresh_k8s))
 
     result = run_notebook(
-        "pod_crashloop", parameters={}, incident="INC-42", store=str(tmp_path), env=fresh_k8s.env, timeout=600
+        "pod_crashloop",
+        parameters=runbook_parameters("pod_crashloop"),
+        incident="INC-42",
+        store=str(tmp_path),
+        env=fresh_k8s.env,
+        timeout=600,
     )
 
     assert result.status == "succeeded", result.failure
@@ -58,7 +64,9 @@ def test_defaults_name_the_cause_and_send_no_write(fresh_k8s, tmp_path):
 def test_rollback_applied_recovers_and_records_revisions(fresh_k8s, tmp_path):
     result = run_notebook(
         "pod_crashloop",
-        parameters={"mitigation": "rollback", "dry_run": False, "verify_timeout_s": 180},
+        parameters=runbook_parameters(
+            "pod_crashloop", **{"mitigation": "rollback", "dry_run": False, "verify_timeout_s": 180}
+        ),
         incident="INC-43",
         store=str(tmp_path),
         env=fresh_k8s.env,
@@ -85,7 +93,7 @@ def test_rollback_applied_recovers_and_records_revisions(fresh_k8s, tmp_path):
 def test_raise_memory_applies_the_computed_limit(fresh_k8s, tmp_path):
     result = run_notebook(
         "pod_crashloop",
-        parameters={"mitigation": "raise_memory", "dry_run": False},
+        parameters=runbook_parameters("pod_crashloop", **{"mitigation": "raise_memory", "dry_run": False}),
         incident="INC-44",
         store=str(tmp_path),
         env=fresh_k8s.env,
@@ -107,7 +115,7 @@ def test_raise_memory_applies_the_computed_limit(fresh_k8s, tmp_path):
 def test_unknown_namespace_fails_with_one_line(sandbox, tmp_path):
     result = run_notebook(
         "pod_crashloop",
-        parameters={"namespace": "no-such-namespace"},
+        parameters=runbook_parameters("pod_crashloop", **{"namespace": "no-such-namespace"}),
         incident="INC-45",
         store=str(tmp_path),
         env=sandbox.env,
@@ -122,7 +130,7 @@ def test_unknown_namespace_fails_with_one_line(sandbox, tmp_path):
 def test_unknown_deployment_fails_with_one_line(sandbox, tmp_path):
     result = run_notebook(
         "pod_crashloop",
-        parameters={"deployment": "no-such-app"},
+        parameters=runbook_parameters("pod_crashloop", **{"deployment": "no-such-app"}),
         incident="INC-46",
         store=str(tmp_path),
         env=sandbox.env,
@@ -137,7 +145,7 @@ def test_unknown_deployment_fails_with_one_line(sandbox, tmp_path):
 def test_selector_without_deployment_finds_the_owner(sandbox, tmp_path):
     result = run_notebook(
         "pod_crashloop",
-        parameters={"deployment": "", "selector": "app=api"},
+        parameters=runbook_parameters("pod_crashloop", **{"deployment": "", "selector": "app=api"}),
         incident="INC-47",
         store=str(tmp_path),
         env=sandbox.env,

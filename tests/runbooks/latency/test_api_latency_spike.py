@@ -14,6 +14,7 @@ import pytest
 from runbook_kit.runner import run_notebook
 from runbook_sandbox import timeline as tl
 from runbook_sandbox.aws.seed import CODEDEPLOY_APP
+from runbook_sandbox.scenarios import runbook_parameters
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
 
@@ -21,7 +22,7 @@ pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
 def run(env: dict[str, str], tmp_path, **parameters: Any):
     return run_notebook(
         "api_latency_spike",
-        parameters=parameters,
+        parameters=runbook_parameters("api_latency_spike", **parameters),
         incident="INC-9",
         store=str(tmp_path / "store"),
         env=env,

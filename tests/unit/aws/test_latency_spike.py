@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from runbook_kit import record
-from runbook_kit.aws.alb import COLUMNS, detect_spike, find_spike
+from runbook_kit.aws.alb import COLUMNS, diagnose_spike, find_spike
 
 T0 = pd.Timestamp("2026-11-29T01:00:00Z")
 
@@ -83,7 +83,7 @@ def _alb_frame(p99: list[float], errors: list[float], requests: float = 1000.0) 
 def test_detect_spike_records_baseline_peak_start_and_5xx_rates():
     before = len(record.entries_this_session())
     frame = _alb_frame(noisy(250, 100, 12) + noisy(3000, 50, 13), [1.0] * 100 + [50.0] * 50)
-    spike = detect_spike(frame, load_balancer="app/lb/1")
+    spike = diagnose_spike(frame, load_balancer="app/lb/1")
     assert spike.start == T0 + pd.Timedelta(minutes=100)
     assert spike.error_rate_pct == pytest.approx(5.0) and spike.baseline_error_rate_pct == pytest.approx(0.1)
     [entry] = record.entries_this_session()[before:]
@@ -96,7 +96,7 @@ def test_detect_spike_records_baseline_peak_start_and_5xx_rates():
 
 def test_detect_spike_without_datapoints_says_to_check_the_name():
     before = len(record.entries_this_session())
-    spike = detect_spike(pd.DataFrame(columns=COLUMNS), load_balancer="app/typo/1")
+    spike = diagnose_spike(pd.DataFrame(columns=COLUMNS), load_balancer="app/typo/1")
     assert not spike.detected
     [entry] = record.entries_this_session()[before:]
     assert entry.severity == "medium" and "check the load balancer name" in entry.title

@@ -7,7 +7,7 @@ import pytest
 
 from runbook_kit import record
 from runbook_kit.aws.alb import Spike
-from runbook_kit.investigate import change_events, correlate, correlate_changes, plan_rollback
+from runbook_kit.investigate import change_events, diagnose_cause, find_cause, plan_rollback_of_cause
 from runbook_kit.investigate.changes import COLUMNS
 
 START = pd.Timestamp("2026-11-29T03:21:00Z")
@@ -38,7 +38,7 @@ def frame(*rows: dict) -> pd.DataFrame:
 
 def test_no_change_near_the_spike_names_no_cause_and_points_at_the_nearest_one():
     changes = frame(change(-120, "cloudtrail", "write", "PutBucketPolicy"))
-    result = correlate_changes(changes, start=START, tolerance_minutes=30)
+    result = find_cause(changes, start=START, tolerance_minutes=30)
     assert result.cause is None and result.candidates.empty
     assert (
         "no change in the 30 min" in result.why
@@ -52,7 +52,7 @@ def test_a_deploy_just_before_the_spike_is_the_cause():
         change(-0.7, "codedeploy", "deploy", "deploy d-1", ref="d-1"),
         change(-60, "cloudtrail", "write", "PutBucketPolicy"),
     )
-    result = correlate_changes(changes, start=START)
+    result = find_cause(changes, start=START)
     assert result.cause is not None and result.cause["ref"] == "d-1"
     assert result.offset_min == pytest.approx(-0.7) and result.related == []
     assert list(result.candidates["change"]) == ["deploy d-1"], "outside the tolerance: not a candidate"
@@ -63,7 +63,7 @@ def test_of_two_separate_changes_the_closest_before_the_spike_wins():
         change(-25, "codedeploy", "deploy", "deploy d-old", ref="d-old"),
         change(-2, "cloudtrail", "write", "ModifyDBParameterGroup"),
     )
-    result = correlate_changes(changes, start=START, group_minutes=5)
+    result = find_cause(changes, start=START, group_minutes=5)
     assert result.cause["change"] == "ModifyDBParameterGroup"
     assert result.related == [], "25 minutes apart: two bursts, not one"
     assert result.candidates["likely_cause"].tolist() == [False, True]
@@ -85,7 +85,7 @@ def test_within_one_release_burst_the_deploy_is_named_not_the_last_api_call():
         ),
         change(-0.4, "cloudtrail", "write", "UpdateService"),
     )
-    result = correlate_changes(changes, start=START)
+    result = find_cause(changes, start=START)
     assert result.cause["ref"] == "d-2"
     assert {r["change"] for r in result.related} == {
         "RegisterTaskDefinition",
@@ -97,8 +97,8 @@ def test_within_one_release_burst_the_deploy_is_named_not_the_last_api_call():
 
 
 def test_a_change_in_the_spike_start_minute_bin_counts_one_after_the_slack_does_not():
-    assert correlate_changes(frame(change(0.5, "kubernetes", "rollout", "r")), start=START).cause is not None
-    assert correlate_changes(frame(change(10, "kubernetes", "rollout", "r")), start=START).cause is None
+    assert find_cause(frame(change(0.5, "kubernetes", "rollout", "r")), start=START).cause is not None
+    assert find_cause(frame(change(10, "kubernetes", "rollout", "r")), start=START).cause is None
 
 
 def test_correlate_records_the_cause_with_its_evidence():
@@ -108,7 +108,7 @@ def test_correlate_records_the_cause_with_its_evidence():
         change(-0.7, "kubernetes", "rollout", "rollout 3", revision=3, previous_revision=2),
     )
     before = len(record.entries_this_session())
-    correlate(spike=spike, changes=changes)
+    diagnose_cause(spike=spike, changes=changes)
     [entry] = record.entries_this_session()[before:]
     assert entry.severity == "high" and entry.title.startswith("Likely cause: deploy d-3")
     assert entry.details["deployment_id"] == "d-3" and entry.details["k8s_revision"] == 3
@@ -117,7 +117,7 @@ def test_correlate_records_the_cause_with_its_evidence():
 
 def test_without_a_spike_there_is_nothing_to_correlate():
     before = len(record.entries_this_session())
-    result = correlate(spike=Spike(detected=False, metric="p99_ms", baseline=250.0), changes=frame())
+    result = diagnose_cause(spike=Spike(detected=False, metric="p99_ms", baseline=250.0), changes=frame())
     assert result.cause is None
     [entry] = record.entries_this_session()[before:]
     assert entry.severity == "info" and "nothing to correlate" in entry.title
@@ -125,7 +125,7 @@ def test_without_a_spike_there_is_nothing_to_correlate():
 
 def test_a_cause_that_is_not_a_rollout_of_the_deployment_gives_a_no_op_plan_with_the_manual_command():
     changes = frame(change(-1, "codedeploy", "deploy", "deploy d-4", ref="d-4", target="app/prod"))
-    plan = plan_rollback(cause=correlate_changes(changes, start=START), namespace="shop", deployment="api")
+    plan = plan_rollback_of_cause(cause=find_cause(changes, start=START), namespace="shop", deployment="api")
     assert plan.nothing_to_do and not plan.targets
     assert "aws deploy stop-deployment --deployment-id d-4" in plan.reason
 

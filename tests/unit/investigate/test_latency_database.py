@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from runbook_kit.investigate import judge_database
+from runbook_kit.investigate import assess_database
 
 ONSET = pd.Timestamp("2026-11-29T03:21:00Z")
 
@@ -20,7 +20,7 @@ def rds(cpu, connections, minutes: int = 150) -> pd.DataFrame:
 
 
 def test_a_steady_database_is_ruled_out():
-    judged = judge_database(rds(lambda i: 20, lambda i: 40), onset=ONSET).set_index("metric")
+    judged = assess_database(rds(lambda i: 20, lambda i: 40), onset=ONSET).set_index("metric")
     assert judged["normal"].all()
     assert (
         judged.loc["CPUUtilization", "baseline"] == 20 and judged.loc["DatabaseConnections", "at_onset"] == 40
@@ -28,21 +28,23 @@ def test_a_steady_database_is_ruled_out():
 
 
 def test_cpu_that_jumps_with_the_latency_is_not_normal():
-    judged = judge_database(rds(lambda i: 20 if i < 0 else 95, lambda i: 40), onset=ONSET).set_index("metric")
+    frame = rds(lambda i: 20 if i < 0 else 95, lambda i: 40)
+    judged = assess_database(frame, onset=ONSET).set_index("metric")
     assert not judged.loc["CPUUtilization", "normal"] and judged.loc["DatabaseConnections", "normal"]
 
 
 def test_connections_that_climb_only_later_do_not_rule_the_database_in():
-    judged = judge_database(rds(lambda i: 20, lambda i: 40 if i < 15 else 40 + 2 * (i - 15)), onset=ONSET)
+    judged = assess_database(rds(lambda i: 20, lambda i: 40 if i < 15 else 40 + 2 * (i - 15)), onset=ONSET)
     conns = judged.set_index("metric").loc["DatabaseConnections"]
     assert conns["normal"] and conns["later"] > conns["baseline"] * 2
 
 
 def test_connections_that_double_at_the_onset_are_not_normal():
-    judged = judge_database(rds(lambda i: 20, lambda i: 40 if i < 0 else 85), onset=ONSET).set_index("metric")
+    frame = rds(lambda i: 20, lambda i: 40 if i < 0 else 85)
+    judged = assess_database(frame, onset=ONSET).set_index("metric")
     assert not judged.loc["DatabaseConnections", "normal"]
 
 
 def test_no_datapoints_leave_the_verdict_open():
-    judged = judge_database(rds(lambda i: 20, lambda i: 40).iloc[:0], onset=ONSET)
+    judged = assess_database(rds(lambda i: 20, lambda i: 40).iloc[:0], onset=ONSET)
     assert not judged["normal"].any() and judged["baseline"].isna().all()

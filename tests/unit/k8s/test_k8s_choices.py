@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from runbook_kit import ParameterError, apply
-from runbook_kit.k8s import Diagnosis, plan_action, plan_mitigation
+from runbook_kit.k8s import plan_action, plan_mitigation
+from runbook_kit.k8s.diagnose import CrashloopDiagnosis as Diagnosis
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from k8s_objects import container_status, pod
 
-from runbook_kit.k8s import classify_container, crashing_containers, recommend
-from runbook_kit.k8s.quantity import MI, recommend_memory_limit
+from runbook_kit.k8s.classify import classify_container, crashing_containers
+from runbook_kit.k8s.diagnose import assess_mitigation as mitigation
+from runbook_kit.k8s.quantity import MI, assess_memory_limit
 
 OOM_LOG = (
     "2026-01-01T10:00:01Z INFO  cache warm-up heap_used_mib=235 limit_mib=256\n"
@@ -107,19 +108,19 @@ def test_which_containers_count_as_crash_looping():
 
 
 def test_recommendation_rules():
-    memory = recommend_memory_limit(current=256 * MI, observed_peak=254 * MI, previous_limit=512 * MI)
+    memory = assess_memory_limit(current=256 * MI, observed_peak=254 * MI, previous_limit=512 * MI)
     assert (
-        recommend(cause="OOMKilled", from_latest_revision=True, has_previous=True, memory=memory)[0]
+        mitigation(cause="OOMKilled", from_latest_revision=True, has_previous=True, memory=memory)[0]
         == "rollback"
     )
-    what, why = recommend(cause="OOMKilled", from_latest_revision=False, has_previous=True, memory=memory)
+    what, why = mitigation(cause="OOMKilled", from_latest_revision=False, has_previous=True, memory=memory)
     assert what == "raise_memory" and "512Mi" in why
     assert (
-        recommend(cause="OOMKilled", from_latest_revision=True, has_previous=False, memory=memory)[0]
+        mitigation(cause="OOMKilled", from_latest_revision=True, has_previous=False, memory=memory)[0]
         == "raise_memory"
     )
     assert (
-        recommend(cause="application error", from_latest_revision=False, has_previous=True, memory=None)[0]
+        mitigation(cause="application error", from_latest_revision=False, has_previous=True, memory=None)[0]
         == "none"
     )
-    assert recommend(cause="", from_latest_revision=False, has_previous=False, memory=None)[0] == "none"
+    assert mitigation(cause="", from_latest_revision=False, has_previous=False, memory=None)[0] == "none"

@@ -6,9 +6,13 @@ import datetime as dt
 
 from k8s_objects import container_status, pod, template
 
-from runbook_kit.k8s import drain_targets, memory_peak_from_logs, pod_rows, rollout_state, template_diff
+from runbook_kit.k8s.logs import memory_peak_from_logs
+from runbook_kit.k8s.nodeops import drain_targets
 from runbook_kit.k8s.nodes import node_rows
 from runbook_kit.k8s.resources import resource_rows
+from runbook_kit.k8s.rollout import template_diff
+from runbook_kit.k8s.status import pod_rows
+from runbook_kit.k8s.verify import rollout_state
 
 AT = dt.datetime(2026, 1, 1, 10, 0, tzinfo=dt.UTC)
 

@@ -6,7 +6,8 @@ import pytest
 from pg_rows import many, session, snapshot
 
 from runbook_kit import Forbidden
-from runbook_kit.pg import assess, diagnose
+from runbook_kit.pg import assess_connections as assess
+from runbook_kit.pg import diagnose_connections as diagnose
 
 
 def causes(found) -> list[str]:

@@ -9,6 +9,7 @@ from pg_rows import many, session, snapshot
 
 import runbook_kit as rk
 from runbook_kit.pg import plan_cancel_long_queries, plan_terminate_idle
+from runbook_kit.pg.capacity import Recommendation
 
 
 @pytest.fixture
@@ -79,7 +80,7 @@ def test_without_an_rds_instance_the_rds_steps_are_no_ops_that_say_what_to_do():
 
     assert aws.instance_status(db_instance_id="").empty and aws.parameters(db_instance_id="").empty
     assert aws.rds_metrics(db_instance_id="").empty
-    rec = rk.pg.Recommendation(current=100, used=95, stale=0, legitimate=95, recommended=140,
+    rec = Recommendation(current=100, used=95, stale=0, legitimate=95, recommended=140,
                                raise_limit=True, why="demand")
     plan = aws.plan_max_connections(db_instance_id="", recommendation=rec)
     assert plan.command == "ALTER SYSTEM SET max_connections = 140;" and "restart PostgreSQL" in plan.reason

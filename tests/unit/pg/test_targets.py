@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pg_rows import many, session, snapshot
 
-from runbook_kit.pg import idle_targets, long_query_targets, protected_reason
+from runbook_kit.pg.targets import idle_targets, long_query_targets, protected_reason
 
 
 def pids(frame) -> set[int]:
