@@ -9,7 +9,7 @@ Clients are built lazily on first use and cached per (service, region, context);
 them, after settings change. Helpers take an optional client argument and fall back to these, so a
 test or a caller with its own session can pass one in.
 
-Read-only machines (`RUNBOOK_READ_ONLY`, read once by `runbook_kit.guard`): the guard refuses real
+Read-only machines (`RUNBOOK_READ_ONLY`, read once by `runbook_kit.machine`): the guard refuses real
 writes, but a notebook can also reach `rk.clients` directly. So every client built here refuses,
 before anything is sent, what is not a read:
 
@@ -36,7 +36,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from runbook_kit import settings
 from runbook_kit.errors import NotConfigured, UnsafeActionRefused, backend_call
-from runbook_kit.guard import read_only, read_only_reason
+from runbook_kit.machine import read_only, read_only_reason
 
 if TYPE_CHECKING:  # pragma: no cover
     import psycopg

@@ -46,6 +46,7 @@ from typing import Any, NoReturn
 
 from runbook_kit import record
 from runbook_kit.errors import RunbookError, UnsafeActionRefused, translate
+from runbook_kit.machine import TRUE_WORDS, initial_environ, read_only, read_only_reason
 
 __all__ = [
     "DEFAULT_MAX_TARGETS",
@@ -57,60 +58,20 @@ __all__ = [
 ]
 
 DEFAULT_MAX_TARGETS = 10  # blast radius of a bulk plan that does not set its own
-_TRUE = {"1", "true", "yes", "y", "on"}  # the same words as a bool runbook parameter
-_FALSE = {"0", "false", "no", "n", "off", ""}
 _KEY = object()  # only this module can unlock a plan's execute
 
 
-# --- the machine's read-only switch -------------------------------------------------------------
+# --- the machine's read-only switch: runbook_kit.machine (clients enforce it too) --------------
 
-def _initial_environ() -> Mapping[str, str]:
-    """The environment this process was started with (not what code set since)."""
-    try:
-        with open("/proc/self/environ", "rb") as f:
-            raw = f.read()
-    except OSError:
-        return dict(os.environ)
-    env: dict[str, str] = {}
-    for item in raw.split(b"\0"):
-        name, sep, value = item.partition(b"=")
-        if sep:
-            env[name.decode(errors="replace")] = value.decode(errors="replace")
-    return env
-
-
-def _parse_read_only(raw: str | None) -> tuple[bool, str]:
-    """(read-only?, why) for a RUNBOOK_READ_ONLY value; an unknown value fails closed."""
-    if raw is None:
-        return False, ""
-    word = raw.strip().lower()
-    if word in _TRUE:
-        return True, f"RUNBOOK_READ_ONLY={raw.strip()} is set on this machine: only dry runs are allowed"
-    if word in _FALSE:
-        return False, ""
-    return True, (f"RUNBOOK_READ_ONLY={raw!r} is not a boolean (use 1/0, true/false, yes/no, on/off): "
-                  "treated as read-only")
-
-
-_INITIAL_ENV = _initial_environ()
-_READ_ONLY, _READ_ONLY_WHY = _parse_read_only(_INITIAL_ENV.get("RUNBOOK_READ_ONLY"))
-
-
-def read_only() -> bool:
-    """Whether this machine refuses every real write (read once, when the process started)."""
-    return _READ_ONLY
-
-
-def read_only_reason() -> str:
-    """The one line a refusal gives ("" when writes are allowed)."""
-    return _READ_ONLY_WHY
+_INITIAL_ENV = initial_environ()
+_READ_ONLY, _READ_ONLY_WHY = read_only(), read_only_reason()
 
 
 def _headless() -> bool:
     """A run nobody watches: started by the runner (or said so), or no IPython kernel at all."""
     if any(_INITIAL_ENV.get(name) for name in ("RUNBOOK_INCIDENT", "RUNBOOK_NAME")):
         return True
-    if _INITIAL_ENV.get("RUNBOOK_HEADLESS", "").strip().lower() in _TRUE:
+    if _INITIAL_ENV.get("RUNBOOK_HEADLESS", "").strip().lower() in TRUE_WORDS:
         return True
     try:
         from IPython import get_ipython

@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import pytest
 
-from runbook_kit import UnsafeActionRefused, apply, guard, record
+from runbook_kit import UnsafeActionRefused, apply, guard, machine, record
 from runbook_kit.errors import BackendError
 
 
@@ -137,7 +137,7 @@ def test_execute_cannot_be_called_around_apply(server):
     ("maybe", True), ("2", True),
 ])
 def test_read_only_is_parsed_like_every_boolean_and_unknown_values_fail_closed(raw, expected):
-    on, why = guard._parse_read_only(raw)
+    on, why = machine._parse_read_only(raw)
     assert on is expected
     if raw in ("maybe", "2"):
         assert f"RUNBOOK_READ_ONLY={raw!r} is not a boolean" in why and "treated as read-only" in why
