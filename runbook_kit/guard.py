@@ -39,7 +39,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import html
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn
