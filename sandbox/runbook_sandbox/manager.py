@@ -226,6 +226,7 @@ def up(
     deadline = time.monotonic() + timeout
     procs: dict[str, subprocess.Popen[str]] = {}
     pids: dict[str, int] = {}
+    aws_url = ""
     try:
         if "aws" in parts:
             args = [
@@ -239,10 +240,14 @@ def up(
             ]
             for name in names:
                 args += ["--scenario", name]
+            if "k8s" in parts and "node" in names:  # its nodes are EC2 instances: k8s must reach AWS
+                aws_url = f"http://127.0.0.1:{_free_port()}"
+                args += ["--port", aws_url.rsplit(":", 1)[1]]
             procs["aws"] = spawn(args, state_dir / "aws" / "stderr.log")
         if "k8s" in parts:
-            k8s_names = [n for n in names if n in ("crashloop", "latency")]  # k8s seeds only these two
-            k8s_scenario = "none" if not k8s_names else k8s_names[0] if len(k8s_names) == 1 else "all"
+            k8s_names = [
+                n for n in names if n in ("crashloop", "latency", "node") and (n != "node" or aws_url)
+            ]
             args = [
                 sys.executable,
                 "-m",
@@ -251,13 +256,15 @@ def up(
                 str(state_dir / "k8s"),
                 "--port",
                 "0",
-                "--scenario",
-                k8s_scenario,
                 "--anchor",
                 anchor.isoformat(),
             ]
+            for name in k8s_names or ["none"]:
+                args += ["--scenario", name]
             if k8s_pods:
                 args += ["--pods", str(k8s_pods)]
+            if aws_url:
+                args += ["--aws-endpoint", aws_url]
             procs["k8s"] = spawn(args, state_dir / "k8s" / "stderr.log")
         pids.update({name: proc.pid for name, proc in procs.items()})
         pg = None
@@ -311,6 +318,15 @@ def up(
         },
     )
     return info
+
+
+def _free_port() -> int:
+    """A free loopback port for the AWS part, so the Kubernetes part can be told it before either is up."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _env(ready: dict[str, dict[str, Any]], pg: Any, state_dir: Path) -> dict[str, str]:

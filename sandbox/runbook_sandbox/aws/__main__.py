@@ -25,7 +25,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", type=Path, required=True)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument(
-        "--scenario", action="append", default=[], help="crashloop, connections, latency or all (repeatable)"
+        "--scenario",
+        action="append",
+        default=[],
+        help="crashloop, connections, latency, node or all (repeatable)",
     )
     parser.add_argument("--anchor", default=None, help="ISO time the scenarios are placed relative to")
     args = parser.parse_args(argv)
@@ -54,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()
     try:
-        seed(url, scenarios=scenarios, anchor=anchor, trail=app.trail)
+        seed(
+            url, scenarios=scenarios, anchor=anchor, trail=app.trail, fleet=app.fleet, findings=app.guardduty
+        )
     except Exception as exc:
         print(json.dumps({"error": f"seeding failed: {type(exc).__name__}: {exc}"}), flush=True)
         server.shutdown()

@@ -22,7 +22,7 @@ import urllib.parse
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from runbook_sandbox.aws import logs_queries, metrics, query_protocol, rds_parameters
+from runbook_sandbox.aws import fleet, guardduty, logs_queries, metrics, query_protocol, rds_parameters
 from runbook_sandbox.aws.cloudtrail import ACCOUNT_ID, ApiError, Trail, TrailEvent
 
 __all__ = ["SEED_HEADER", "GapFillApp", "build_app"]
@@ -42,6 +42,9 @@ _RESOURCE_KEYS = {  # request parameter -> CloudTrail ResourceType
     "TargetGroupArn": "AWS::ElasticLoadBalancingV2::TargetGroup",
     "logGroupName": "AWS::Logs::LogGroup",
     "AlarmName": "AWS::CloudWatch::Alarm",
+    "AutoScalingGroupName": "AWS::AutoScaling::AutoScalingGroup",
+    "InstanceId": "AWS::EC2::Instance",
+    "InstanceId.1": "AWS::EC2::Instance",
 }
 _SERVICE_HOSTS = {
     "monitoring": "monitoring.amazonaws.com",
@@ -95,6 +98,12 @@ QUERY_HANDLERS: dict[tuple[str, str], Handler] = {  # (API version, Action) for 
     (query_protocol.CLOUDWATCH_VERSION, "GetMetricData"): _metric_data,
     (query_protocol.CLOUDWATCH_VERSION, "GetMetricStatistics"): _metric_statistics,
     (query_protocol.RDS_VERSION, "DescribeDBParameters"): _db_parameters,
+    (query_protocol.EC2_VERSION, "DescribeInstanceStatus"): lambda app, request, region, _: (
+        fleet.describe_instance_status(fleet.backends(region)[0], app.fleet, request)
+    ),
+    (query_protocol.ELBV2_VERSION, "DescribeTargetHealth"): lambda app, request, region, _: (
+        fleet.describe_target_health(*fleet.backends(region)[::-1], app.fleet, request)
+    ),
 }
 
 
@@ -105,6 +114,8 @@ class GapFillApp:
         self.moto_app = moto_app
         self.trail = trail or Trail()
         self.queries = logs_queries.QueryBook()
+        self.fleet = fleet.FleetHealth()  # planted instance impairments (moto has none)
+        self.guardduty = guardduty.FindingBook()  # planted GuardDuty findings (moto lists none)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -114,6 +125,10 @@ class GapFillApp:
         access_key, region, service = scope.groups() if scope else ("", "us-east-1", "")
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         handler = HANDLERS.get(target)
+        if service == "guardduty" and environ.get("REQUEST_METHOD") == "POST":
+            answered = self._guardduty(environ.get("PATH_INFO", ""), body, region, start_response)
+            if answered is not None:
+                return answered
         if handler is not None:
             try:
                 request = json.loads(body or b"{}")
@@ -181,6 +196,29 @@ class GapFillApp:
                 ("x-amzn-RequestId", request_id),
             ],
         )
+        return [data]
+
+    def _guardduty(
+        self, path: str, body: bytes, region: str, start_response: Callable[..., Any]
+    ) -> list[bytes] | None:
+        """GuardDuty's REST-JSON findings calls (None: another path, moto answers)."""
+        try:
+            detectors = list(_backend("guardduty", "guardduty_backends", region).detectors)
+            answer = guardduty.answer(self.guardduty, detectors, path, json.loads(body or b"{}"))
+        except ApiError as exc:
+            payload, status = {"__type": exc.code, "message": exc.message}, exc.status
+        except (KeyError, TypeError, ValueError) as exc:
+            payload, status = {"__type": "BadRequestException", "message": f"invalid request: {exc}"}, 400
+        else:
+            if answer is None:
+                return None
+            payload, status = answer, 200
+        data = json.dumps(payload).encode()
+        reason = {200: "OK", 400: "Bad Request"}.get(status, "")
+        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
+        if status != 200:
+            headers.append(("x-amzn-ErrorType", str(payload["__type"])))
+        start_response(f"{status} {reason}", headers)
         return [data]
 
     @staticmethod

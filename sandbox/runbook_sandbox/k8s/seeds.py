@@ -309,6 +309,25 @@ class Seeder:
                 created=self.ago(dt.timedelta(days=60)),
             )
 
+    def workers(self) -> None:
+        """`node`: shop/web spread over the Auto Scaling group's nodes, some on the impaired one."""
+        from runbook_sandbox.k8s.cloud import GROUP_LABEL
+
+        workers = [n for n in self.store.items("nodes") if GROUP_LABEL in (n["metadata"].get("labels") or {})]
+        ns = tl.NODE_NAMESPACE
+        manifests.namespace(self.store, ns, self.ago(dt.timedelta(days=60)))
+        web = manifests.deployment(
+            ns,
+            tl.NODE_DEPLOYMENT,
+            tl.NODE_REPLICAS,
+            [manifests.container("web", f"{ECR}/shop/web:v2.3.0", memory="256Mi", cpu="250m", port=8080)],
+        )
+        everyone, self.nodes, self._next_node = self.nodes, workers, 0
+        try:
+            self.rollouts(web, [(self.ago(dt.timedelta(days=4)), {"cause": "deploy web v2.3.0"})])
+        finally:
+            self.nodes = everyone
+
     def latency(self) -> None:
         ns = tl.LATENCY_NAMESPACE
         manifests.namespace(self.store, ns, self.ago(dt.timedelta(days=90)))
@@ -406,9 +425,18 @@ def seed(
     anchor: dt.datetime,
     now: dt.datetime,
     pods: int = 0,
+    cloud: Any = None,
 ) -> None:
     seeder = Seeder(store, controller, anchor=anchor, now=now)
     seeder.base()
+    if "node" in scenarios:
+        if cloud is None:
+            raise ValueError(
+                "the node scenario needs the AWS part (--aws-endpoint): its nodes are EC2 instances"
+            )
+        cloud.wait_for_group()
+        cloud.sync(at=now, settled=True)
+        seeder.workers()
     if "crashloop" in scenarios:
         seeder.crashloop()
     if "latency" in scenarios:
