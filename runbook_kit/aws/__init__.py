@@ -8,6 +8,13 @@ from runbook_kit.aws.alb import Spike, alb_metrics, detect_spike, find_spike, pl
 from runbook_kit.aws.cloudtrail import lookup_events
 from runbook_kit.aws.cloudwatch import metric_frame, plot_metrics
 from runbook_kit.aws.codedeploy import deployments
+from runbook_kit.aws.ec2 import (
+    autoscaling_group_of,
+    instance_health,
+    instance_metrics,
+    plan_reboot_instance,
+    plan_replace_instance,
+)
 from runbook_kit.aws.logs import error_timeline, insights_query, top_errors
 from runbook_kit.aws.rds import (
     RDS_METRICS,
@@ -23,17 +30,22 @@ __all__ = [
     "RDS_METRICS",
     "Spike",
     "alb_metrics",
+    "autoscaling_group_of",  # breadth
     "deployments",
     "detect_spike",
     "error_timeline",
     "find_spike",
     "insights_query",
+    "instance_health",  # breadth
+    "instance_metrics",  # breadth
     "instance_status",
     "lookup_events",
     "metric_frame",
     "parameters",
     "plan_max_connections",
     "plan_reboot",
+    "plan_reboot_instance",  # breadth
+    "plan_replace_instance",  # breadth
     "plot_latency",
     "plot_metrics",
     "plot_rds_metrics",

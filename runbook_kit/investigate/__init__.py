@@ -9,13 +9,35 @@ from runbook_kit.investigate.changes import change_events
 from runbook_kit.investigate.correlate import Correlation, correlate, correlate_changes
 from runbook_kit.investigate.database import database_health, judge_database
 from runbook_kit.investigate.mitigate import plan_rollback
+from runbook_kit.investigate.nodes import (
+    NodeAssessment,
+    NodeSnapshot,
+    assess_node,
+    diagnose_node,
+    node_metrics,
+    node_snapshot,
+    plan_node_drain,
+    plan_node_reboot,
+    plan_node_replacement,
+    verify_node_replacement,
+)
 
 __all__ = [
     "Correlation",
+    "NodeAssessment",  # breadth
+    "NodeSnapshot",  # breadth
+    "assess_node",  # breadth
     "change_events",
     "correlate",
     "correlate_changes",
     "database_health",
+    "diagnose_node",  # breadth
     "judge_database",
+    "node_metrics",  # breadth
+    "node_snapshot",  # breadth
+    "plan_node_drain",  # breadth
+    "plan_node_reboot",  # breadth
+    "plan_node_replacement",  # breadth
     "plan_rollback",
+    "verify_node_replacement",  # breadth
 ]

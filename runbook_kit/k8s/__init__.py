@@ -9,6 +9,7 @@ keeps `__all__` equal to what is really exported. The Kubernetes client is reach
 from runbook_kit.k8s.actions import ACTIONS, MITIGATIONS, plan_action, plan_mitigation
 from runbook_kit.k8s.classify import CATEGORIES, ContainerCrash, classify_container, crashing_containers
 from runbook_kit.k8s.diagnose import Diagnosis, diagnose_crashloop, recommend
+from runbook_kit.k8s.instances import instance_nodes, node_for_instance, parse_provider_id
 from runbook_kit.k8s.logs import container_logs, log_signatures, memory_peak_from_logs
 from runbook_kit.k8s.mitigate import (
     plan_delete_pod,
@@ -43,10 +44,13 @@ __all__ = [
     "diagnose_crashloop",
     "drain_targets",
     "format_memory",
+    "instance_nodes",  # breadth
     "log_signatures",
     "memory_bytes",
     "memory_peak_from_logs",
+    "node_for_instance",  # breadth
     "node_status",
+    "parse_provider_id",  # breadth
     "plan_action",
     "plan_cordon",
     "plan_delete_pod",

@@ -94,16 +94,24 @@ def _db_parameters(app: GapFillApp, request: dict[str, Any], region: str, _: str
     return rds_parameters.describe_db_parameters(_backend("rds", "rds_backends", region), request)
 
 
+def _instance_status(app: GapFillApp, request: dict[str, Any], region: str, _: str) -> dict[str, Any]:
+    ec2, _elbv2 = fleet.backends(region)
+    health: fleet.FleetHealth = app.fleet
+    return fleet.describe_instance_status(ec2, health, request)
+
+
+def _target_health(app: GapFillApp, request: dict[str, Any], region: str, _: str) -> dict[str, Any]:
+    ec2, elbv2 = fleet.backends(region)
+    health: fleet.FleetHealth = app.fleet
+    return fleet.describe_target_health(elbv2, ec2, health, request)
+
+
 QUERY_HANDLERS: dict[tuple[str, str], Handler] = {  # (API version, Action) for query-protocol services
     (query_protocol.CLOUDWATCH_VERSION, "GetMetricData"): _metric_data,
     (query_protocol.CLOUDWATCH_VERSION, "GetMetricStatistics"): _metric_statistics,
     (query_protocol.RDS_VERSION, "DescribeDBParameters"): _db_parameters,
-    (query_protocol.EC2_VERSION, "DescribeInstanceStatus"): lambda app, request, region, _: (
-        fleet.describe_instance_status(fleet.backends(region)[0], app.fleet, request)
-    ),
-    (query_protocol.ELBV2_VERSION, "DescribeTargetHealth"): lambda app, request, region, _: (
-        fleet.describe_target_health(*fleet.backends(region)[::-1], app.fleet, request)
-    ),
+    (query_protocol.EC2_VERSION, "DescribeInstanceStatus"): _instance_status,
+    (query_protocol.ELBV2_VERSION, "DescribeTargetHealth"): _target_health,
 }
 
 
@@ -114,7 +122,7 @@ class GapFillApp:
         self.moto_app = moto_app
         self.trail = trail or Trail()
         self.queries = logs_queries.QueryBook()
-        self.fleet = fleet.FleetHealth()  # planted instance impairments (moto has none)
+        self.fleet: fleet.FleetHealth = fleet.FleetHealth()  # planted instance impairments (moto has none)
         self.guardduty = guardduty.FindingBook()  # planted GuardDuty findings (moto lists none)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:

@@ -161,7 +161,7 @@ class CloudNodes:
     def _set_ready(
         self, node: dict[str, Any], status: str, reason: str, message: str, *, at: dt.datetime
     ) -> None:
-        current = next((c for c in node["status"]["conditions"] if c["type"] == "Ready"), {})
+        current: dict[str, Any] = next((c for c in node["status"]["conditions"] if c["type"] == "Ready"), {})
         if current.get("status") == status and current.get("reason") == reason:
             return
         updated = dict(node, status=dict(node["status"]), spec=dict(node["spec"]))
