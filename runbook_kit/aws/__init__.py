@@ -15,6 +15,13 @@ from runbook_kit.aws.ec2 import (
     plan_reboot_instance,
     plan_replace_instance,
 )
+from runbook_kit.aws.elb import (
+    TargetAssessment,
+    assess_targets,
+    diagnose_targets,
+    target_group_metrics,
+    target_health,
+)
 from runbook_kit.aws.logs import error_timeline, insights_query, top_errors
 from runbook_kit.aws.rds import (
     RDS_METRICS,
@@ -29,10 +36,13 @@ from runbook_kit.aws.rds import (
 __all__ = [
     "RDS_METRICS",
     "Spike",
+    "TargetAssessment",
     "alb_metrics",
+    "assess_targets",
     "autoscaling_group_of",  # breadth
     "deployments",
     "detect_spike",
+    "diagnose_targets",
     "error_timeline",
     "find_spike",
     "insights_query",
@@ -50,6 +60,8 @@ __all__ = [
     "plot_metrics",
     "plot_rds_metrics",
     "rds_metrics",
+    "target_group_metrics",
+    "target_health",
     "top_errors",
     "verify_latency",
 ]

@@ -21,7 +21,7 @@ from runbook_sandbox.aws.app import SEED_HEADER
 from runbook_sandbox.aws.cloudtrail import ACCOUNT_ID, Trail, TrailEvent
 from runbook_sandbox.aws.fleet import FleetHealth
 from runbook_sandbox.aws.guardduty import FindingBook
-from runbook_sandbox.aws.seed_node import seed_dashboard, seed_node
+from runbook_sandbox.aws.seed_node import seed_dashboard, seed_node, seed_target_metrics
 from runbook_sandbox.aws.seed_security import seed_security
 
 __all__ = ["seed"]
@@ -363,7 +363,6 @@ def seed(
     if scenarios & {"latency", "node"}:
         probed = bad if "node" in scenarios else "i-0a1b2c3d4e5f60718"
         seed_security(client, anchor, findings if findings is not None else FindingBook(), instance_id=probed)
-    seed_dashboard(client, scenarios)
     if scenarios & {"connections", "latency"}:
         seed_rds(client, anchor, leaking="connections" in scenarios)
     if "latency" in scenarios:
@@ -371,3 +370,5 @@ def seed(
         _latency_metrics(client, anchor)
         _trail_events(trail, anchor, _deployment(client, anchor))
         _logs(client, anchor)
+    seed_target_metrics(client, anchor, scenarios)
+    seed_dashboard(client, scenarios)

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import random
 from typing import Any
 
 from runbook_sandbox import timeline as tl
 from runbook_sandbox.aws.fleet import FleetHealth, Impairment
 
-__all__ = ["SEEDED_TAG", "seed_dashboard", "seed_node"]
+__all__ = ["SEEDED_TAG", "seed_dashboard", "seed_node", "seed_target_metrics"]
 
 MINUTE = dt.timedelta(minutes=1)
 SEEDED_TAG = "runbook-sandbox:seeded"
@@ -191,3 +192,93 @@ def seed_dashboard(client: Any, scenarios: set[str]) -> None:
         client("cloudwatch").put_dashboard(
             DashboardName=tl.DASHBOARD, DashboardBody=json.dumps({"widgets": widgets})
         )
+
+
+def _group_dimensions(elb: Any, name: str) -> list[dict[str, str]] | None:
+    groups = elb.describe_target_groups(Names=[name])["TargetGroups"]
+    if not groups or not groups[0].get("LoadBalancerArns"):
+        return None
+    group, lb = groups[0]["TargetGroupArn"], groups[0]["LoadBalancerArns"][0]
+    return [
+        {"Name": "TargetGroup", "Value": group.split(":", 5)[5]},
+        {"Name": "LoadBalancer", "Value": lb.split(":loadbalancer/", 1)[1]},
+    ]
+
+
+def seed_target_metrics(client: Any, anchor: dt.datetime, scenarios: set[str]) -> None:
+    """Per target group: healthy/unhealthy hosts, 5xx and TargetResponseTime samples (for p99).
+
+    latency: every target of storefront-checkout slows down after the deploy (a deployment, not a
+    subset of targets); node: one of three shop-web targets turns unhealthy when its host fails.
+    """
+    elb, cw = client("elbv2"), client("cloudwatch")
+    end = anchor.replace(second=0, microsecond=0)
+    plans = []
+    if "latency" in scenarios:
+        plans.append(
+            (tl.LATENCY_SERVICE, "storefront-checkout", tl.at(anchor, tl.LATENCY_DEPLOY_AGO), 3, 180)
+        )
+    if "node" in scenarios:
+        plans.append(("node", tl.NODE_TARGET_GROUP, tl.at(anchor, tl.NODE_IMPAIRED_AGO), tl.NODE_COUNT, 60))
+    for story, name, change, hosts, minutes in plans:
+        dims = _group_dimensions(elb, name)
+        if dims is None:
+            continue
+        if (
+            story != "node"
+        ):  # the checkout pods' addresses, as the AWS Load Balancer Controller registers them
+            arn = elb.describe_target_groups(Names=[name])["TargetGroups"][0]["TargetGroupArn"]
+            elb.register_targets(
+                TargetGroupArn=arn,
+                Targets=[{"Id": f"10.40.{1 + i % 2}.{21 + i}", "Port": 8080} for i in range(hosts)],
+            )
+        rng = random.Random(f"targets/{name}")
+        data: list[dict[str, Any]] = []
+        for minute in (end - MINUTE * i for i in range(minutes, 0, -1)):
+            after = minute >= change
+            unhealthy = 1 if story == "node" and minute >= change + 2 * MINUTE else 0  # 2 failed checks
+            samples = []
+            for _ in range(60):
+                value = rng.lognormvariate(math.log(0.12), 0.35)
+                if story != "node" and after and rng.random() < 0.08:
+                    value = rng.uniform(2.5, 3.2)
+                samples.append(round(value, 3))
+            errors = (
+                rng.randint(25, 70)
+                if story != "node" and after
+                else rng.randint(8, 15)
+                if story == "node" and after and not unhealthy
+                else rng.choice([0, 0, 1])
+            )
+            data += [
+                {
+                    "MetricName": "TargetResponseTime",
+                    "Dimensions": dims,
+                    "Timestamp": minute,
+                    "Values": samples,
+                    "Unit": "Seconds",
+                },
+                {
+                    "MetricName": "HTTPCode_Target_5XX_Count",
+                    "Dimensions": dims,
+                    "Timestamp": minute,
+                    "Value": errors,
+                    "Unit": "Count",
+                },
+                {
+                    "MetricName": "HealthyHostCount",
+                    "Dimensions": dims,
+                    "Timestamp": minute,
+                    "Value": hosts - unhealthy,
+                    "Unit": "Count",
+                },
+                {
+                    "MetricName": "UnHealthyHostCount",
+                    "Dimensions": dims,
+                    "Timestamp": minute,
+                    "Value": unhealthy,
+                    "Unit": "Count",
+                },
+            ]
+        for i in range(0, len(data), 500):
+            cw.put_metric_data(Namespace="AWS/ApplicationELB", MetricData=data[i : i + 500])
