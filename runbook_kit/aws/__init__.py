@@ -5,6 +5,7 @@ reached only through `runbook_kit.clients.aws(service)` (timeouts, retries, AWS_
 """
 
 from runbook_kit.aws.alb import Spike, alb_metrics, detect_spike, find_spike, plot_latency, verify_latency
+from runbook_kit.aws.cloudformation import stack_events
 from runbook_kit.aws.cloudtrail import lookup_events
 from runbook_kit.aws.cloudwatch import metric_frame, plot_metrics
 from runbook_kit.aws.codedeploy import deployments
@@ -32,6 +33,7 @@ from runbook_kit.aws.rds import (
     plot_rds_metrics,
     rds_metrics,
 )
+from runbook_kit.aws.security import guardduty_findings, security_findings, securityhub_findings
 
 __all__ = [
     "RDS_METRICS",
@@ -45,6 +47,7 @@ __all__ = [
     "diagnose_targets",
     "error_timeline",
     "find_spike",
+    "guardduty_findings",
     "insights_query",
     "instance_health",  # breadth
     "instance_metrics",  # breadth
@@ -60,6 +63,9 @@ __all__ = [
     "plot_metrics",
     "plot_rds_metrics",
     "rds_metrics",
+    "security_findings",
+    "securityhub_findings",
+    "stack_events",
     "target_group_metrics",
     "target_health",
     "top_errors",

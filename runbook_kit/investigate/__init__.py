@@ -21,17 +21,35 @@ from runbook_kit.investigate.nodes import (
     plan_node_replacement,
     verify_node_replacement,
 )
+from runbook_kit.investigate.what_changed import (
+    ChangeSources,
+    Symptom,
+    change_timeline,
+    collect_changes,
+    diagnose_security,
+    diagnose_what_changed,
+    git_changes,
+    plot_what_changed,
+    symptom_metrics,
+)
 
 __all__ = [
+    "ChangeSources",
     "Correlation",
     "NodeAssessment",  # breadth
     "NodeSnapshot",  # breadth
+    "Symptom",
     "assess_node",  # breadth
     "change_events",
+    "change_timeline",
+    "collect_changes",
     "correlate",
     "correlate_changes",
     "database_health",
     "diagnose_node",  # breadth
+    "diagnose_security",
+    "diagnose_what_changed",
+    "git_changes",
     "judge_database",
     "node_metrics",  # breadth
     "node_snapshot",  # breadth
@@ -39,5 +57,7 @@ __all__ = [
     "plan_node_reboot",  # breadth
     "plan_node_replacement",  # breadth
     "plan_rollback",
+    "plot_what_changed",
+    "symptom_metrics",
     "verify_node_replacement",  # breadth
 ]

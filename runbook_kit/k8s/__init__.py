@@ -8,6 +8,7 @@ keeps `__all__` equal to what is really exported. The Kubernetes client is reach
 
 from runbook_kit.k8s.actions import ACTIONS, MITIGATIONS, plan_action, plan_mitigation
 from runbook_kit.k8s.classify import CATEGORIES, ContainerCrash, classify_container, crashing_containers
+from runbook_kit.k8s.config_changes import config_changes
 from runbook_kit.k8s.diagnose import Diagnosis, diagnose_crashloop, recommend
 from runbook_kit.k8s.instances import instance_nodes, node_for_instance, parse_provider_id
 from runbook_kit.k8s.logs import container_logs, log_signatures, memory_peak_from_logs
@@ -37,6 +38,7 @@ __all__ = [
     "MemoryRaise",
     "VerifyResult",
     "classify_container",
+    "config_changes",
     "container_logs",
     "container_resources",
     "crashing_containers",

@@ -293,6 +293,12 @@ def up(
             raise
         raise SandboxError(f"sandbox did not start: {type(exc).__name__}: {exc}") from exc
     env = _env(ready, pg, state_dir)
+    if "latency" in names:  # infrastructure commits for `what_changed` (git log --since)
+        from runbook_sandbox import infra_repo
+
+        repo = infra_repo.create(state_dir / "infra-repo", anchor)
+        if repo is not None:
+            env["RUNBOOK_INFRA_REPOS"] = str(repo)
     info = SandboxInfo(
         state_dir=state_dir,
         scenario=scenario,

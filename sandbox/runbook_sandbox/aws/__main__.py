@@ -58,7 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     thread.start()
     try:
         seed(
-            url, scenarios=scenarios, anchor=anchor, trail=app.trail, fleet=app.fleet, findings=app.guardduty
+            url,
+            scenarios=scenarios,
+            anchor=anchor,
+            trail=app.trail,
+            fleet=app.fleet,
+            findings=app.guardduty,
+            stacks=app.stacks,
         )
     except Exception as exc:
         print(json.dumps({"error": f"seeding failed: {type(exc).__name__}: {exc}"}), flush=True)

@@ -22,7 +22,15 @@ import urllib.parse
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from runbook_sandbox.aws import fleet, guardduty, logs_queries, metrics, query_protocol, rds_parameters
+from runbook_sandbox.aws import (
+    fleet,
+    guardduty,
+    logs_queries,
+    metrics,
+    query_protocol,
+    rds_parameters,
+    seed_changes,
+)
 from runbook_sandbox.aws.cloudtrail import ACCOUNT_ID, ApiError, Trail, TrailEvent
 
 __all__ = ["SEED_HEADER", "GapFillApp", "build_app"]
@@ -106,12 +114,24 @@ def _target_health(app: GapFillApp, request: dict[str, Any], region: str, _: str
     return fleet.describe_target_health(elbv2, ec2, health, request)
 
 
+def _list_stacks(app: GapFillApp, request: dict[str, Any], region: str, _: str) -> dict[str, Any]:
+    book: seed_changes.StackBook = app.stacks
+    return seed_changes.list_stacks(book, region, request)
+
+
+def _stack_events(app: GapFillApp, request: dict[str, Any], region: str, _: str) -> dict[str, Any] | None:
+    book: seed_changes.StackBook = app.stacks
+    return seed_changes.describe_stack_events(book, region, request)
+
+
 QUERY_HANDLERS: dict[tuple[str, str], Handler] = {  # (API version, Action) for query-protocol services
     (query_protocol.CLOUDWATCH_VERSION, "GetMetricData"): _metric_data,
     (query_protocol.CLOUDWATCH_VERSION, "GetMetricStatistics"): _metric_statistics,
     (query_protocol.RDS_VERSION, "DescribeDBParameters"): _db_parameters,
     (query_protocol.EC2_VERSION, "DescribeInstanceStatus"): _instance_status,
     (query_protocol.ELBV2_VERSION, "DescribeTargetHealth"): _target_health,
+    (query_protocol.CLOUDFORMATION_VERSION, "ListStacks"): _list_stacks,
+    (query_protocol.CLOUDFORMATION_VERSION, "DescribeStackEvents"): _stack_events,
 }
 
 
@@ -124,6 +144,9 @@ class GapFillApp:
         self.queries = logs_queries.QueryBook()
         self.fleet: fleet.FleetHealth = fleet.FleetHealth()  # planted instance impairments (moto has none)
         self.guardduty = guardduty.FindingBook()  # planted GuardDuty findings (moto lists none)
+        self.stacks: seed_changes.StackBook = (
+            seed_changes.StackBook()
+        )  # planted CloudFormation history (moto cannot backdate)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         length = int(environ.get("CONTENT_LENGTH") or 0)

@@ -17,6 +17,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 __all__ = [
+    "CLOUDFORMATION_VERSION",
     "CLOUDWATCH_VERSION",
     "EC2_VERSION",
     "ELBV2_VERSION",
@@ -33,17 +34,20 @@ CLOUDWATCH_VERSION = "2010-08-01"
 RDS_VERSION = "2014-10-31"
 EC2_VERSION = "2016-11-15"
 ELBV2_VERSION = "2015-12-01"
+CLOUDFORMATION_VERSION = "2010-05-15"
 SERVICES = {  # API version -> botocore service
     CLOUDWATCH_VERSION: "cloudwatch",
     RDS_VERSION: "rds",
     EC2_VERSION: "ec2",
     ELBV2_VERSION: "elbv2",
+    CLOUDFORMATION_VERSION: "cloudformation",
 }
 _NAMESPACES = {
     "cloudwatch": "http://monitoring.amazonaws.com/doc/2010-08-01/",
     "rds": "http://rds.amazonaws.com/doc/2014-10-31/",
     "ec2": "http://ec2.amazonaws.com/doc/2016-11-15/",
     "elbv2": "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/",
+    "cloudformation": "http://cloudformation.amazonaws.com/doc/2010-05-15/",
 }
 
 

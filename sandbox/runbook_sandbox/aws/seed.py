@@ -21,6 +21,7 @@ from runbook_sandbox.aws.app import SEED_HEADER
 from runbook_sandbox.aws.cloudtrail import ACCOUNT_ID, Trail, TrailEvent
 from runbook_sandbox.aws.fleet import FleetHealth
 from runbook_sandbox.aws.guardduty import FindingBook
+from runbook_sandbox.aws.seed_changes import StackBook, seed_stacks
 from runbook_sandbox.aws.seed_node import seed_dashboard, seed_node, seed_target_metrics
 from runbook_sandbox.aws.seed_security import seed_security
 
@@ -355,6 +356,7 @@ def seed(
     trail: Trail,
     fleet: FleetHealth | None = None,
     findings: FindingBook | None = None,
+    stacks: StackBook | None = None,
 ) -> None:
     """Seed the AWS side of `scenarios` (crashloop has none) into the server at `url`."""
     client = _clients(url)
@@ -370,5 +372,7 @@ def seed(
         _latency_metrics(client, anchor)
         _trail_events(trail, anchor, _deployment(client, anchor))
         _logs(client, anchor)
+        if stacks is not None:
+            seed_stacks(stacks, anchor)
     seed_target_metrics(client, anchor, scenarios)
     seed_dashboard(client, scenarios)

@@ -372,6 +372,53 @@ class Seeder:
             ],
         )
         self.rollouts(frontend, [(self.ago(dt.timedelta(days=21)), None)])
+        self._config(ns)
+
+    def _config(self, ns: str) -> None:
+        """ConfigMaps and a Secret of the storefront, changed at known times (managedFields carry when)."""
+        changes = (
+            (
+                "configmaps",
+                "checkout-config",
+                dt.timedelta(days=30),
+                dt.timedelta(minutes=40),
+                {"data": {"PAYMENTS_TIMEOUT_MS": "3000", "LOG_LEVEL": "info"}},
+            ),
+            (
+                "configmaps",
+                "frontend-flags",
+                dt.timedelta(days=10),
+                dt.timedelta(days=10),
+                {"data": {"NEW_CART": "false"}},
+            ),
+            (
+                "secrets",
+                "checkout-db-credentials",
+                dt.timedelta(days=90),
+                dt.timedelta(minutes=170),
+                {"type": "Opaque", "data": {"password": "c2FuZGJveC1ub3QtYS1zZWNyZXQ="}},
+            ),
+        )
+        for plural, name, created_ago, changed_ago, body in changes:
+            created, changed = self.ago(created_ago), self.ago(changed_ago)
+            kind = "ConfigMap" if plural == "configmaps" else "Secret"
+            fields = [
+                {
+                    "manager": "kubectl-client-side-apply",
+                    "operation": "Update",
+                    "apiVersion": "v1",
+                    "time": iso(changed),
+                    "fieldsType": "FieldsV1",
+                    "fieldsV1": {"f:data": {}},
+                }
+            ]
+            obj = {
+                "apiVersion": "v1",
+                "kind": kind,
+                "metadata": {"name": name, "namespace": ns, "managedFields": fields},
+                **body,
+            }
+            self.store.create(plural, obj, created=created)
 
     def bulk(self, pods: int, *, deployments: int = 5) -> None:
         """N settled Running pods in namespace `bulk`, spread over a few deployments (benchmarks)."""
