@@ -33,7 +33,9 @@ METRIC_COLUMNS = [
     "avg_ms",
     "max_ms",
     "p99_ms",
+    "request_growth",
 ]
+RECENT_MINUTES = 15  # "now" for request growth: the last quarter hour against the rest of the window
 
 
 def _groups(load_balancer: str, target_group: str, elbv2: Any) -> list[dict[str, Any]]:
@@ -107,6 +109,7 @@ def target_group_metrics(
                     "UnHealthyHostCount",
                     "HTTPCode_Target_5XX_Count",
                     "TargetResponseTime",
+                    "RequestCount",
                 ),
                 stats=("Average", "Maximum", "Sum", "p99"),
                 cloudwatch=cloudwatch,
@@ -128,6 +131,7 @@ def target_group_metrics(
                     "p99_ms": round(1000 * float(series("TargetResponseTime", "p99").max()), 1)
                     if len(latency)
                     else None,
+                    "request_growth": _growth(frame),
                 }
             )
     return pd.DataFrame(rows, columns=METRIC_COLUMNS)
@@ -138,21 +142,36 @@ def _series(frame: pd.DataFrame, metric: str, stat: str) -> pd.Series:
     return part.sort_values("timestamp")["value"]
 
 
+def _growth(frame: pd.DataFrame) -> float | None:
+    """Requests per minute in the last RECENT_MINUTES against the rest of the window (None: no data)."""
+    part = frame[(frame["metric"] == "RequestCount") & (frame["stat"] == "Sum")].sort_values("timestamp")
+    if len(part) < 2 * RECENT_MINUTES:
+        return None
+    recent = part[part["timestamp"] >= part["timestamp"].max() - pd.Timedelta(minutes=RECENT_MINUTES - 1)]
+    before = part.drop(recent.index)["value"].mean()
+    return round(float(recent["value"].mean() / before), 2) if before else None
+
+
 def _last(s: pd.Series) -> float | None:
     return float(s.iloc[-1]) if len(s) else None
 
 
 @dataclasses.dataclass(frozen=True)
 class TargetAssessment:
-    cause: str  # unhealthy_subset | all_slow | healthy | no_targets
+    cause: str  # unhealthy_subset | all_unhealthy | saturation | all_slow | healthy | no_targets
     title: str
     severity: str
     unhealthy: tuple[str, ...] = ()
     mitigation: str = ""
 
 
-def assess_targets(health: pd.DataFrame, metrics: pd.DataFrame, *, slow_ms: float = 1000) -> TargetAssessment:
-    """Which kind of target problem this is (pure): a bad subset, everyone slow, or none."""
+def assess_targets(
+    health: pd.DataFrame, metrics: pd.DataFrame, *, slow_ms: float = 1000, saturation_growth: float = 1.5
+) -> TargetAssessment:
+    """Which kind of target problem this is (pure): a bad subset, saturation, everyone slow, or none.
+
+    Saturation: every target healthy, p99 over `slow_ms`, and requests of the last quarter hour at
+    least `saturation_growth` times the rest of the window's."""
     if health.empty:
         return TargetAssessment(
             "no_targets",
@@ -181,12 +200,21 @@ def assess_targets(health: pd.DataFrame, metrics: pd.DataFrame, *, slow_ms: floa
     slow = metrics[metrics["p99_ms"].fillna(0) >= slow_ms] if not metrics.empty else metrics
     if len(slow):
         names = ", ".join(slow["target_group"])
+        growth = float(slow["request_growth"].fillna(1).max())
+        if growth >= saturation_growth:
+            return TargetAssessment(
+                "saturation",
+                f"every target healthy but slow in {names} (p99 up to {slow['p99_ms'].max():.0f} ms) while "
+                f"requests rose ×{growth:.1f}: saturation",
+                "high",
+                mitigation="scale out (more replicas); then find where the traffic comes from",
+            )
         return TargetAssessment(
             "all_slow",
-            f"every target healthy but slow in {names} (p99 up to "
-            f"{slow['p99_ms'].max():.0f} ms): a deployment or a dependency, not a bad subset",
+            f"every target healthy but slow in {names} (p99 up to {slow['p99_ms'].max():.0f} ms), requests "
+            f"steady (×{growth:.1f}): a deployment or a dependency, not a bad subset nor saturation",
             "medium",
-            mitigation="roll back a recent deployment; scale out if requests climbed",
+            mitigation="roll back a recent deployment; scaling out would not help",
         )
     return TargetAssessment("healthy", f"all {len(health)} targets healthy", "info")
 

@@ -21,6 +21,7 @@ from runbook_kit.investigate.nodes import (
     plan_node_replacement,
     verify_node_replacement,
 )
+from runbook_kit.investigate.targets import plan_scale_out
 from runbook_kit.investigate.what_changed import (
     ChangeSources,
     Symptom,
@@ -57,6 +58,7 @@ __all__ = [
     "plan_node_reboot",  # breadth
     "plan_node_replacement",  # breadth
     "plan_rollback",
+    "plan_scale_out",
     "plot_what_changed",
     "symptom_metrics",
     "verify_node_replacement",  # breadth

@@ -28,9 +28,7 @@ COMMITS = (
         210,
         "Ravi Platform <ravi@example.com>",
         "storefront: raise cache node size to cache.r6g.large",
-        {
-            "storefront/cache.tf": 'resource "aws_elasticache_cluster" "cache" { node_type = "r6g" }\n'
-        },
+        {"storefront/cache.tf": 'resource "aws_elasticache_cluster" "cache" { node_type = "r6g" }\n'},
     ),
     (
         95,

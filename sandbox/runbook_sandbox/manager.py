@@ -226,7 +226,7 @@ def up(
     deadline = time.monotonic() + timeout
     procs: dict[str, subprocess.Popen[str]] = {}
     pids: dict[str, int] = {}
-    aws_url = ""
+    aws_url_file: Path | None = None
     try:
         if "aws" in parts:
             args = [
@@ -241,12 +241,11 @@ def up(
             for name in names:
                 args += ["--scenario", name]
             if "k8s" in parts and "node" in names:  # its nodes are EC2 instances: k8s must reach AWS
-                aws_url = f"http://127.0.0.1:{_free_port()}"
-                args += ["--port", aws_url.rsplit(":", 1)[1]]
+                aws_url_file = state_dir / "aws" / "url"  # written by the AWS part once it listens
             procs["aws"] = spawn(args, state_dir / "aws" / "stderr.log")
         if "k8s" in parts:
             k8s_names = [
-                n for n in names if n in ("crashloop", "latency", "node") and (n != "node" or aws_url)
+                n for n in names if n in ("crashloop", "latency", "node") and (n != "node" or aws_url_file)
             ]
             args = [
                 sys.executable,
@@ -263,8 +262,8 @@ def up(
                 args += ["--scenario", name]
             if k8s_pods:
                 args += ["--pods", str(k8s_pods)]
-            if aws_url:
-                args += ["--aws-endpoint", aws_url]
+            if aws_url_file:
+                args += ["--aws-url-file", str(aws_url_file)]
             procs["k8s"] = spawn(args, state_dir / "k8s" / "stderr.log")
         pids.update({name: proc.pid for name, proc in procs.items()})
         pg = None
@@ -324,15 +323,6 @@ def up(
         },
     )
     return info
-
-
-def _free_port() -> int:
-    """A free loopback port for the AWS part, so the Kubernetes part can be told it before either is up."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _env(ready: dict[str, dict[str, Any]], pg: Any, state_dir: Path) -> dict[str, str]:

@@ -51,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     app = build_app()
     server = make_server("127.0.0.1", args.port, app, threaded=True)
     url = f"http://127.0.0.1:{server.server_port}"
+    (args.state_dir / "url.tmp").write_text(url)  # for the Kubernetes part, which starts in parallel
+    (args.state_dir / "url.tmp").replace(args.state_dir / "url")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -266,6 +266,13 @@ def seed_target_metrics(client: Any, anchor: dt.datetime, scenarios: set[str]) -
                     "Unit": "Count",
                 },
                 {
+                    "MetricName": "RequestCount",
+                    "Dimensions": dims,
+                    "Timestamp": minute,
+                    "Value": rng.randint(330, 370),
+                    "Unit": "Count",
+                },
+                {
                     "MetricName": "HealthyHostCount",
                     "Dimensions": dims,
                     "Timestamp": minute,

@@ -1,5 +1,5 @@
 """`python -m runbook_sandbox.k8s --state-dir DIR [--port 0] [--scenario S] [--anchor ISO] [--pods N]
-[--tick SECONDS] [--aws-endpoint URL]`
+[--tick SECONDS] [--aws-endpoint URL | --aws-url-file PATH]`
 
 Seeds the cluster, serves it on 127.0.0.1, writes `DIR/kubeconfig` (context `runbook-sandbox`), then
 prints one JSON line `{"url", "kubeconfig", "pid"}`: the manager's signal that this part is ready.
@@ -66,10 +66,13 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help="the AWS part's URL: nodes of the node scenario are its EC2 instances",
     )
+    parser.add_argument(
+        "--aws-url-file", type=Path, default=None, help="a file the AWS part writes its URL to"
+    )
     args = parser.parse_args(argv)
     requested = set(args.scenario)
     scenarios = set(SCENARIOS) if "all" in requested else requested - {"none"}
-    if "all" in requested and not args.aws_endpoint:
+    if "all" in requested and not (args.aws_endpoint or args.aws_url_file):
         scenarios.discard("node")
     unknown = scenarios - set(SCENARIOS) - set(timeline.SCENARIOS)
     if unknown:
@@ -93,12 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     store = Store()
     controller = Controller(store, tick=args.tick)
     cloud = None
-    if args.aws_endpoint:
-        from runbook_sandbox.k8s.cloud import CloudNodes
+    if args.aws_endpoint or args.aws_url_file:
+        from runbook_sandbox.k8s.cloud import CloudNodes, wait_for_url
 
-        cloud = CloudNodes(
-            store, endpoint=args.aws_endpoint, group=timeline.NODE_ASG, cluster=timeline.NODE_CLUSTER
-        )
+        endpoint = args.aws_endpoint or wait_for_url(args.aws_url_file)
+        cloud = CloudNodes(store, endpoint=endpoint, group=timeline.NODE_ASG, cluster=timeline.NODE_CLUSTER)
     try:
         seed(store, controller, scenarios=scenarios, anchor=anchor, now=now, pods=args.pods, cloud=cloud)
     except Exception as exc:

@@ -20,16 +20,27 @@ import datetime as dt
 import logging
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from runbook_sandbox.k8s import manifests
 from runbook_sandbox.k8s.pods import delete_pod
 from runbook_sandbox.k8s.store import Store, iso, now
 
-__all__ = ["GROUP_LABEL", "CloudNodes"]
+__all__ = ["GROUP_LABEL", "CloudNodes", "wait_for_url"]
 
 GROUP_LABEL = "runbook-sandbox/autoscaling-group"
 UNREACHABLE = {"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule"}
+
+
+def wait_for_url(path: Path, *, timeout: float = 30.0) -> str:
+    """The AWS part's URL, once it has written it (both parts start in parallel; no port is guessed)."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the AWS part did not write its URL to {path} in {timeout:.0f} s")
+        time.sleep(0.05)
+    return path.read_text().strip()
 
 
 def _conditions(ready: str, reason: str, message: str, since: str) -> list[dict[str, Any]]:
