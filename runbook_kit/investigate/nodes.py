@@ -246,6 +246,15 @@ def assess_node(snapshot: NodeSnapshot) -> NodeAssessment:
             "usually clears it; replace if it fails again",
             evidence=evidence,
         )
+    if rows.loc[node, "ready"] == "True":
+        return NodeAssessment(
+            **base,
+            cause=f"{ready}; EC2 status checks pass: node and instance healthy",
+            mitigation="none",
+            severity="info",
+            reason="nothing to mitigate: look elsewhere (pods, the application, its dependencies)",
+            evidence=evidence,
+        )
     return NodeAssessment(
         **base,
         cause=f"{ready}; EC2 status checks pass: kubelet, runtime or network on the node",

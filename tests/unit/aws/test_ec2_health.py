@@ -121,3 +121,12 @@ def test_no_sick_node_means_nothing_to_do_and_several_are_over_the_blast_radius(
     assert "2 nodes are NotReady at once" in many.cause
     refused = plan_node_drain(many, max_nodes=1)
     assert refused.targets == ["n1", "n2"] and refused.max_targets == 1
+
+
+def test_a_healthy_node_needs_nothing_and_not_ready_with_good_checks_is_the_kubelet() -> (
+    None
+):
+    calm = assess_node(snapshot([node("n1", "i-1", "True")], [status("i-1")], chosen=("n1",)))
+    assert (calm.mitigation, calm.severity) == ("none", "info")
+    kubelet = assess_node(snapshot([node("n1", "i-1", "False")], [status("i-1")], chosen=("n1",)))
+    assert kubelet.mitigation == "replace" and "kubelet" in kubelet.cause
