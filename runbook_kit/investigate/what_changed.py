@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from runbook_kit import record
-from runbook_kit.errors import BackendError, NotFound, ParameterError
+from runbook_kit.errors import BackendError, NotFound
 from runbook_kit.investigate.changes import COLUMNS, change_events
 
 __all__ = [
@@ -176,19 +176,24 @@ def collect_changes(
     from runbook_kit.aws import cloudformation, cloudtrail, codedeploy, security
     from runbook_kit.k8s.config_changes import config_changes
 
-    if not namespace:
-        raise ParameterError("namespace is required: the Kubernetes namespace of the service")
     repos = [
         r.strip() for r in (infra_repos or os.environ.get("RUNBOOK_INFRA_REPOS", "")).split(",") if r.strip()
     ]
     frames: dict[str, pd.DataFrame] = {}
     gaps: dict[str, str] = {}
-    _read("kubernetes rollouts", frames, gaps, "", lambda: _rollouts(namespace, deployment, minutes, context))
+    no_namespace = "" if namespace else "not configured: no namespace"
+    _read(
+        "kubernetes rollouts",
+        frames,
+        gaps,
+        no_namespace,
+        lambda: _rollouts(namespace, deployment, minutes, context),
+    )
     _read(
         "configmaps and secrets",
         frames,
         gaps,
-        "",
+        no_namespace,
         lambda: config_changes(namespace=namespace, minutes=minutes, context=context),
     )
     _read(
