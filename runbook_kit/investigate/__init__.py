@@ -9,6 +9,12 @@ from runbook_kit.investigate.changes import change_events
 from runbook_kit.investigate.correlate import Correlation, correlate, correlate_changes
 from runbook_kit.investigate.database import database_health, judge_database
 from runbook_kit.investigate.mitigate import plan_rollback
+from runbook_kit.investigate.node_mitigation import (
+    plan_node_drain,
+    plan_node_reboot,
+    plan_node_replacement,
+    verify_node_replacement,
+)
 from runbook_kit.investigate.nodes import (
     NodeAssessment,
     NodeSnapshot,
@@ -16,10 +22,6 @@ from runbook_kit.investigate.nodes import (
     diagnose_node,
     node_metrics,
     node_snapshot,
-    plan_node_drain,
-    plan_node_reboot,
-    plan_node_replacement,
-    verify_node_replacement,
 )
 from runbook_kit.investigate.targets import plan_scale_out
 from runbook_kit.investigate.what_changed import (

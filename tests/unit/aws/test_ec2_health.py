@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from runbook_kit.aws.ec2 import health_rows
-from runbook_kit.investigate.nodes import NodeSnapshot, assess_node, plan_node_drain, plan_node_reboot
+from runbook_kit.investigate.node_mitigation import plan_node_drain, plan_node_reboot
+from runbook_kit.investigate.nodes import NodeSnapshot, assess_node
 from runbook_kit.k8s.instances import node_rows, parse_provider_id
 
 SINCE = dt.datetime(2026, 11, 30, 10, 12, tzinfo=dt.UTC)
