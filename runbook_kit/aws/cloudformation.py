@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from runbook_kit import clients
 from runbook_kit.errors import backend_call
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 __all__ = ["COLUMNS", "stack_events"]
 
@@ -35,6 +36,8 @@ def stack_events(
     *, stacks: Sequence[str] = (), minutes: float = 240, cloudformation: Any | None = None
 ) -> pd.DataFrame:
     """Every event of the stacks (all active stacks when none named) within `minutes`, newest first."""
+    import pandas as pd
+
     cloudformation = cloudformation or clients.aws("cloudformation")
     since = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=minutes)
     names = list(stacks)

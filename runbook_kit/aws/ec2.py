@@ -16,13 +16,14 @@ Both touch one instance per run unless `max_instances` is raised.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from runbook_kit import clients
 from runbook_kit.errors import Conflict, NotFound, backend_call
 from runbook_kit.guard import Plan
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 __all__ = [
     "autoscaling_group_of",
@@ -55,6 +56,8 @@ def _failed(check: dict[str, Any]) -> list[tuple[str, Any]]:
 
 def health_rows(statuses: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """DescribeInstanceStatus entries -> one row per instance (pure), impaired first."""
+    import pandas as pd
+
     rows = []
     for s in statuses:
         system, instance = s.get("SystemStatus") or {}, s.get("InstanceStatus") or {}

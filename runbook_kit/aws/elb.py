@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from runbook_kit import clients, record
 from runbook_kit.aws.cloudwatch import metric_frame
 from runbook_kit.errors import NotFound, backend_call
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 __all__ = ["TargetAssessment", "assess_targets", "diagnose_targets", "target_group_metrics", "target_health"]
 
@@ -59,6 +60,8 @@ def target_health(
     *, load_balancer: str = "", target_group: str = "", elbv2: Any | None = None
 ) -> pd.DataFrame:
     """Every target of the group (or of every group of the load balancer): state, reason; unhealthy first."""
+    import pandas as pd
+
     elbv2 = elbv2 or clients.aws("elbv2")
     rows = []
     for group in _groups(load_balancer, target_group, elbv2):
@@ -92,6 +95,8 @@ def target_group_metrics(
     cloudwatch: Any | None = None,
 ) -> pd.DataFrame:
     """One row per target group over the window: hosts (last, worst), 5xx sum, latency avg/max/p99 (ms)."""
+    import pandas as pd
+
     elbv2 = elbv2 or clients.aws("elbv2")
     rows = []
     for group in _groups(load_balancer, target_group, elbv2):
@@ -144,6 +149,8 @@ def _series(frame: pd.DataFrame, metric: str, stat: str) -> pd.Series:
 
 def _growth(frame: pd.DataFrame) -> float | None:
     """Requests per minute in the last RECENT_MINUTES against the rest of the window (None: no data)."""
+    import pandas as pd
+
     part = frame[(frame["metric"] == "RequestCount") & (frame["stat"] == "Sum")].sort_values("timestamp")
     if len(part) < 2 * RECENT_MINUTES:
         return None
@@ -166,7 +173,7 @@ class TargetAssessment:
 
 
 def assess_targets(
-    health: pd.DataFrame, metrics: pd.DataFrame, *, slow_ms: float = 1000, saturation_growth: float = 1.5
+    *, health: pd.DataFrame, metrics: pd.DataFrame, slow_ms: float = 1000, saturation_growth: float = 1.5
 ) -> TargetAssessment:
     """Which kind of target problem this is (pure): a bad subset, saturation, everyone slow, or none.
 
@@ -220,10 +227,10 @@ def assess_targets(
 
 
 def diagnose_targets(
-    health: pd.DataFrame, metrics: pd.DataFrame, *, slow_ms: float = 1000
+    *, health: pd.DataFrame, metrics: pd.DataFrame, slow_ms: float = 1000
 ) -> TargetAssessment:
     """Record the target assessment as a finding; return it."""
-    a = assess_targets(health, metrics, slow_ms=slow_ms)
+    a = assess_targets(health=health, metrics=metrics, slow_ms=slow_ms)
     record.finding(
         a.title, severity=a.severity, cause=a.cause, unhealthy=list(a.unhealthy), mitigation=a.mitigation
     )

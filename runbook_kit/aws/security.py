@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from runbook_kit import clients
 from runbook_kit.errors import backend_call
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 __all__ = ["COLUMNS", "guardduty_findings", "security_findings", "securityhub_findings"]
 
@@ -153,6 +154,8 @@ def securityhub_findings(
 
 
 def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    import pandas as pd
+
     frame = pd.DataFrame(rows, columns=COLUMNS)
     for column in ("first_seen", "last_seen"):
         frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
@@ -163,5 +166,7 @@ def security_findings(
     *, guardduty: pd.DataFrame | None = None, securityhub: pd.DataFrame | None = None
 ) -> pd.DataFrame:
     """Both sources in one frame, most severe first (pure; pass the two frames, either may be None)."""
+    import pandas as pd
+
     parts = [f for f in (guardduty, securityhub) if f is not None and not f.empty]
     return _frame(pd.concat(parts).to_dict("records") if parts else [])

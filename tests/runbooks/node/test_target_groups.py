@@ -16,7 +16,7 @@ def test_the_node_scenario_has_an_unhealthy_subset(use_sandbox: Any) -> None:
     row = metrics.iloc[0]
     assert (row["healthy_hosts"], row["unhealthy_hosts"], row["max_unhealthy_hosts"]) == (2.0, 1.0, 1.0)
     assert row["p99_ms"] < 1000
-    verdict = elb.assess_targets(health, metrics)
+    verdict = elb.assess_targets(health=health, metrics=metrics)
     assert verdict.cause == "unhealthy_subset" and verdict.unhealthy == (health.iloc[0]["target"],)
 
 
@@ -31,7 +31,7 @@ def test_the_latency_scenario_is_every_target_slow_not_a_subset(use_sandbox: Any
         and row["avg_ms"] < row["max_ms"]
     )
     assert row["target_5xx"] > 0
-    assert elb.assess_targets(health, metrics).cause == "all_slow"
+    assert elb.assess_targets(health=health, metrics=metrics).cause == "all_slow"
 
 
 def test_scale_out_only_on_saturation_and_dry_run_by_default(use_sandbox: Any) -> None:
@@ -43,7 +43,9 @@ def test_scale_out_only_on_saturation_and_dry_run_by_default(use_sandbox: Any) -
 
     ns, name = tl.LATENCY_NAMESPACE, tl.LATENCY_SERVICE
     health = elb.target_health(load_balancer=tl.LATENCY_LOAD_BALANCER)
-    verdict = elb.assess_targets(health, elb.target_group_metrics(load_balancer=tl.LATENCY_LOAD_BALANCER))
+    verdict = elb.assess_targets(
+        health=health, metrics=elb.target_group_metrics(load_balancer=tl.LATENCY_LOAD_BALANCER)
+    )
     assert plan_scale_out(verdict, namespace=ns, deployment=name).nothing_to_do  # a deploy, not saturation
 
     saturated = elb.TargetAssessment("saturation", "slow while requests climb", "high")

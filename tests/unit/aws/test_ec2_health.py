@@ -124,9 +124,7 @@ def test_no_sick_node_means_nothing_to_do_and_several_are_over_the_blast_radius(
     assert refused.targets == ["n1", "n2"] and refused.max_targets == 1
 
 
-def test_a_healthy_node_needs_nothing_and_not_ready_with_good_checks_is_the_kubelet() -> (
-    None
-):
+def test_a_healthy_node_needs_nothing_and_not_ready_with_good_checks_is_the_kubelet() -> None:
     calm = assess_node(snapshot([node("n1", "i-1", "True")], [status("i-1")], chosen=("n1",)))
     assert (calm.mitigation, calm.severity) == ("none", "info")
     kubelet = assess_node(snapshot([node("n1", "i-1", "False")], [status("i-1")], chosen=("n1",)))

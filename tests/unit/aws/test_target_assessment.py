@@ -21,20 +21,20 @@ def metrics(p99_ms: float, growth: float | None) -> pd.DataFrame:
 
 
 def test_a_bad_subset_is_named_with_its_targets_and_reasons() -> None:
-    a = assess_targets(health("healthy", "unhealthy", "healthy"), metrics(300, 1.0))
+    a = assess_targets(health=health("healthy", "unhealthy", "healthy"), metrics=metrics(300, 1.0))
     assert a.cause == "unhealthy_subset" and a.unhealthy == ("t1",)
     assert "Target.FailedHealthChecks" in a.title
 
 
 def test_slow_at_steady_traffic_is_not_saturation_and_scaling_is_a_noop() -> None:
-    a = assess_targets(health("healthy", "healthy"), metrics(3100, 1.05))
+    a = assess_targets(health=health("healthy", "healthy"), metrics=metrics(3100, 1.05))
     assert a.cause == "all_slow" and "scaling out would not help" in a.mitigation
     plan = plan_scale_out(a, namespace="shop", deployment="web")
     assert plan.nothing_to_do and "not saturation" in plan.reason
 
 
 def test_slow_while_requests_climb_is_saturation() -> None:
-    a = assess_targets(health("healthy", "healthy"), metrics(2500, 1.8))
+    a = assess_targets(health=health("healthy", "healthy"), metrics=metrics(2500, 1.8))
     assert a.cause == "saturation" and a.severity == "high"
-    assert assess_targets(health(), metrics(2500, 1.8)).cause == "no_targets"
-    assert assess_targets(health("healthy"), metrics(200, 3.0)).cause == "healthy"
+    assert assess_targets(health=health(), metrics=metrics(2500, 1.8)).cause == "no_targets"
+    assert assess_targets(health=health("healthy"), metrics=metrics(200, 3.0)).cause == "healthy"
