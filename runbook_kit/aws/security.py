@@ -163,10 +163,19 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def security_findings(
-    *, guardduty: pd.DataFrame | None = None, securityhub: pd.DataFrame | None = None
+    *,
+    guardduty: pd.DataFrame | None = None,
+    securityhub: pd.DataFrame | None = None,
+    resources: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """Both sources in one frame, most severe first (pure; pass the two frames, either may be None)."""
+    """Both sources in one frame, most severe first (pure; either frame may be None).
+
+    `resources` (instance ids, ARNs, names of the resources involved in the incident) marks the
+    findings about them in the `involved` column; the account's other findings stay listed."""
     import pandas as pd
 
     parts = [f for f in (guardduty, securityhub) if f is not None and not f.empty]
-    return _frame(pd.concat(parts).to_dict("records") if parts else [])
+    frame = _frame(pd.concat(parts).to_dict("records") if parts else [])
+    wanted = [r for r in resources if r]
+    frame["involved"] = [any(r in str(text) for r in wanted) for text in frame["resource"]]
+    return frame

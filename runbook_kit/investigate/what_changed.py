@@ -364,12 +364,16 @@ def plot_what_changed(*, symptom: Symptom, timeline: pd.DataFrame) -> Any:
     )
 
 
-def diagnose_security(sources: ChangeSources, *, timeline: pd.DataFrame | None = None) -> pd.DataFrame:
-    """GuardDuty and Security Hub findings, most severe first; recorded as context, never as the cause."""
+def diagnose_security(sources: ChangeSources, *, resources: Sequence[str] = ()) -> pd.DataFrame:
+    """GuardDuty and Security Hub findings, most severe first; recorded as context, never as the cause.
+
+    `resources` (instance ids, ARNs of the resources involved) are marked in the `involved` column."""
     from runbook_kit.aws.security import security_findings
 
     frame = security_findings(
-        guardduty=sources.frames.get("guardduty"), securityhub=sources.frames.get("securityhub")
+        guardduty=sources.frames.get("guardduty"),
+        securityhub=sources.frames.get("securityhub"),
+        resources=resources,
     )
     if frame.empty:
         record.finding("No active GuardDuty or Security Hub finding", severity="info")
@@ -380,5 +384,6 @@ def diagnose_security(sources: ChangeSources, *, timeline: pd.DataFrame | None =
         f"({top['source']}) — context, not ranked among the changes",
         severity="info",
         findings=[f"{r['label']} {r['source']}: {r['title']} [{r['resource']}]" for _, r in frame.iterrows()],
+        about_the_resources_involved=int(frame["involved"].sum()),
     )
     return frame

@@ -38,3 +38,45 @@ def test_slow_while_requests_climb_is_saturation() -> None:
     assert a.cause == "saturation" and a.severity == "high"
     assert assess_targets(health=health(), metrics=metrics(2500, 1.8)).cause == "no_targets"
     assert assess_targets(health=health("healthy"), metrics=metrics(200, 3.0)).cause == "healthy"
+
+
+def test_security_findings_share_one_scale_and_mark_the_resources_involved() -> None:
+    from runbook_kit.aws.security import COLUMNS, security_findings
+
+    gd = pd.DataFrame(
+        [
+            [
+                "guardduty",
+                20.0,
+                "LOW",
+                "Recon:EC2/PortProbeUnprotectedPort",
+                "probe",
+                "Instance i-1",
+                "2026-11-28T10:00:00Z",
+                "2026-11-30T10:00:00Z",
+                41,
+                "a",
+            ]
+        ],
+        columns=COLUMNS,
+    )
+    hub = pd.DataFrame(
+        [
+            [
+                "securityhub",
+                70.0,
+                "HIGH",
+                "",
+                "EC2.19 open port",
+                "arn:sg/sg-1",
+                "2026-11-24T10:00:00Z",
+                "2026-11-30T09:00:00Z",
+                None,
+                "b",
+            ]
+        ],
+        columns=COLUMNS,
+    )
+    frame = security_findings(guardduty=gd, securityhub=hub, resources=["i-1"])
+    assert list(frame["label"]) == ["HIGH", "LOW"] and list(frame["involved"]) == [False, True]
+    assert security_findings().empty
