@@ -74,8 +74,13 @@ class CloudNodes:
         session = boto3.session.Session(
             aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
         )
-        self.ec2 = session.client("ec2", endpoint_url=endpoint)
-        self.autoscaling = session.client("autoscaling", endpoint_url=endpoint)
+        from botocore.config import Config
+
+        # one attempt, short timeouts: the loop itself retries, and botocore's back-off on a server that
+        # is still starting would delay the first sync by seconds
+        config = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=1, read_timeout=10)
+        self.ec2 = session.client("ec2", endpoint_url=endpoint, config=config)
+        self.autoscaling = session.client("autoscaling", endpoint_url=endpoint, config=config)
         self.store, self.group, self.cluster, self.join_delay = store, group, cluster, join_delay
         self.first_seen: dict[str, float] = {}
         self._stop = threading.Event()
