@@ -135,7 +135,7 @@ def plan_node_replacement(
         autoscaling=autoscaling,
         ec2=ec2,
     )
-    before = {*assessment.group_instances, *assessment.instances}
+    before = {*assessment.known_instances, *assessment.group_instances, *assessment.instances}
 
     def execute(dry_run: bool) -> Any:
         answer = inner.execute(dry_run)
@@ -181,7 +181,10 @@ def verify_node_replacement(
     from runbook_kit import clients
 
     state = _replacement_ready(
-        {*assessment.group_instances, *assessment.instances}, assessment.instance_id, context, core
+        {*assessment.known_instances, *assessment.group_instances, *assessment.instances},
+        assessment.instance_id,
+        context,
+        core,
     )
     api = _api.core(context, core)
     still = [

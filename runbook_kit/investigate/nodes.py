@@ -60,6 +60,9 @@ class NodeAssessment:
     instances: tuple[str, ...]
     group: str = ""
     group_instances: tuple[str, ...] = ()
+    known_instances: tuple[
+        str, ...
+    ] = ()  # every instance behind a node when read: a new node is not one of these
     stranded_pods: tuple[str, ...] = ()
     evidence: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -163,6 +166,7 @@ def assess_node(snapshot: NodeSnapshot) -> NodeAssessment:
         "nodes": snapshot.chosen,
         "instances": instances,
         "stranded_pods": tuple(snapshot.stranded.get(node, [])),
+        "known_instances": tuple(str(i) for i in snapshot.nodes["instance_id"] if i),
     }
     group = snapshot.groups.get(instance)
     if group:

@@ -3,17 +3,21 @@
 One process, one port: boto3 talks to `AWS_ENDPOINT_URL` and never knows which answers come from
 moto and which from the gap fills. The middleware looks at the JSON-protocol target
 (`X-Amz-Target`), answers what moto lacks or gets wrong (CloudTrail LookupEvents, CloudWatch
-percentiles, Logs Insights, RDS parameter metadata) from moto's own in-process backends, and passes
-everything else through.
+percentiles, Logs Insights, RDS parameter metadata, EC2 instance status, target health, GuardDuty
+findings, CloudFormation history) from moto's own in-process backends and the planted state, and
+passes everything else through.
 Responses use the service's JSON protocol (the one botocore 1.44 picks for cloudwatch, logs and
 cloudtrail): epoch-second timestamps, `__type` + `message` errors.
 
 Write calls that succeed are recorded in the CloudTrail store, so a runbook can find its own change
 in the trail. Requests carrying the `x-sandbox-seed` header (the seeding client) are not recorded.
+Every other request is logged (service, action, DryRun flag, status; no parameters) and served at
+`GET /_sandbox/requests`, the witness that a dry run changed nothing, as the Kubernetes part's log is.
 """
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import io
 import json
@@ -144,14 +148,38 @@ class GapFillApp:
         self.queries = logs_queries.QueryBook()
         self.fleet: fleet.FleetHealth = fleet.FleetHealth()  # planted instance impairments (moto has none)
         self.guardduty = guardduty.FindingBook()  # planted GuardDuty findings (moto lists none)
-        self.stacks: seed_changes.StackBook = (
-            seed_changes.StackBook()
-        )  # planted CloudFormation history (moto cannot backdate)
+        # planted CloudFormation history (moto cannot backdate)
+        self.stacks: seed_changes.StackBook = seed_changes.StackBook()
+        # every request but the sandbox's own (seeding, node sync): the witness of dry runs
+        self.requests: collections.deque[dict[str, Any]] = collections.deque(maxlen=20_000)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        """Serve, and log every request that is not the seeding client's (`GET /_sandbox/requests`)."""
+        if environ.get("PATH_INFO") == "/_sandbox/requests" and environ.get("REQUEST_METHOD") == "GET":
+            return self._json_log(start_response)
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
+        if environ.get("HTTP_" + SEED_HEADER.upper().replace("-", "_")):
+            return self._serve(environ, body, start_response)
+        seen: list[str] = []
+
+        def logging_start_response(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
+            seen.append(status)
+            return start_response(status, headers, *args)
+
+        result = self._serve(environ, body, logging_start_response)
+        self.requests.append(_log_entry(environ, body, seen[0] if seen else ""))
+        return result
+
+    def _json_log(self, start_response: Callable[..., Any]) -> list[bytes]:
+        data = json.dumps(list(self.requests)).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+        return [data]
+
+    def _serve(
+        self, environ: dict[str, Any], body: bytes, start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
         access_key, region, service = scope.groups() if scope else ("", "us-east-1", "")
         target = environ.get("HTTP_X_AMZ_TARGET", "")
@@ -309,6 +337,25 @@ class GapFillApp:
                 source_ip=environ.get("REMOTE_ADDR", "127.0.0.1"),
             )
         )
+
+
+def _log_entry(environ: dict[str, Any], body: bytes, status: str) -> dict[str, Any]:
+    """One request as the log keeps it: service, action, dry-run flag, status (no parameters, no secrets)."""
+    scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    form: dict[str, list[str]] = {}
+    if not target and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+        form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+    action = target.rsplit(".", 1)[-1] if target else (form.get("Action") or [""])[0]
+    return {
+        "ts": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "service": scope.group(3) if scope else "",
+        "method": environ.get("REQUEST_METHOD", ""),
+        "path": environ.get("PATH_INFO", ""),
+        "action": action,
+        "dry_run": (form.get("DryRun") or [""])[0].lower() == "true",
+        "status": int(status.split()[0]) if status else 0,
+    }
 
 
 def _user_for(access_key: str) -> str:

@@ -81,6 +81,10 @@ class CloudNodes:
         config = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=1, read_timeout=10)
         self.ec2 = session.client("ec2", endpoint_url=endpoint, config=config)
         self.autoscaling = session.client("autoscaling", endpoint_url=endpoint, config=config)
+        for client in (self.ec2, self.autoscaling):  # the sandbox's own traffic: kept out of its request log
+            client.meta.events.register(
+                "before-sign.*.*", lambda request, **_: request.headers.add_header("x-sandbox-seed", "1")
+            )
         self.store, self.group, self.cluster, self.join_delay = store, group, cluster, join_delay
         self.first_seen: dict[str, float] = {}
         self._stop = threading.Event()

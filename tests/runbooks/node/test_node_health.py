@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import subprocess
 import urllib.request
 from typing import Any
@@ -42,6 +43,15 @@ def aws(info: SandboxInfo, service: str) -> Any:
     return boto3.session.Session(
         aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
     ).client(service, endpoint_url=info.aws_endpoint)
+
+
+READ = re.compile(r"^(Describe|List|Get|Lookup)")
+
+
+def aws_requests(info: SandboxInfo) -> list[dict[str, Any]]:
+    """The AWS part's own request log (every request but the seeding client's)."""
+    with urllib.request.urlopen(f"{info.aws_endpoint}/_sandbox/requests", timeout=10) as response:
+        return list(json.load(response))
 
 
 def aws_writes(info: SandboxInfo) -> list[str]:
@@ -102,9 +112,20 @@ def test_dry_run_maps_the_node_names_the_check_and_changes_nothing(
     writes = k8s_writes(node_sandbox)
     assert writes and all(r["query"].get("dryRun") == "All" for r in writes), writes
     assert aws_writes(node_sandbox) == []
+    requests = aws_requests(node_sandbox)
+    assert requests and all(READ.match(r["action"]) or r["method"] == "GET" for r in requests), requests
     assert bad_node(node_sandbox) == (node, instance)
     assert not kubectl(node_sandbox, "get", "node", node)["spec"].get("unschedulable")
     assert sorted(p["metadata"]["name"] for p in web_pods(node_sandbox)) == before_pods
+
+    # a reboot's dry run is EC2's own: the request reaches EC2 with DryRun and is answered 412
+    result = run(node_sandbox, tmp_path, "INC-73", mitigation="reboot")
+    assert result.status == "succeeded", result.failure
+    reboot = next(e for e in result.entries if e.kind == "action" and e.title.startswith("reboot instance"))
+    assert reboot.outcome == "dry-run" and reboot.details["server_validated"] is True
+    sent = [r for r in aws_requests(node_sandbox) if r["action"] == "RebootInstances"]
+    assert [(r["dry_run"], r["status"]) for r in sent] == [(True, 412)]
+    assert aws_writes(node_sandbox) == []
 
 
 def test_apply_cordons_drains_and_replaces_the_node(node_sandbox: SandboxInfo, tmp_path: Any) -> None:
@@ -133,12 +154,17 @@ def test_apply_cordons_drains_and_replaces_the_node(node_sandbox: SandboxInfo, t
         if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"])
     }
     assert members <= ready
+    joined = actions["replace node"].details["after"]["new_nodes_ready"]
+    by_name = {n["metadata"]["name"]: n["spec"]["providerID"].rsplit("/", 1)[-1] for n in nodes}
+    assert len(joined) == 1 and by_name[joined[0]] in members - {instance}
     # the evicted pods were recreated and run elsewhere
     pods = web_pods(node_sandbox)
     assert not set(stranded) & {p["metadata"]["name"] for p in pods}
     running = [p for p in pods if p["status"]["phase"] == "Running" and p["spec"]["nodeName"] != node]
     assert len(running) == tl.NODE_REPLICAS
     assert sorted(aws_writes(node_sandbox)) == ["TerminateInstanceInAutoScalingGroup"]
+    writes = [(r["action"], r["status"]) for r in aws_requests(node_sandbox) if not READ.match(r["action"])]
+    assert ("TerminateInstanceInAutoScalingGroup", 200) in writes
     replaced = [f for f in result.findings if f.title.startswith(f"node {node} replaced")]
     assert replaced
 
