@@ -242,6 +242,7 @@ def up(
                 args += ["--scenario", name]
             if "k8s" in parts and "node" in names:  # its nodes are EC2 instances: k8s must reach AWS
                 aws_url_file = state_dir / "aws" / "url"  # written by the AWS part once it listens
+                aws_url_file.unlink(missing_ok=True)  # never a URL left by an earlier sandbox
             procs["aws"] = spawn(args, state_dir / "aws" / "stderr.log")
         if "k8s" in parts:
             k8s_names = [
