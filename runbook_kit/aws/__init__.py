@@ -30,26 +30,50 @@ from runbook_kit.aws.rds import (
     plot_rds_metrics,
     rds_metrics,
 )
+from runbook_kit.aws.cloudformation import stack_events
+from runbook_kit.aws.ec2 import (
+    autoscaling_group_of,
+    instance_health,
+    instance_metrics,
+    plan_reboot_instance,
+    plan_replace_instance,
+)
+from runbook_kit.aws.elb import TargetAssessment, assess_targets, diagnose_targets, target_group_metrics, target_health
+from runbook_kit.aws.security import guardduty_findings, security_findings, securityhub_findings
 
 __all__ = [
+    "TargetAssessment",
     "alb_metrics",
+    "assess_targets",
+    "autoscaling_group_of",
     "deployments",
     "diagnose_errors",
     "diagnose_spike",
+    "diagnose_targets",
     "error_timeline",
     "find_spike",
+    "guardduty_findings",
     "insights_query",
     "instance_from_dsn",
+    "instance_health",
+    "instance_metrics",
     "instance_status",
     "lookup_events",
     "metric_frame",
     "parameters",
     "plan_max_connections",
     "plan_reboot",
+    "plan_reboot_instance",
+    "plan_replace_instance",
     "plot_latency",
     "plot_metrics",
     "plot_rds_metrics",
     "rds_metrics",
+    "security_findings",
+    "securityhub_findings",
+    "stack_events",
+    "target_group_metrics",
+    "target_health",
     "top_errors",
     "verify_latency",
 ]

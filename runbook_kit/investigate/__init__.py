@@ -16,13 +16,59 @@ from runbook_kit.investigate.changes import change_events
 from runbook_kit.investigate.correlate import diagnose_cause, find_cause
 from runbook_kit.investigate.database import assess_database, diagnose_database
 from runbook_kit.investigate.mitigate import plan_rollback_of_cause
+from runbook_kit.investigate.node_mitigation import (
+    plan_node_drain,
+    plan_node_reboot,
+    plan_node_replacement,
+    verify_node_replacement,
+)
+from runbook_kit.investigate.nodes import (
+    NodeAssessment,
+    NodeSnapshot,
+    assess_node,
+    diagnose_node,
+    node_metrics,
+    node_snapshot,
+)
+from runbook_kit.investigate.targets import plan_scale_out
+from runbook_kit.investigate.what_changed import (
+    ChangeSources,
+    Symptom,
+    change_timeline,
+    collect_changes,
+    diagnose_security,
+    diagnose_what_changed,
+    git_changes,
+    plot_what_changed,
+    symptom_metrics,
+)
 
 __all__ = [
+    "ChangeSources",
+    "NodeAssessment",
+    "NodeSnapshot",
+    "Symptom",
     "assess_database",
+    "assess_node",
     "change_events",
+    "change_timeline",
+    "collect_changes",
     "diagnose_cause",
     "diagnose_database",
+    "diagnose_node",
+    "diagnose_security",
+    "diagnose_what_changed",
     "find_cause",
+    "git_changes",
+    "node_metrics",
+    "node_snapshot",
     "plan_database_action",
+    "plan_node_drain",
+    "plan_node_reboot",
+    "plan_node_replacement",
     "plan_rollback_of_cause",
+    "plan_scale_out",
+    "plot_what_changed",
+    "symptom_metrics",
+    "verify_node_replacement",
 ]

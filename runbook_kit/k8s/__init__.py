@@ -33,14 +33,20 @@ from runbook_kit.k8s.status import (
     replicaset_status,
 )
 from runbook_kit.k8s.verify import verify_rollout
+from runbook_kit.k8s.config_changes import config_changes
+from runbook_kit.k8s.instances import instance_nodes, node_for_instance, parse_provider_id
 
 __all__ = [
+    "config_changes",
     "container_logs",
     "container_resources",
     "deployment_status",
     "diagnose_crashloop",
+    "instance_nodes",
     "most_restarted_pod",
+    "node_for_instance",
     "node_status",
+    "parse_provider_id",
     "plan_action",
     "plan_cordon",
     "plan_delete_pod",

@@ -226,6 +226,7 @@ def up(
     deadline = time.monotonic() + timeout
     procs: dict[str, subprocess.Popen[str]] = {}
     pids: dict[str, int] = {}
+    aws_url_file: Path | None = None
     try:
         if "aws" in parts:
             args = [
@@ -239,10 +240,14 @@ def up(
             ]
             for name in names:
                 args += ["--scenario", name]
+            if "k8s" in parts and "node" in names:  # its nodes are EC2 instances: k8s must reach AWS
+                aws_url_file = state_dir / "aws" / "url"  # written by the AWS part once it listens
+                aws_url_file.unlink(missing_ok=True)  # never a URL left by an earlier sandbox
             procs["aws"] = spawn(args, state_dir / "aws" / "stderr.log")
         if "k8s" in parts:
-            k8s_names = [n for n in names if n in ("crashloop", "latency")]  # k8s seeds only these two
-            k8s_scenario = "none" if not k8s_names else k8s_names[0] if len(k8s_names) == 1 else "all"
+            k8s_names = [
+                n for n in names if n in ("crashloop", "latency", "node") and (n != "node" or aws_url_file)
+            ]
             args = [
                 sys.executable,
                 "-m",
@@ -251,13 +256,15 @@ def up(
                 str(state_dir / "k8s"),
                 "--port",
                 "0",
-                "--scenario",
-                k8s_scenario,
                 "--anchor",
                 anchor.isoformat(),
             ]
+            for name in k8s_names or ["none"]:
+                args += ["--scenario", name]
             if k8s_pods:
                 args += ["--pods", str(k8s_pods)]
+            if aws_url_file:
+                args += ["--aws-url-file", str(aws_url_file)]
             procs["k8s"] = spawn(args, state_dir / "k8s" / "stderr.log")
         # the incident's Slack / Statuspage / PagerDuty stand-ins (runbook_sandbox.comms): always, ~0.1 s
         procs["comms"] = spawn([sys.executable, "-m", "runbook_sandbox.comms", "--port", "0"],
@@ -289,6 +296,12 @@ def up(
             raise
         raise SandboxError(f"sandbox did not start: {type(exc).__name__}: {exc}") from exc
     env = _env(ready, pg, state_dir)
+    if "latency" in names:  # infrastructure commits for `what_changed` (git log --since)
+        from runbook_sandbox import infra_repo
+
+        repo = infra_repo.create(state_dir / "infra-repo", anchor)
+        if repo is not None:
+            env["RUNBOOK_INFRA_REPOS"] = str(repo)
     info = SandboxInfo(
         state_dir=state_dir,
         scenario=scenario,

@@ -78,6 +78,18 @@ SCENARIOS: Mapping[str, Scenario] = MappingProxyType(
             ),
             parts=("aws", "k8s"),
         ),
+        "node": Scenario(
+            name="node",
+            description=f"an EKS worker of {tl.NODE_ASG} fails its EC2 system status check",
+            runbook="node_health",
+            parameters=MappingProxyType({"node": ""}),  # discovered: the runbook finds the NotReady node
+            cause=(
+                f"The EC2 instance behind one worker of {tl.NODE_ASG} failed its system status check "
+                f"{_minutes(tl.NODE_IMPAIRED_AGO)} minutes ago (degraded host, retirement scheduled): its "
+                f"node is NotReady with {tl.NODE_NAMESPACE}/{tl.NODE_DEPLOYMENT} pods stranded on it."
+            ),
+            parts=("aws", "k8s"),
+        ),
     }
 )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-SCENARIOS = ("crashloop", "connections", "latency")
+SCENARIOS = ("crashloop", "connections", "latency", "node")
 
 # crashloop: a deploy of payments/api lowered the memory limit; new pods are OOMKilled.
 CRASHLOOP_NAMESPACE = "payments"
@@ -36,6 +36,20 @@ OVERVIEW_DASHBOARD = "storefront-overview"  # the environment's overview dashboa
 LATENCY_LOG_GROUP = "/eks/storefront/checkout"
 LATENCY_CODEDEPLOY_APP = "storefront-checkout"
 LATENCY_CODEDEPLOY_GROUP = "prod"
+
+# node: the EC2 instance behind one EKS worker fails its system status check (degraded host, a
+# retirement scheduled); the node is NotReady with pods stranded on it; its Auto Scaling group can
+# replace it.
+NODE_CLUSTER = "sandbox-eks"
+NODE_ASG = "eks-workers-general"
+NODE_COUNT = 3
+NODE_IMPAIRED_AGO = dt.timedelta(minutes=18)
+NODE_NAMESPACE = "shop"
+NODE_DEPLOYMENT = "web"
+NODE_REPLICAS = 6
+NODE_TARGET_GROUP = "shop-web"
+NODE_TARGET_PORT = 30080
+DASHBOARD = "sandbox-environment"
 
 
 def at(anchor: dt.datetime, ago: dt.timedelta) -> dt.datetime:

@@ -163,7 +163,8 @@ def test_scenario_registry() -> None:
     assert SCENARIOS["latency"].runbook == "api_latency_spike"
     assert SCENARIOS["latency"].parameters["load_balancer"] == timeline.LATENCY_LOAD_BALANCER
     assert all(s.description and s.cause.endswith(".") for s in SCENARIOS.values())
-    assert resolve("all") == ["crashloop", "connections", "latency"]
+    assert resolve("all") == ["crashloop", "connections", "latency", "node"]
+    assert SCENARIOS["node"].runbook == "node_health" and SCENARIOS["node"].parts == ("aws", "k8s")
     assert resolve("latency, crashloop") == ["crashloop", "latency"]
     with pytest.raises(ParameterError, match="unknown scenario"):
         resolve("meltdown")

@@ -25,7 +25,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", type=Path, required=True)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument(
-        "--scenario", action="append", default=[], help="crashloop, connections, latency or all (repeatable)"
+        "--scenario",
+        action="append",
+        default=[],
+        help="crashloop, connections, latency, node or all (repeatable)",
     )
     parser.add_argument("--anchor", default=None, help="ISO time the scenarios are placed relative to")
     args = parser.parse_args(argv)
@@ -48,13 +51,23 @@ def main(argv: list[str] | None = None) -> int:
     app = build_app()
     server = make_server("127.0.0.1", args.port, app, threaded=True)
     url = f"http://127.0.0.1:{server.server_port}"
+    (args.state_dir / "url.tmp").write_text(url)  # for the Kubernetes part, which starts in parallel
+    (args.state_dir / "url.tmp").replace(args.state_dir / "url")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()
     try:
-        seed(url, scenarios=scenarios, anchor=anchor, trail=app.trail)
+        seed(
+            url,
+            scenarios=scenarios,
+            anchor=anchor,
+            trail=app.trail,
+            fleet=app.fleet,
+            findings=app.guardduty,
+            stacks=app.stacks,
+        )
     except Exception as exc:
         print(json.dumps({"error": f"seeding failed: {type(exc).__name__}: {exc}"}), flush=True)
         server.shutdown()

@@ -3,17 +3,21 @@
 One process, one port: boto3 talks to `AWS_ENDPOINT_URL` and never knows which answers come from
 moto and which from the gap fills. The middleware looks at the JSON-protocol target
 (`X-Amz-Target`), answers what moto lacks or gets wrong (CloudTrail LookupEvents, CloudWatch
-percentiles, Logs Insights, RDS parameter metadata) from moto's own in-process backends, and passes
-everything else through.
+percentiles, Logs Insights, RDS parameter metadata, EC2 instance status, target health, GuardDuty
+findings, CloudFormation history) from moto's own in-process backends and the planted state, and
+passes everything else through.
 Responses use the service's JSON protocol (the one botocore 1.44 picks for cloudwatch, logs and
 cloudtrail): epoch-second timestamps, `__type` + `message` errors.
 
 Write calls that succeed are recorded in the CloudTrail store, so a runbook can find its own change
 in the trail. Requests carrying the `x-sandbox-seed` header (the seeding client) are not recorded.
+Every other request is logged (service, action, DryRun flag, status; no parameters) and served at
+`GET /_sandbox/requests`, the witness that a dry run changed nothing, as the Kubernetes part's log is.
 """
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import io
 import json
@@ -22,7 +26,15 @@ import urllib.parse
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from runbook_sandbox.aws import logs_queries, metrics, query_protocol, rds_parameters
+from runbook_sandbox.aws import (
+    fleet,
+    guardduty,
+    logs_queries,
+    metrics,
+    query_protocol,
+    rds_parameters,
+    seed_changes,
+)
 from runbook_sandbox.aws.cloudtrail import ACCOUNT_ID, ApiError, Trail, TrailEvent
 
 __all__ = ["SEED_HEADER", "GapFillApp", "build_app"]
@@ -42,6 +54,9 @@ _RESOURCE_KEYS = {  # request parameter -> CloudTrail ResourceType
     "TargetGroupArn": "AWS::ElasticLoadBalancingV2::TargetGroup",
     "logGroupName": "AWS::Logs::LogGroup",
     "AlarmName": "AWS::CloudWatch::Alarm",
+    "AutoScalingGroupName": "AWS::AutoScaling::AutoScalingGroup",
+    "InstanceId": "AWS::EC2::Instance",
+    "InstanceId.1": "AWS::EC2::Instance",
 }
 _SERVICE_HOSTS = {
     "monitoring": "monitoring.amazonaws.com",
@@ -91,10 +106,36 @@ def _db_parameters(app: GapFillApp, request: dict[str, Any], region: str, _: str
     return rds_parameters.describe_db_parameters(_backend("rds", "rds_backends", region), request)
 
 
+def _instance_status(app: GapFillApp, request: dict[str, Any], region: str, _: str) -> dict[str, Any]:
+    ec2, _elbv2 = fleet.backends(region)
+    health: fleet.FleetHealth = app.fleet
+    return fleet.describe_instance_status(ec2, health, request)
+
+
+def _target_health(app: GapFillApp, request: dict[str, Any], region: str, _: str) -> dict[str, Any]:
+    ec2, elbv2 = fleet.backends(region)
+    health: fleet.FleetHealth = app.fleet
+    return fleet.describe_target_health(elbv2, ec2, health, request)
+
+
+def _list_stacks(app: GapFillApp, request: dict[str, Any], region: str, _: str) -> dict[str, Any]:
+    book: seed_changes.StackBook = app.stacks
+    return seed_changes.list_stacks(book, region, request)
+
+
+def _stack_events(app: GapFillApp, request: dict[str, Any], region: str, _: str) -> dict[str, Any] | None:
+    book: seed_changes.StackBook = app.stacks
+    return seed_changes.describe_stack_events(book, region, request)
+
+
 QUERY_HANDLERS: dict[tuple[str, str], Handler] = {  # (API version, Action) for query-protocol services
     (query_protocol.CLOUDWATCH_VERSION, "GetMetricData"): _metric_data,
     (query_protocol.CLOUDWATCH_VERSION, "GetMetricStatistics"): _metric_statistics,
     (query_protocol.RDS_VERSION, "DescribeDBParameters"): _db_parameters,
+    (query_protocol.EC2_VERSION, "DescribeInstanceStatus"): _instance_status,
+    (query_protocol.ELBV2_VERSION, "DescribeTargetHealth"): _target_health,
+    (query_protocol.CLOUDFORMATION_VERSION, "ListStacks"): _list_stacks,
+    (query_protocol.CLOUDFORMATION_VERSION, "DescribeStackEvents"): _stack_events,
 }
 
 
@@ -105,15 +146,48 @@ class GapFillApp:
         self.moto_app = moto_app
         self.trail = trail or Trail()
         self.queries = logs_queries.QueryBook()
+        self.fleet: fleet.FleetHealth = fleet.FleetHealth()  # planted instance impairments (moto has none)
+        self.guardduty = guardduty.FindingBook()  # planted GuardDuty findings (moto lists none)
+        # planted CloudFormation history (moto cannot backdate)
+        self.stacks: seed_changes.StackBook = seed_changes.StackBook()
+        # every request but the sandbox's own (seeding, node sync): the witness of dry runs
+        self.requests: collections.deque[dict[str, Any]] = collections.deque(maxlen=20_000)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        """Serve, and log every request that is not the seeding client's (`GET /_sandbox/requests`)."""
+        if environ.get("PATH_INFO") == "/_sandbox/requests" and environ.get("REQUEST_METHOD") == "GET":
+            return self._json_log(start_response)
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
+        if environ.get("HTTP_" + SEED_HEADER.upper().replace("-", "_")):
+            return self._serve(environ, body, start_response)
+        seen: list[str] = []
+
+        def logging_start_response(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
+            seen.append(status)
+            return start_response(status, headers, *args)
+
+        result = self._serve(environ, body, logging_start_response)
+        self.requests.append(_log_entry(environ, body, seen[0] if seen else ""))
+        return result
+
+    def _json_log(self, start_response: Callable[..., Any]) -> list[bytes]:
+        data = json.dumps(list(self.requests)).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+        return [data]
+
+    def _serve(
+        self, environ: dict[str, Any], body: bytes, start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
         access_key, region, service = scope.groups() if scope else ("", "us-east-1", "")
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         handler = HANDLERS.get(target)
+        if service == "guardduty" and environ.get("REQUEST_METHOD") == "POST":
+            answered = self._guardduty(environ.get("PATH_INFO", ""), body, region, start_response)
+            if answered is not None:
+                return answered
         if handler is not None:
             try:
                 request = json.loads(body or b"{}")
@@ -183,6 +257,29 @@ class GapFillApp:
         )
         return [data]
 
+    def _guardduty(
+        self, path: str, body: bytes, region: str, start_response: Callable[..., Any]
+    ) -> list[bytes] | None:
+        """GuardDuty's REST-JSON findings calls (None: another path, moto answers)."""
+        try:
+            detectors = list(_backend("guardduty", "guardduty_backends", region).detectors)
+            answer = guardduty.answer(self.guardduty, detectors, path, json.loads(body or b"{}"))
+        except ApiError as exc:
+            payload, status = {"__type": exc.code, "message": exc.message}, exc.status
+        except (KeyError, TypeError, ValueError) as exc:
+            payload, status = {"__type": "BadRequestException", "message": f"invalid request: {exc}"}, 400
+        else:
+            if answer is None:
+                return None
+            payload, status = answer, 200
+        data = json.dumps(payload).encode()
+        reason = {200: "OK", 400: "Bad Request"}.get(status, "")
+        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
+        if status != 200:
+            headers.append(("x-amzn-ErrorType", str(payload["__type"])))
+        start_response(f"{status} {reason}", headers)
+        return [data]
+
     @staticmethod
     def _json(
         start_response: Callable[..., Any], target: str, payload: dict[str, Any], status: int = 200
@@ -240,6 +337,25 @@ class GapFillApp:
                 source_ip=environ.get("REMOTE_ADDR", "127.0.0.1"),
             )
         )
+
+
+def _log_entry(environ: dict[str, Any], body: bytes, status: str) -> dict[str, Any]:
+    """One request as the log keeps it: service, action, dry-run flag, status (no parameters, no secrets)."""
+    scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    form: dict[str, list[str]] = {}
+    if not target and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+        form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+    action = target.rsplit(".", 1)[-1] if target else (form.get("Action") or [""])[0]
+    return {
+        "ts": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "service": scope.group(3) if scope else "",
+        "method": environ.get("REQUEST_METHOD", ""),
+        "path": environ.get("PATH_INFO", ""),
+        "action": action,
+        "dry_run": (form.get("DryRun") or [""])[0].lower() == "true",
+        "status": int(status.split()[0]) if status else 0,
+    }
 
 
 def _user_for(access_key: str) -> str:

@@ -20,6 +20,11 @@ from typing import Any
 from runbook_sandbox import timeline as tl
 from runbook_sandbox.aws.app import SEED_HEADER
 from runbook_sandbox.aws.cloudtrail import ACCOUNT_ID, Trail, TrailEvent
+from runbook_sandbox.aws.fleet import FleetHealth
+from runbook_sandbox.aws.guardduty import FindingBook
+from runbook_sandbox.aws.seed_changes import StackBook, seed_stacks
+from runbook_sandbox.aws.seed_node import seed_dashboard, seed_node, seed_target_metrics
+from runbook_sandbox.aws.seed_security import seed_security
 
 __all__ = ["seed"]
 
@@ -360,9 +365,23 @@ def _logs(client: Any, anchor: dt.datetime) -> None:
                 logging.getLogger(__name__).warning("log events rejected: %s", rejected)
 
 
-def seed(url: str, *, scenarios: set[str], anchor: dt.datetime, trail: Trail) -> None:
+def seed(
+    url: str,
+    *,
+    scenarios: set[str],
+    anchor: dt.datetime,
+    trail: Trail,
+    fleet: FleetHealth | None = None,
+    findings: FindingBook | None = None,
+    stacks: StackBook | None = None,
+) -> None:
     """Seed the AWS side of `scenarios` (crashloop has none) into the server at `url`."""
     client = _clients(url)
+    if "node" in scenarios:
+        bad = seed_node(client, anchor, fleet if fleet is not None else FleetHealth())
+    if scenarios & {"latency", "node"}:
+        probed = bad if "node" in scenarios else "i-0a1b2c3d4e5f60718"
+        seed_security(client, anchor, findings if findings is not None else FindingBook(), instance_id=probed)
     if scenarios & {"connections", "latency"}:
         seed_rds(client, anchor, leaking="connections" in scenarios)
     if "latency" in scenarios:
@@ -371,3 +390,7 @@ def seed(url: str, *, scenarios: set[str], anchor: dt.datetime, trail: Trail) ->
         _overview_dashboard(client)
         _trail_events(trail, anchor, _deployment(client, anchor))
         _logs(client, anchor)
+        if stacks is not None:
+            seed_stacks(stacks, anchor)
+    seed_target_metrics(client, anchor, scenarios)
+    seed_dashboard(client, scenarios)

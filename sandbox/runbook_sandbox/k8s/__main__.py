@@ -1,5 +1,5 @@
 """`python -m runbook_sandbox.k8s --state-dir DIR [--port 0] [--scenario S] [--anchor ISO] [--pods N]
-[--tick SECONDS]`
+[--tick SECONDS] [--aws-endpoint URL | --aws-url-file PATH]`
 
 Seeds the cluster, serves it on 127.0.0.1, writes `DIR/kubeconfig` (context `runbook-sandbox`), then
 prints one JSON line `{"url", "kubeconfig", "pid"}`: the manager's signal that this part is ready.
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from runbook_sandbox import timeline
 
-SCENARIOS = ("crashloop", "latency")
+SCENARIOS = ("crashloop", "latency", "node")
 
 
 def kubeconfig(url: str) -> str:
@@ -56,14 +56,24 @@ def main(argv: list[str] | None = None) -> int:
         "--scenario",
         action="append",
         default=[],
-        help="crashloop, latency, all or none (repeatable; scenarios compose)",
+        help="crashloop, latency, node, all or none (repeatable; scenarios compose)",
     )
     parser.add_argument("--anchor", default=None, help="ISO time the seeded history is placed relative to")
     parser.add_argument("--pods", type=int, default=0, help="also seed namespace `bulk` with N running pods")
     parser.add_argument("--tick", type=float, default=0.5, help="controller period in seconds")
+    parser.add_argument(
+        "--aws-endpoint",
+        default="",
+        help="the AWS part's URL: nodes of the node scenario are its EC2 instances",
+    )
+    parser.add_argument(
+        "--aws-url-file", type=Path, default=None, help="a file the AWS part writes its URL to"
+    )
     args = parser.parse_args(argv)
     requested = set(args.scenario)
     scenarios = set(SCENARIOS) if "all" in requested else requested - {"none"}
+    if "all" in requested and not (args.aws_endpoint or args.aws_url_file):
+        scenarios.discard("node")
     unknown = scenarios - set(SCENARIOS) - set(timeline.SCENARIOS)
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
@@ -85,8 +95,14 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     store = Store()
     controller = Controller(store, tick=args.tick)
+    cloud = None
+    if args.aws_endpoint or args.aws_url_file:
+        from runbook_sandbox.k8s.cloud import CloudNodes, wait_for_url
+
+        endpoint = args.aws_endpoint or wait_for_url(args.aws_url_file)
+        cloud = CloudNodes(store, endpoint=endpoint, group=timeline.NODE_ASG, cluster=timeline.NODE_CLUSTER)
     try:
-        seed(store, controller, scenarios=scenarios, anchor=anchor, now=now, pods=args.pods)
+        seed(store, controller, scenarios=scenarios, anchor=anchor, now=now, pods=args.pods, cloud=cloud)
     except Exception as exc:
         logging.exception("seeding failed")
         print(json.dumps({"error": f"seeding failed: {type(exc).__name__}: {exc}"}), flush=True)
@@ -102,8 +118,12 @@ def main(argv: list[str] | None = None) -> int:
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()
     controller.start()
+    if cloud is not None:
+        cloud.start(args.tick)
     print(json.dumps({"url": url, "kubeconfig": str(config_path), "pid": os.getpid()}), flush=True)
     stop.wait()
+    if cloud is not None:
+        cloud.stop()
     controller.stop()
     server.shutdown()
     server.server_close()

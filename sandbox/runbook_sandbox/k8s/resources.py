@@ -51,6 +51,8 @@ RESOURCES: tuple[Resource, ...] = (
         ),
     ),
     Resource("events", "Event", "", "v1", True, ("ev",)),
+    Resource("configmaps", "ConfigMap", "", "v1", True, ("cm",)),
+    Resource("secrets", "Secret", "", "v1", True),
     Resource(
         "deployments",
         "Deployment",

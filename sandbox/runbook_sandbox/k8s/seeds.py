@@ -309,6 +309,25 @@ class Seeder:
                 created=self.ago(dt.timedelta(days=60)),
             )
 
+    def workers(self) -> None:
+        """`node`: shop/web spread over the Auto Scaling group's nodes, some on the impaired one."""
+        from runbook_sandbox.k8s.cloud import GROUP_LABEL
+
+        workers = [n for n in self.store.items("nodes") if GROUP_LABEL in (n["metadata"].get("labels") or {})]
+        ns = tl.NODE_NAMESPACE
+        manifests.namespace(self.store, ns, self.ago(dt.timedelta(days=60)))
+        web = manifests.deployment(
+            ns,
+            tl.NODE_DEPLOYMENT,
+            tl.NODE_REPLICAS,
+            [manifests.container("web", f"{ECR}/shop/web:v2.3.0", memory="256Mi", cpu="250m", port=8080)],
+        )
+        everyone, self.nodes, self._next_node = self.nodes, workers, 0
+        try:
+            self.rollouts(web, [(self.ago(dt.timedelta(days=4)), {"cause": "deploy web v2.3.0"})])
+        finally:
+            self.nodes = everyone
+
     def latency(self) -> None:
         ns = tl.LATENCY_NAMESPACE
         manifests.namespace(self.store, ns, self.ago(dt.timedelta(days=90)))
@@ -353,6 +372,53 @@ class Seeder:
             ],
         )
         self.rollouts(frontend, [(self.ago(dt.timedelta(days=21)), None)])
+        self._config(ns)
+
+    def _config(self, ns: str) -> None:
+        """ConfigMaps and a Secret of the storefront, changed at known times (managedFields carry when)."""
+        changes = (
+            (
+                "configmaps",
+                "checkout-config",
+                dt.timedelta(days=30),
+                dt.timedelta(minutes=40),
+                {"data": {"PAYMENTS_TIMEOUT_MS": "3000", "LOG_LEVEL": "info"}},
+            ),
+            (
+                "configmaps",
+                "frontend-flags",
+                dt.timedelta(days=10),
+                dt.timedelta(days=10),
+                {"data": {"NEW_CART": "false"}},
+            ),
+            (
+                "secrets",
+                "checkout-db-credentials",
+                dt.timedelta(days=90),
+                dt.timedelta(minutes=170),
+                {"type": "Opaque", "data": {"password": "c2FuZGJveC1ub3QtYS1zZWNyZXQ="}},
+            ),
+        )
+        for plural, name, created_ago, changed_ago, body in changes:
+            created, changed = self.ago(created_ago), self.ago(changed_ago)
+            kind = "ConfigMap" if plural == "configmaps" else "Secret"
+            fields = [
+                {
+                    "manager": "kubectl-client-side-apply",
+                    "operation": "Update",
+                    "apiVersion": "v1",
+                    "time": iso(changed),
+                    "fieldsType": "FieldsV1",
+                    "fieldsV1": {"f:data": {}},
+                }
+            ]
+            obj = {
+                "apiVersion": "v1",
+                "kind": kind,
+                "metadata": {"name": name, "namespace": ns, "managedFields": fields},
+                **body,
+            }
+            self.store.create(plural, obj, created=created)
 
     def bulk(self, pods: int, *, deployments: int = 5) -> None:
         """N settled Running pods in namespace `bulk`, spread over a few deployments (benchmarks)."""
@@ -406,9 +472,18 @@ def seed(
     anchor: dt.datetime,
     now: dt.datetime,
     pods: int = 0,
+    cloud: Any = None,
 ) -> None:
     seeder = Seeder(store, controller, anchor=anchor, now=now)
     seeder.base()
+    if "node" in scenarios:
+        if cloud is None:
+            raise ValueError(
+                "the node scenario needs the AWS part (--aws-endpoint): its nodes are EC2 instances"
+            )
+        cloud.wait_for_group()
+        cloud.sync(at=now, settled=True)
+        seeder.workers()
     if "crashloop" in scenarios:
         seeder.crashloop()
     if "latency" in scenarios:
