@@ -11,7 +11,7 @@ Every source is read in `collect_changes` on its own: one that is not configured
 application, no repository) or not permitted (AccessDenied, an unreachable cluster) becomes a named
 gap, recorded, and the timeline is built from the rest. The symptom (error rate and p99 of the
 service's load balancer) is read the same way; the changes nearest its start are named by
-`correlate` (a burst of changes, the most specific release first), the rest stay on the timeline.
+`diagnose_cause` (a burst of changes, the most specific release first), the rest stay on the timeline.
 """
 
 from __future__ import annotations
@@ -312,7 +312,7 @@ class Symptom:
 
 def symptom_metrics(*, load_balancer: str, minutes: float = 240) -> Symptom:
     """The service's error rate and p99 from its load balancer, and when they rose (a gap if unreadable)."""
-    from runbook_kit.aws.alb import alb_metrics, detect_spike
+    from runbook_kit.aws.alb import alb_metrics, diagnose_spike
 
     if not load_balancer:
         record.finding(
@@ -324,7 +324,7 @@ def symptom_metrics(*, load_balancer: str, minutes: float = 240) -> Symptom:
         return Symptom(alb=pd.DataFrame(), spike=None, gap="not configured: no load_balancer")
     try:
         alb = alb_metrics(load_balancer=load_balancer, minutes=minutes)
-        return Symptom(alb=alb, spike=detect_spike(alb, load_balancer=load_balancer))
+        return Symptom(alb=alb, spike=diagnose_spike(alb, load_balancer=load_balancer))
     except BackendError as exc:
         record.finding("Gap: symptom not read", severity="low", source="symptom", reason=str(exc))
         return Symptom(alb=pd.DataFrame(), spike=None, gap=str(exc))
@@ -332,7 +332,7 @@ def symptom_metrics(*, load_balancer: str, minutes: float = 240) -> Symptom:
 
 def diagnose_what_changed(*, timeline: pd.DataFrame, symptom: Symptom, tolerance_minutes: float = 60) -> Any:
     """Name the changes nearest the symptom's start (or the latest ones when there is no symptom)."""
-    from runbook_kit.investigate.correlate import correlate
+    from runbook_kit.investigate.correlate import diagnose_cause
 
     record.finding(
         f"{len(timeline)} change(s) in the window",
@@ -340,7 +340,7 @@ def diagnose_what_changed(*, timeline: pd.DataFrame, symptom: Symptom, tolerance
         by_source=timeline["source"].value_counts().to_dict() if len(timeline) else {},
     )
     if symptom.spike is not None and symptom.spike.detected:
-        return correlate(spike=symptom.spike, changes=timeline, tolerance_minutes=tolerance_minutes)
+        return diagnose_cause(spike=symptom.spike, changes=timeline, tolerance_minutes=tolerance_minutes)
     latest = timeline.head(3)
     record.finding(
         "No symptom start to correlate with: the latest changes are listed",
