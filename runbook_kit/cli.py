@@ -169,6 +169,71 @@ def report(result: Any) -> None:
     click.echo(result.notebook_path)
 
 
+# --- runbook serve: alert-triggered runs (runbook_kit.serve) ------------------------------------
+
+@cli.command()
+@click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False),
+              help="The receiver's YAML: listen, queue, sources (credentials from files/env), routes.")
+@click.option("--check-config", is_flag=True, help="Check the routes against the runbooks, then exit.")
+@click.option("--listen", help="HOST:PORT to listen on (overrides `listen` in the config).")
+def serve(config_path: str, check_config: bool, listen: str | None) -> None:
+    """Receive alerts (Alertmanager, Grafana, SNS, PagerDuty) and run the routed runbooks.
+
+    Every alert is stored (SQLite, WAL) before the sender gets its 202; runs are dry runs unless
+    their route says `mutate: true`. Exit codes: 0 stopped cleanly, 2 bad configuration.
+
+    \b
+        runbook serve -c /etc/runbook/serve.yaml --check-config
+        runbook serve -c /etc/runbook/serve.yaml --listen 0.0.0.0:9095
+    """
+    import dataclasses
+    import logging
+
+    from runbook_kit.serve import config as serve_config
+
+    try:
+        cfg = serve_config.load(config_path)
+    except RunbookError as exc:
+        fail(str(exc))
+    if listen:
+        host, _, port = listen.rpartition(":")
+        if not port.isdigit():
+            fail(f"--listen {listen!r}: expected HOST:PORT")
+        cfg = dataclasses.replace(cfg, host=host or cfg.host, port=int(port))
+    if check_config:
+        for route in cfg.routes:
+            mode = "may change systems" if route.mutate else "dry run"
+            click.echo(f"  {route.name}: {route.runbook} ({mode}), parameters "
+                       f"{', '.join([*route.literals, *route.templates]) or 'defaults'}")
+        click.echo(f"runbook: {cfg.path}: {len(cfg.routes)} route(s) OK; sources: "
+                   f"{', '.join(cfg.sources) or 'none'}", err=True)
+        return
+    import uvicorn
+
+    from runbook_kit.serve.app import JsonFormatter, create_app
+    from runbook_kit.serve.queue import Queue
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("runbook.serve")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        queue = Queue(cfg.queue)
+    except (RunbookError, OSError) as exc:
+        fail(str(exc))
+    logger.info("listening", extra={"fields": {"url": f"http://{cfg.host}:{cfg.port}", "queue": cfg.queue,
+                                               "routes": len(cfg.routes), "sources": list(cfg.sources)}})
+    server = uvicorn.Server(uvicorn.Config(create_app(cfg, queue=queue), host=cfg.host, port=cfg.port,
+                                           log_level="warning", access_log=False, lifespan="on"))
+    try:
+        server.run()
+    finally:
+        queue.close()
+    if not server.started:
+        fail(f"could not listen on {cfg.host}:{cfg.port}", code=1)
+
+
 def main() -> None:
     cli(prog_name="runbook")
 
