@@ -26,6 +26,8 @@ from runbook_kit.serve.sources import AlertEvent, Delivery
 
 __all__ = ["Admitted", "admit"]
 
+STORM_REASON = "storm breaker: diagnosis only"
+
 
 @dataclasses.dataclass
 class Admitted:
@@ -81,15 +83,16 @@ def _firing(
                 text=f"alert storm: more than {storm_per_minute} new alert episodes in a "
                 "minute; runs are diagnosis only (dry run), one per route, until it calms",
             )
-        queued = tx.db.execute(
-            "SELECT 1 FROM runs WHERE route = ? AND state = 'queued' AND created >= ?", (route.name, now - 60)
+        diagnosed = tx.db.execute(
+            "SELECT 1 FROM runs WHERE route = ? AND reason = ? AND created >= ?",
+            (route.name, STORM_REASON, now - 60),
         ).fetchone()
-        if queued:
-            tx.decide(alert_id, f"storm: stored, not run (a diagnosis of route {route.name!r} is queued)")
+        if diagnosed:
+            tx.decide(alert_id, f"storm: stored, not run (route {route.name!r} has its diagnosis run)")
             return
         if "dry_run" in parameters:
             parameters["dry_run"] = True
-        mutate, reason = False, "storm breaker: diagnosis only"
+        mutate, reason = False, STORM_REASON
     run_id = tx.enqueue(
         alert_id=alert_id,
         episode=event.episode,
