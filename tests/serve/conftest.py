@@ -25,7 +25,7 @@ import yaml
 from runbook_kit.serve.queue import Queue
 
 ROOT = Path(__file__).resolve().parents[2]
-TOKEN = "test-token-5f2c"  # noqa: S105 - a test credential, written to a file like a real one
+TOKEN = "test-token-5f2c"
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
 
 
@@ -35,8 +35,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def http(method: str, url: str, body: bytes | dict[str, Any] | list[Any] | None = None,
-         headers: dict[str, str] | None = None, timeout: float = 10) -> tuple[int, bytes]:
+def http(
+    method: str,
+    url: str,
+    body: bytes | dict[str, Any] | list[Any] | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 10,
+) -> tuple[int, bytes]:
     data = json.dumps(body).encode() if isinstance(body, dict | list) else body
     req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     try:
@@ -60,25 +65,56 @@ def test_runbook(folder: Path) -> None:
     """`probe`: sleeps `seconds`, records a finding naming its `target`; declares dry_run."""
     cells = [
         {"cell_type": "markdown", "id": "m0", "metadata": {}, "source": ["# Probe\n", "A test runbook."]},
-        {"cell_type": "code", "id": "c0", "metadata": {"tags": ["parameters"]}, "execution_count": None,
-         "outputs": [], "source": ['target = ""  # what to probe\n', "seconds = 0.0  # how long\n",
-                                   "dry_run = True  # change nothing\n"]},
-        {"cell_type": "code", "id": "c1", "metadata": {}, "execution_count": None, "outputs": [],
-         "source": ["import time\n", "time.sleep(seconds)\n"]},
-        {"cell_type": "code", "id": "c2", "metadata": {}, "execution_count": None, "outputs": [],
-         "source": ["import runbook_kit as rk\n",
-                    'rk.finding(f"probed {target} (dry_run={dry_run})", severity="info", target=target, '
-                    "dry_run=dry_run)\n"]},
+        {
+            "cell_type": "code",
+            "id": "c0",
+            "metadata": {"tags": ["parameters"]},
+            "execution_count": None,
+            "outputs": [],
+            "source": [
+                'target = ""  # what to probe\n',
+                "seconds = 0.0  # how long\n",
+                "dry_run = True  # change nothing\n",
+            ],
+        },
+        {
+            "cell_type": "code",
+            "id": "c1",
+            "metadata": {},
+            "execution_count": None,
+            "outputs": [],
+            "source": ["import time\n", "time.sleep(seconds)\n"],
+        },
+        {
+            "cell_type": "code",
+            "id": "c2",
+            "metadata": {},
+            "execution_count": None,
+            "outputs": [],
+            "source": [
+                "import runbook_kit as rk\n",
+                'rk.finding(f"probed {target} (dry_run={dry_run})", severity="info", target=target, '
+                "dry_run=dry_run)\n",
+            ],
+        },
     ]
-    nb = {"nbformat": 4, "nbformat_minor": 5, "cells": cells,
-          "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}}
+    nb = {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "cells": cells,
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+    }
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "probe.ipynb").write_text(json.dumps(nb))
 
 
-PROBE_ROUTE = {"name": "probe", "match": {"alertname": "Probe"}, "runbook": "probe",
-               "parameters": {"target": "{labels.target}", "seconds": "{annotations.seconds}"},
-               "incident": "INC-{labels.target}"}
+PROBE_ROUTE = {
+    "name": "probe",
+    "match": {"alertname": "Probe"},
+    "runbook": "probe",
+    "parameters": {"target": "{labels.target}", "seconds": "{annotations.seconds}"},
+    "incident": "INC-{labels.target}",
+}
 
 
 @dataclass
@@ -108,7 +144,11 @@ class Server:
         with open(log, "wb") as fh:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "runbook_kit.cli", "serve", "-c", str(self.dir / "serve.yaml")],
-                stdout=fh, stderr=subprocess.STDOUT, env=self.env, cwd=self.dir)
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                cwd=self.dir,
+            )
         wait_for(self._healthy, timeout=30, what=f"runbook serve on {self.url} (log: {log})")
         return self
 
@@ -130,8 +170,14 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
 
-    def post(self, source: str, body: bytes | dict[str, Any], headers: dict[str, str] | None = None,
-             *, token: str | None = TOKEN) -> tuple[int, dict[str, Any]]:
+    def post(
+        self,
+        source: str,
+        body: bytes | dict[str, Any],
+        headers: dict[str, str] | None = None,
+        *,
+        token: str | None = TOKEN,
+    ) -> tuple[int, dict[str, Any]]:
         h = {"Content-Type": "application/json", **(headers or {})}
         if token is not None:
             h["Authorization"] = f"Bearer {token}"
@@ -168,23 +214,38 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     """serve(routes=[...], sources={...}, env={...}, **config) -> a started Server (stopped after)."""
     started: list[Server] = []
 
-    def make(*, routes: list[dict[str, Any]] | None = None, sources: dict[str, Any] | None = None,
-             env: dict[str, str] | None = None, start: bool = True, **extra: Any) -> Server:
+    def make(
+        *,
+        routes: list[dict[str, Any]] | None = None,
+        sources: dict[str, Any] | None = None,
+        env: dict[str, str] | None = None,
+        start: bool = True,
+        **extra: Any,
+    ) -> Server:
         folder = tmp_path / f"serve{len(started)}"
         folder.mkdir()
         (folder / "token").write_text(TOKEN + "\n")
         test_runbook(folder / "runbooks")
         port = free_port()
-        config = {"listen": f"127.0.0.1:{port}", "queue": str(folder / "queue.db"),
-                  "store": str(folder / "incidents"),
-                  "sources": sources if sources is not None else
-                  {"alertmanager": {"bearer_token": {"file": str(folder / "token")}}},
-                  "routes": routes if routes is not None else [PROBE_ROUTE], **extra}
+        config = {
+            "listen": f"127.0.0.1:{port}",
+            "queue": str(folder / "queue.db"),
+            "store": str(folder / "incidents"),
+            "sources": sources
+            if sources is not None
+            else {"alertmanager": {"bearer_token": {"file": str(folder / "token")}}},
+            "routes": routes if routes is not None else [PROBE_ROUTE],
+            **extra,
+        }
         (folder / "serve.yaml").write_text(yaml.safe_dump(config))
-        child_env = {**os.environ, "RUNBOOK_PATH": str(folder / "runbooks"),
-                     "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "sandbox"),
-                                                    os.environ.get("PYTHONPATH", "")]),
-                     **(env or {})}
+        child_env = {
+            **os.environ,
+            "RUNBOOK_PATH": str(folder / "runbooks"),
+            "PYTHONPATH": os.pathsep.join(
+                [str(ROOT), str(ROOT / "sandbox"), os.environ.get("PYTHONPATH", "")]
+            ),
+            **(env or {}),
+        }
         server = Server(dir=folder, port=port, config=config, env=child_env)
         started.append(server)
         return server.start() if start else server
@@ -196,18 +257,38 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
             server.stop()
 
 
-def am_alert(labels: dict[str, str], *, starts: str = "2026-11-30T10:00:00Z", status: str = "firing",
-             fingerprint: str | None = None, annotations: dict[str, str] | None = None) -> dict[str, Any]:
-    return {"status": status, "labels": labels, "annotations": annotations or {}, "startsAt": starts,
-            "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "http://prometheus.example/graph",
-            "fingerprint": fingerprint or "fp-" + "-".join(f"{k}{v}" for k, v in sorted(labels.items()))}
+def am_alert(
+    labels: dict[str, str],
+    *,
+    starts: str = "2026-11-30T10:00:00Z",
+    status: str = "firing",
+    fingerprint: str | None = None,
+    annotations: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    return {
+        "status": status,
+        "labels": labels,
+        "annotations": annotations or {},
+        "startsAt": starts,
+        "endsAt": "0001-01-01T00:00:00Z",
+        "generatorURL": "http://prometheus.example/graph",
+        "fingerprint": fingerprint or "fp-" + "-".join(f"{k}{v}" for k, v in sorted(labels.items())),
+    }
 
 
 def am_payload(*alerts: dict[str, Any], truncated: int = 0) -> dict[str, Any]:
-    return {"version": "4", "groupKey": "{}:{alertname=\"x\"}", "truncatedAlerts": truncated,
-            "status": alerts[0]["status"] if alerts else "firing", "receiver": "runbook",
-            "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
-            "externalURL": "http://alertmanager.example", "alerts": list(alerts)}
+    return {
+        "version": "4",
+        "groupKey": '{}:{alertname="x"}',
+        "truncatedAlerts": truncated,
+        "status": alerts[0]["status"] if alerts else "firing",
+        "receiver": "runbook",
+        "groupLabels": {},
+        "commonLabels": {},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager.example",
+        "alerts": list(alerts),
+    }
 
 
 @dataclass
@@ -229,8 +310,11 @@ class Alertmanager:
 def alertmanager(tmp_path: Path) -> Iterator[Callable[..., Alertmanager]]:
     """alertmanager(receiver_url, token_file) -> a real Alertmanager (Debian package) posting to it."""
     if not os.path.exists(ALERTMANAGER):
-        pytest.fail(f"{ALERTMANAGER} is missing: `python3 scripts/dev.py test` installs the Debian package "
-                    "prometheus-alertmanager (or: apt-get install -y prometheus-alertmanager)", pytrace=False)
+        pytest.fail(
+            f"{ALERTMANAGER} is missing: `python3 scripts/dev.py test` installs the Debian package "
+            "prometheus-alertmanager (or: apt-get install -y prometheus-alertmanager)",
+            pytrace=False,
+        )
     started: list[Alertmanager] = []
 
     def start(webhook_url: str, token_file: Path, *, resolve_timeout: str = "5m") -> Alertmanager:
@@ -238,22 +322,44 @@ def alertmanager(tmp_path: Path) -> Iterator[Callable[..., Alertmanager]]:
         (folder / "data").mkdir(parents=True)
         config = {
             "global": {"resolve_timeout": resolve_timeout},
-            "route": {"receiver": "runbook", "group_by": ["alertname", "namespace"], "group_wait": "0s",
-                      "group_interval": "1s", "repeat_interval": "1h"},
-            "receivers": [{"name": "runbook", "webhook_configs": [{
-                "url": webhook_url, "send_resolved": True,
-                "http_config": {"authorization": {"type": "Bearer", "credentials_file": str(token_file)}},
-            }]}],
+            "route": {
+                "receiver": "runbook",
+                "group_by": ["alertname", "namespace"],
+                "group_wait": "0s",
+                "group_interval": "1s",
+                "repeat_interval": "1h",
+            },
+            "receivers": [
+                {
+                    "name": "runbook",
+                    "webhook_configs": [
+                        {
+                            "url": webhook_url,
+                            "send_resolved": True,
+                            "http_config": {
+                                "authorization": {"type": "Bearer", "credentials_file": str(token_file)}
+                            },
+                        }
+                    ],
+                }
+            ],
         }
         (folder / "alertmanager.yml").write_text(yaml.safe_dump(config))
         port = free_port()
         log = folder / "alertmanager.log"
         with open(log, "wb") as fh:
             proc = subprocess.Popen(
-                [ALERTMANAGER, f"--config.file={folder / 'alertmanager.yml'}",
-                 f"--storage.path={folder / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
-                 "--cluster.listen-address=", "--log.level=info"],
-                stdout=fh, stderr=subprocess.STDOUT)
+                [
+                    ALERTMANAGER,
+                    f"--config.file={folder / 'alertmanager.yml'}",
+                    f"--storage.path={folder / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                    "--cluster.listen-address=",
+                    "--log.level=info",
+                ],
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+            )
         am = Alertmanager(port=port, proc=proc, log=log)
         started.append(am)
 

@@ -49,20 +49,39 @@ def test_credentials_are_required_and_compared(serve):
 
 def test_basic_credentials(serve, tmp_path):
     (tmp_path / "pw").write_text("s3cret-pw\n")
-    server = serve(sources={"alertmanager": {"basic": {"username": "am", "password": {"file": str(tmp_path / "pw")}}}})
+    server = serve(
+        sources={"alertmanager": {"basic": {"username": "am", "password": {"file": str(tmp_path / "pw")}}}}
+    )
     good = base64.b64encode(b"am:s3cret-pw").decode()
     wrong_user = base64.b64encode(b"xx:s3cret-pw").decode()
-    assert server.post("alertmanager", am_payload(_probe("b")), {"Authorization": f"Basic {wrong_user}"},
-                       token=None)[0] == 401
-    assert server.post("alertmanager", am_payload(_probe("b")), {"Authorization": "Basic %%%"}, token=None)[0] == 401
-    assert server.post("alertmanager", am_payload(_probe("b")), {"Authorization": f"Basic {good}"},
-                       token=None)[0] == 202
+    assert (
+        server.post(
+            "alertmanager", am_payload(_probe("b")), {"Authorization": f"Basic {wrong_user}"}, token=None
+        )[0]
+        == 401
+    )
+    assert (
+        server.post("alertmanager", am_payload(_probe("b")), {"Authorization": "Basic %%%"}, token=None)[0]
+        == 401
+    )
+    assert (
+        server.post("alertmanager", am_payload(_probe("b")), {"Authorization": f"Basic {good}"}, token=None)[
+            0
+        ]
+        == 202
+    )
 
 
 def test_malformed_bodies_get_4xx_never_5xx(serve):
     server = serve(max_body=4096)
     bad = [
-        b"", b"{nope", b"[]", b"null", b'"text"', "\udcff".encode("utf-8", "surrogatepass"), b"\xff\xfe\x00",
+        b"",
+        b"{nope",
+        b"[]",
+        b"null",
+        b'"text"',
+        "\udcff".encode("utf-8", "surrogatepass"),
+        b"\xff\xfe\x00",
         json.dumps({"version": "3", "alerts": []}).encode(),
         json.dumps({"version": "4", "alerts": {}}).encode(),
         json.dumps({"version": "4", "alerts": [1]}).encode(),
@@ -171,15 +190,22 @@ def test_truncated_alerts_are_noted(serve):
 def _check(tmp_path, config):
     path = tmp_path / "serve.yaml"
     path.write_text(yaml.safe_dump(config))
-    return subprocess.run([sys.executable, "-m", "runbook_kit.cli", "serve", "-c", str(path), "--check-config"],
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "runbook_kit.cli", "serve", "-c", str(path), "--check-config"],
+        capture_output=True,
+        text=True,
+    )
 
 
 def test_check_config_validates_routes_against_the_runbooks(tmp_path):
     (tmp_path / "tok").write_text("t\n")
     sources = {"alertmanager": {"bearer_token": {"file": str(tmp_path / "tok")}}}
-    route = {"name": "crash", "match": {"alertname": "KubePodCrashLooping"}, "runbook": "pod_crashloop",
-             "parameters": {"namespace": "{labels.namespace}", "deployment": "{labels.deployment}"}}
+    route = {
+        "name": "crash",
+        "match": {"alertname": "KubePodCrashLooping"},
+        "runbook": "pod_crashloop",
+        "parameters": {"namespace": "{labels.namespace}", "deployment": "{labels.deployment}"},
+    }
     ok = _check(tmp_path, {"sources": sources, "routes": [route]})
     assert ok.returncode == 0, ok.stderr
     assert "crash: pod_crashloop (dry run)" in ok.stdout
@@ -188,7 +214,10 @@ def test_check_config_validates_routes_against_the_runbooks(tmp_path):
         "declares no parameter 'replicas'": {**route, "parameters": {"replicas": "{labels.x}"}},
         "decided by the route's 'mutate'": {**route, "parameters": {"dry_run": False}},
         "unknown placeholder {labels}": {**route, "parameters": {"namespace": "{labels}"}},
-        "unknown placeholder {__import__('os')}": {**route, "parameters": {"namespace": "{__import__('os')}"}},
+        "unknown placeholder {__import__('os')}": {
+            **route,
+            "parameters": {"namespace": "{__import__('os')}"},
+        },
         "parameter 'revision' expects int": {**route, "parameters": {"revision": "latest"}},
         "no runbook named": {**route, "runbook": "nope"},
         "give 'match' or 'match_re'": {k: v for k, v in route.items() if k != "match"},
