@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 
 from conftest import wait_for
 
@@ -56,7 +57,7 @@ def test_two_alertmanagers_one_run_record_names_oomkilled_resolved_in_timeline(
     [run] = server.finished_runs(1, timeout=240)
     assert run["state"] == "succeeded", run
     assert json.loads(run["parameters"]) == {"namespace": NS, "deployment": DEP, "dry_run": True}
-    nb = json.loads(open(run["record"]).read())  # noqa: SIM115
+    nb = json.loads(Path(run["record"]).read_text())
     entries = nb["metadata"]["runbook_kit"]["entries"]
     cause = next(e for e in entries if e["kind"] == "finding" and e["severity"] == "high")
     assert cause["details"]["reason"] == "OOMKilled"

@@ -1,4 +1,4 @@
-"""A real `runbook serve` on 127.0.0.1: authentication, bad input, dedupe, resolution, cooldown, storm, metrics."""
+"""A real `runbook serve` on 127.0.0.1: auth, bad input, dedupe, resolution, cooldown, storm, metrics."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import base64
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import yaml
 from conftest import PROBE_ROUTE, TOKEN, am_alert, am_payload, http, wait_for
@@ -24,7 +25,7 @@ def test_alert_becomes_a_dry_run_record_with_labels_as_parameters(serve):
     assert run["state"] == "succeeded", run
     assert run["incident"] == "INC-db-7"
     assert json.loads(run["parameters"]) == {"target": "db-7", "seconds": 0.0, "dry_run": True}
-    nb = json.loads(open(run["record"]).read())
+    nb = json.loads(Path(run["record"]).read_text())
     meta = nb["metadata"]["runbook_kit"]
     assert meta["status"] == "succeeded"
     assert meta["parameters"] == {"target": "db-7", "seconds": 0.0, "dry_run": True}
