@@ -47,6 +47,31 @@ def ensure_venv() -> None:
     stamp.write_text(_stamp())
 
 
+# Debian packages the tests use as real senders (tests/serve): the binary each must provide.
+DEBIAN_PACKAGES = {"prometheus-alertmanager": "/usr/bin/prometheus-alertmanager"}
+
+
+def ensure_debian_packages() -> None:
+    """Install the missing ones with apt-get (as root), saying so; otherwise say what is missing.
+
+    The tests that need a package fail with one line when it is absent; they never skip silently.
+    """
+    missing = [pkg for pkg, binary in DEBIAN_PACKAGES.items() if not Path(binary).exists()]
+    if not missing:
+        return
+    names = " ".join(missing)
+    if os.geteuid() != 0 or not Path("/usr/bin/apt-get").exists():
+        print(f"missing Debian package(s): {names}; install them (apt-get install -y {names}) "
+              "or the tests that use them fail", file=sys.stderr, flush=True)
+        return
+    print(f"installing Debian package(s) the tests need: {names} (apt-get)...", file=sys.stderr, flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    apt = ["apt-get", "install", "-y", "--no-install-recommends", *missing]
+    if subprocess.run(apt, env=env).returncode != 0:
+        subprocess.run(["apt-get", "update"], env=env)
+        subprocess.run(apt, env=env)
+
+
 def run(*cmd: str) -> int:
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     return subprocess.run(cmd, cwd=ROOT, env=env).returncode
@@ -62,6 +87,7 @@ def main(argv: list[str]) -> int:
     if task == "demo":
         return run(str(BIN / "runbook"), "demo", *rest)
     if task == "test":
+        ensure_debian_packages()
         steps = [
             [str(BIN / "lint-imports")],
             [py, "-m", "pytest", *rest],
