@@ -44,19 +44,31 @@ def free_port() -> int:
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def start_server(folder: Path, routes: list[dict], env: dict[str, str], **extra) -> tuple[subprocess.Popen, int]:
+def start_server(
+    folder: Path, routes: list[dict], env: dict[str, str], **extra
+) -> tuple[subprocess.Popen, int]:
     port = free_port()
     (folder / "token").write_text(TOKEN)
-    config = {"listen": f"127.0.0.1:{port}", "queue": str(folder / "queue.db"), "store": str(folder / "incidents"),
-              "sources": {"alertmanager": {"bearer_token": {"file": str(folder / "token")}}}, "routes": routes,
-              **extra}
+    config = {
+        "listen": f"127.0.0.1:{port}",
+        "queue": str(folder / "queue.db"),
+        "store": str(folder / "incidents"),
+        "sources": {"alertmanager": {"bearer_token": {"file": str(folder / "token")}}},
+        "routes": routes,
+        **extra,
+    }
     (folder / "serve.yaml").write_text(json.dumps(config))
     log = open(folder / "serve.log", "wb")  # noqa: SIM115 - kept open for the server's life
-    proc = subprocess.Popen([sys.executable, "-m", "runbook_kit.cli", "serve", "-c", str(folder / "serve.yaml")],
-                            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=folder)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runbook_kit.cli", "serve", "-c", str(folder / "serve.yaml")],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=folder,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -115,30 +127,66 @@ def paced(port: int, n: int, seconds: float, request) -> tuple[list[float], list
 def storm(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> None:
     folder = tmp / "storm"
     (folder / "runbooks").mkdir(parents=True)
-    nb = {"nbformat": 4, "nbformat_minor": 5,
-          "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-          "cells": [{"cell_type": "code", "id": "p", "metadata": {"tags": ["parameters"]}, "execution_count": None,
-                     "outputs": [], "source": 'target = ""\ndry_run = True\n'},
-                    {"cell_type": "code", "id": "c", "metadata": {}, "execution_count": None, "outputs": [],
-                     "source": "print(target)"}]}
+    nb = {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "cells": [
+            {
+                "cell_type": "code",
+                "id": "p",
+                "metadata": {"tags": ["parameters"]},
+                "execution_count": None,
+                "outputs": [],
+                "source": 'target = ""\ndry_run = True\n',
+            },
+            {
+                "cell_type": "code",
+                "id": "c",
+                "metadata": {},
+                "execution_count": None,
+                "outputs": [],
+                "source": "print(target)",
+            },
+        ],
+    }
     (folder / "runbooks" / "probe.ipynb").write_text(json.dumps(nb))
-    route = {"name": "storm", "match": {"alertname": "Storm"}, "runbook": "probe",
-             "parameters": {"target": "{labels.instance}"}}
+    route = {
+        "name": "storm",
+        "match": {"alertname": "Storm"},
+        "runbook": "probe",
+        "parameters": {"target": "{labels.instance}"},
+    }
     proc, port = start_server(folder, [route], {**env, "RUNBOOK_PATH": str(folder / "runbooks")})
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
 
     def alert(i: int):
-        body = json.dumps({"version": "4", "groupKey": f"g{i}", "status": "firing", "truncatedAlerts": 0,
-                           "alerts": [{"status": "firing", "labels": {"alertname": "Storm", "instance": f"node-{i}"},
-                                       "annotations": {}, "startsAt": "2026-11-30T10:00:00Z",
-                                       "fingerprint": f"{i:016x}"}]})
+        body = json.dumps(
+            {
+                "version": "4",
+                "groupKey": f"g{i}",
+                "status": "firing",
+                "truncatedAlerts": 0,
+                "alerts": [
+                    {
+                        "status": "firing",
+                        "labels": {"alertname": "Storm", "instance": f"node-{i}"},
+                        "annotations": {},
+                        "startsAt": "2026-11-30T10:00:00Z",
+                        "fingerprint": f"{i:016x}",
+                    }
+                ],
+            }
+        )
         return "POST", "/webhook/alertmanager", body, headers
 
     try:
         lat, codes = paced(port, args.alerts, args.seconds, alert)
         # the same rate for a quarter of the time: the loop stays within a minute and a quarter
         base_n = max(1, args.alerts // 4)
-        base, _ = paced(port, base_n, args.seconds * base_n / args.alerts, lambda i: ("GET", "/healthz", None, {}))
+        base, _ = paced(
+            port, base_n, args.seconds * base_n / args.alerts, lambda i: ("GET", "/healthz", None, {})
+        )
     finally:
         stop(proc)
     db = sqlite3.connect(folder / "queue.db")
@@ -147,11 +195,17 @@ def storm(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> None:
     ms = [x * 1000 for x in lat]
     base_ms = [x * 1000 for x in base]
     print(f"storm: {args.alerts} alerts over {args.seconds:g} s, 4 keep-alive senders")
-    print(f"  answers: {codes.count(202)} × 202, other: {len([c for c in codes if c != 202])}; "
-          f"stored in the queue: {stored} (lost: {args.alerts - stored}); runs queued: {runs} (storm breaker)")
-    print(f"  POST /webhook/alertmanager  p50 {pct(ms, 50):.1f} ms  p99 {pct(ms, 99):.1f} ms  max {max(ms):.1f} ms")
-    print(f"  GET /healthz (same pacing)   p50 {pct(base_ms, 50):.1f} ms  p99 {pct(base_ms, 99):.1f} ms  "
-          f"max {max(base_ms):.1f} ms")
+    print(
+        f"  answers: {codes.count(202)} × 202, other: {len([c for c in codes if c != 202])}; "
+        f"stored in the queue: {stored} (lost: {args.alerts - stored}); runs queued: {runs} (storm breaker)"
+    )
+    print(
+        f"  POST /webhook/alertmanager  p50 {pct(ms, 50):.1f} ms  p99 {pct(ms, 99):.1f} ms  max {max(ms):.1f} ms"
+    )
+    print(
+        f"  GET /healthz (same pacing)   p50 {pct(base_ms, 50):.1f} ms  p99 {pct(base_ms, 99):.1f} ms  "
+        f"max {max(base_ms):.1f} ms"
+    )
     print(f"  p99 ratio store/healthz: {pct(ms, 99) / pct(base_ms, 99):.2f}")
 
 
@@ -167,22 +221,47 @@ def records(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> None:
     folder = tmp / "records"
     folder.mkdir()
     ns, dep = tl.CRASHLOOP_NAMESPACE, tl.CRASHLOOP_DEPLOYMENT
-    route = {"name": "crashloop", "match": {"alertname": "KubePodCrashLooping"}, "runbook": "pod_crashloop",
-             "parameters": {"namespace": "{labels.namespace}", "deployment": "{labels.deployment}"}}
+    route = {
+        "name": "crashloop",
+        "match": {"alertname": "KubePodCrashLooping"},
+        "runbook": "pod_crashloop",
+        "parameters": {"namespace": "{labels.namespace}", "deployment": "{labels.deployment}"},
+    }
     serve_s, cold_s, pm_s = [], [], []
     try:
         proc, port = start_server(folder, [route], env, concurrency=1)
         try:
             db = sqlite3.connect(folder / "queue.db")
             for i in range(args.records):
-                body = json.dumps({"version": "4", "groupKey": "g", "status": "firing", "alerts": [{
-                    "status": "firing", "labels": {"alertname": "KubePodCrashLooping", "namespace": ns,
-                                                   "deployment": dep, "run": str(i)},
-                    "annotations": {}, "startsAt": "2026-11-30T10:00:00Z", "fingerprint": f"rec{i}"}]})
+                body = json.dumps(
+                    {
+                        "version": "4",
+                        "groupKey": "g",
+                        "status": "firing",
+                        "alerts": [
+                            {
+                                "status": "firing",
+                                "labels": {
+                                    "alertname": "KubePodCrashLooping",
+                                    "namespace": ns,
+                                    "deployment": dep,
+                                    "run": str(i),
+                                },
+                                "annotations": {},
+                                "startsAt": "2026-11-30T10:00:00Z",
+                                "fingerprint": f"rec{i}",
+                            }
+                        ],
+                    }
+                )
                 start = time.perf_counter()
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-                conn.request("POST", "/webhook/alertmanager", body=body,
-                             headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"})
+                conn.request(
+                    "POST",
+                    "/webhook/alertmanager",
+                    body=body,
+                    headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
+                )
                 run_id = json.loads(conn.getresponse().read())["runs"][0]
                 while True:
                     row = db.execute("SELECT state FROM runs WHERE id = ?", (run_id,)).fetchone()
@@ -196,23 +275,58 @@ def records(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> None:
         book = catalog.find("pod_crashloop").path
         for i in range(args.records):
             start = time.perf_counter()
-            subprocess.run([str(BIN / "runbook"), "run", "pod_crashloop", "-p", "namespace", ns, "-p",
-                            "deployment", dep, "--incident", f"cold-{i}", "--store", str(folder / "cold")],
-                           check=True, capture_output=True, env=env)
+            subprocess.run(
+                [
+                    str(BIN / "runbook"),
+                    "run",
+                    "pod_crashloop",
+                    "-p",
+                    "namespace",
+                    ns,
+                    "-p",
+                    "deployment",
+                    dep,
+                    "--incident",
+                    f"cold-{i}",
+                    "--store",
+                    str(folder / "cold"),
+                ],
+                check=True,
+                capture_output=True,
+                env=env,
+            )
             cold_s.append(time.perf_counter() - start)
             start = time.perf_counter()
-            subprocess.run([str(BIN / "papermill"), str(book), str(folder / f"pm-{i}.ipynb"), "-p", "namespace", ns,
-                            "-p", "deployment", dep], check=True, capture_output=True, env=env)
+            subprocess.run(
+                [
+                    str(BIN / "papermill"),
+                    str(book),
+                    str(folder / f"pm-{i}.ipynb"),
+                    "-p",
+                    "namespace",
+                    ns,
+                    "-p",
+                    "deployment",
+                    dep,
+                ],
+                check=True,
+                capture_output=True,
+                env=env,
+            )
             pm_s.append(time.perf_counter() - start)
     finally:
         manager.down(state_dir=state)
     print(f"alert → finished record, pod_crashloop on the sandbox ({args.records} runs each, median s):")
-    print(f"  runbook serve (POST → record written)  {statistics.median(serve_s):.2f}   "
-          f"all: {', '.join(f'{x:.2f}' for x in serve_s)}")
+    print(
+        f"  runbook serve (POST → record written)  {statistics.median(serve_s):.2f}   "
+        f"all: {', '.join(f'{x:.2f}' for x in serve_s)}"
+    )
     print(f"  runbook run (cold)                     {statistics.median(cold_s):.2f}")
     print(f"  papermill CLI                          {statistics.median(pm_s):.2f}")
-    print(f"  serve / runbook run: {statistics.median(serve_s) / statistics.median(cold_s):.2f}; "
-          f"serve / papermill: {statistics.median(serve_s) / statistics.median(pm_s):.2f}")
+    print(
+        f"  serve / runbook run: {statistics.median(serve_s) / statistics.median(cold_s):.2f}; "
+        f"serve / papermill: {statistics.median(serve_s) / statistics.median(pm_s):.2f}"
+    )
 
 
 def main() -> None:
@@ -222,8 +336,10 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=3)
     parser.add_argument("--only", choices=("storm", "records"))
     args = parser.parse_args()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "sandbox"),
-                                                        os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "sandbox"), os.environ.get("PYTHONPATH", "")]),
+    }
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         if args.only in (None, "storm"):
             storm(args, Path(tmp), env)

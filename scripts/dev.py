@@ -48,7 +48,10 @@ def ensure_venv() -> None:
 
 
 # Debian packages the tests use as real senders (tests/serve): the binary each must provide.
-DEBIAN_PACKAGES = {"prometheus-alertmanager": "/usr/bin/prometheus-alertmanager"}
+DEBIAN_PACKAGES = {
+    "prometheus-alertmanager": "/usr/bin/prometheus-alertmanager",
+    "prometheus": "/usr/bin/prometheus",
+}
 
 
 def ensure_debian_packages() -> None:
@@ -61,8 +64,12 @@ def ensure_debian_packages() -> None:
         return
     names = " ".join(missing)
     if os.geteuid() != 0 or not Path("/usr/bin/apt-get").exists():
-        print(f"missing Debian package(s): {names}; install them (apt-get install -y {names}) "
-              "or the tests that use them fail", file=sys.stderr, flush=True)
+        print(
+            f"missing Debian package(s): {names}; install them (apt-get install -y {names}) "
+            "or the tests that use them fail",
+            file=sys.stderr,
+            flush=True,
+        )
         return
     print(f"installing Debian package(s) the tests need: {names} (apt-get)...", file=sys.stderr, flush=True)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}

@@ -5,8 +5,8 @@ kernel that eats the memory, a hung backend or a crash of the runner never takes
 and the record is written exactly as for a person typing `runbook run`: parameters are validated and
 coerced again there, and reach the kernel only through the parameters cell (never the environment).
 
-Bounded: at most `concurrency` runs at a time, at a lower CPU priority than the receiver, one per target (Queue.claim). Leases are renewed by a
-heartbeat while the child lives. The child gets SIGTERM when the receiver dies, even by SIGKILL
+Bounded: at most `concurrency` runs at a time, one per target (Queue.claim), at a lower CPU priority
+than the receiver. Leases are renewed by a heartbeat while the child lives. The child gets SIGTERM when the receiver dies, even by SIGKILL
 (Linux `PR_SET_PDEATHSIG`): the runner then ends its record as aborted, and at the next start
 `recovery.finalize` marks it interrupted. On a graceful stop the children get SIGTERM and are waited for.
 

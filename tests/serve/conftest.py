@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -385,3 +386,80 @@ def alertmanager(tmp_path: Path) -> Iterator[Callable[..., Alertmanager]]:
                 except subprocess.TimeoutExpired:
                     am.proc.kill()
                     am.proc.wait()
+
+
+PROMETHEUS = "/usr/bin/prometheus"
+
+
+@pytest.fixture
+def prometheus(tmp_path: Path) -> Iterator[Callable[..., str]]:
+    """prometheus(scrape_url, rules, alertmanager_url) -> the URL of a real Prometheus (Debian package)."""
+    if not os.path.exists(PROMETHEUS):
+        pytest.fail(
+            f"{PROMETHEUS} is missing: `python3 scripts/dev.py test` installs the Debian package "
+            "prometheus (or: apt-get install -y prometheus)",
+            pytrace=False,
+        )
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(scrape_url: str, rules: dict[str, Any], alertmanager_url: str) -> str:
+        folder = tmp_path / f"prometheus{len(procs)}"
+        (folder / "data").mkdir(parents=True)
+        target = urllib.parse.urlsplit(scrape_url)
+        (folder / "rules.yaml").write_text(yaml.safe_dump(rules))
+        config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(folder / "rules.yaml")],
+            "alerting": {
+                "alertmanagers": [
+                    {"static_configs": [{"targets": [urllib.parse.urlsplit(alertmanager_url).netloc]}]}
+                ]
+            },
+            "scrape_configs": [
+                {
+                    "job_name": "kube-state-metrics",
+                    "metrics_path": target.path,
+                    "static_configs": [{"targets": [target.netloc]}],
+                }
+            ],
+        }
+        (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
+        port = free_port()
+        log = folder / "prometheus.log"
+        with open(log, "wb") as fh:
+            proc = subprocess.Popen(
+                [
+                    PROMETHEUS,
+                    f"--config.file={folder / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={folder / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                    "--rules.alert.resend-delay=1s",
+                ],
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+            )
+        procs.append(proc)
+        url = f"http://127.0.0.1:{port}"
+
+        def ready() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(f"prometheus exited {proc.returncode}: {log.read_text()[-2000:]}")
+            try:
+                return http("GET", f"{url}/-/ready", timeout=1)[0] == 200
+            except OSError:
+                return False
+
+        wait_for(ready, timeout=60, what=f"prometheus on {url}")
+        return url
+
+    try:
+        yield start
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()

@@ -64,3 +64,14 @@ def test_systemd_unit_reads_the_credential_from_a_file():
     unit = (DEPLOY / "systemd" / "runbook-serve.service").read_text()
     assert "LoadCredential=alertmanager-token:" in unit
     assert "--check-config" in unit and "KillMode=mixed" in unit
+
+
+def test_prometheus_rules_are_valid():
+    promtool = Path("/usr/bin/promtool")
+    assert promtool.exists(), f"{promtool} is missing: install the Debian package prometheus"
+    result = subprocess.run(
+        [str(promtool), "check", "rules", str(DEPLOY / "prometheus" / "runbook-rules.yaml")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
