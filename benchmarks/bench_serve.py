@@ -200,7 +200,8 @@ def storm(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> None:
         f"stored in the queue: {stored} (lost: {args.alerts - stored}); runs queued: {runs} (storm breaker)"
     )
     print(
-        f"  POST /webhook/alertmanager  p50 {pct(ms, 50):.1f} ms  p99 {pct(ms, 99):.1f} ms  max {max(ms):.1f} ms"
+        f"  POST /webhook/alertmanager  p50 {pct(ms, 50):.1f} ms  p99 {pct(ms, 99):.1f} ms  "
+        f"max {max(ms):.1f} ms"
     )
     print(
         f"  GET /healthz (same pacing)   p50 {pct(base_ms, 50):.1f} ms  p99 {pct(base_ms, 99):.1f} ms  "

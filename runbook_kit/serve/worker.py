@@ -6,9 +6,10 @@ and the record is written exactly as for a person typing `runbook run`: paramete
 coerced again there, and reach the kernel only through the parameters cell (never the environment).
 
 Bounded: at most `concurrency` runs at a time, one per target (Queue.claim), at a lower CPU priority
-than the receiver. Leases are renewed by a heartbeat while the child lives. The child gets SIGTERM when the receiver dies, even by SIGKILL
-(Linux `PR_SET_PDEATHSIG`): the runner then ends its record as aborted, and at the next start
-`recovery.finalize` marks it interrupted. On a graceful stop the children get SIGTERM and are waited for.
+than the receiver. Leases are renewed by a heartbeat while the child lives. The child gets SIGTERM
+when the receiver dies, even by SIGKILL (Linux `PR_SET_PDEATHSIG`): the runner then ends its record as
+aborted, and at the next start `recovery.finalize` marks it interrupted. On a graceful stop the
+children get SIGTERM and are waited for.
 
 A run that may mutate first re-checks that its alert still fires (recheck.still_firing): no → cancelled;
 cannot tell → a dry run that says why.
