@@ -180,7 +180,8 @@ def serve(config_path: str, check_config: bool, listen: str | None) -> None:
     """Receive alerts (Alertmanager, Grafana, SNS, PagerDuty) and run the routed runbooks.
 
     Every alert is stored (SQLite, WAL) before the sender gets its 202; runs are dry runs unless
-    their route says `mutate: true`. Exit codes: 0 stopped cleanly, 2 bad configuration.
+    their route says `mutate: true`. SIGTERM stops it gracefully (runs in flight end as aborted, and
+    the process then ends by that signal). Exit codes: 2 bad configuration, 1 cannot listen.
 
     \b
         runbook serve -c /etc/runbook/serve.yaml --check-config

@@ -127,6 +127,7 @@ class Worker:
         run_id = row["id"]
         started = time.monotonic()
         parameters = json.loads(row["parameters"])
+        path = os.path.join(self._tmp, f"run-{run_id}.json")
         try:
             if row["mutate"] and not parameters.get("dry_run", True):
                 cancelled = await self._decide_mutation(row, parameters)
@@ -140,7 +141,6 @@ class Worker:
                         reason=cancelled,
                     )
                     return
-            path = os.path.join(self._tmp, f"run-{run_id}.json")
             with open(path, "w", encoding="utf-8") as fh:
                 json.dump(parameters, fh)
             cmd = [
@@ -221,4 +221,6 @@ class Worker:
                 )
         finally:
             self.active.pop(run_id, None)
+            with contextlib.suppress(OSError):
+                os.unlink(path)
             self._wake.set()

@@ -61,3 +61,39 @@ def test_kill_9_during_a_run_then_restart(serve):
         not Path(f"/proc/{pid}").exists()
         or b"RUNBOOK_SERVE_RUN_ID" not in Path(f"/proc/{pid}/environ").read_bytes()
     )
+
+
+def test_sigterm_stops_gracefully_and_the_run_is_aborted_not_lost(serve):
+    server = serve()
+    assert server.post("alertmanager", am_payload(_probe("term", 60)))[0] == 202
+    folder = server.store / "INC-term"
+    wait_for(
+        lambda: (
+            list(folder.glob("*-probe.ipynb"))
+            and json.loads(next(folder.glob("*-probe.ipynb")).read_text())["metadata"]["runbook_kit"].get(
+                "current_cell"
+            )
+        ),
+        timeout=60,
+        what="the sleeping cell",
+    )
+    assert server.proc is not None
+    server.proc.send_signal(signal.SIGTERM)
+    # uvicorn re-raises the signal after its graceful shutdown: the status says "ended by SIGTERM"
+    assert server.proc.wait(timeout=60) in (0, -signal.SIGTERM)
+    [run] = server.runs()
+    assert run["state"] == "aborted" and run["exit_code"] == 143, run
+    meta = json.loads(Path(run["record"]).read_text())["metadata"]["runbook_kit"]
+    assert meta["status"] == "aborted" and "SIGTERM" in meta["failure"]
+
+
+def test_one_run_at_a_time_per_target(serve):
+    server = serve(concurrency=2)
+    for extra in ("a", "b"):  # two alerts (two episodes) asking for the same runbook and parameters
+        alert = am_alert(
+            {"alertname": "Probe", "target": "same", "replica": extra}, annotations={"seconds": "2"}
+        )
+        assert server.post("alertmanager", am_payload(alert))[1]["queued"] == 1
+    first, second = sorted(server.finished_runs(2), key=lambda r: r["started"])
+    assert first["state"] == second["state"] == "succeeded"
+    assert second["started"] >= first["finished"]
