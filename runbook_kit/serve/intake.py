@@ -83,10 +83,7 @@ def _firing(
                 text=f"alert storm: more than {storm_per_minute} new alert episodes in a "
                 "minute; runs are diagnosis only (dry run), one per route, until it calms",
             )
-        diagnosed = tx.db.execute(
-            "SELECT 1 FROM runs WHERE route = ? AND reason = ? AND created >= ?",
-            (route.name, STORM_REASON, now - 60),
-        ).fetchone()
+        diagnosed = tx.route_has_run_because(route.name, STORM_REASON, now - 60)
         if diagnosed:
             tx.decide(alert_id, f"storm: stored, not run (route {route.name!r} has its diagnosis run)")
             return

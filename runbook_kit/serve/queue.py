@@ -31,6 +31,8 @@ from runbook_kit.errors import RunbookError
 __all__ = ["ACTIVE", "FINISHED", "Queue", "QueueBusy", "Tx"]
 
 ACTIVE = ("leased", "running")
+# How long a write waits for a lock before the delivery is answered 503 (senders time out at ~10 s).
+BUSY_TIMEOUT = 5.0
 FINISHED = ("succeeded", "failed", "aborted", "interrupted", "cancelled")
 
 _SCHEMA = """
@@ -111,6 +113,14 @@ class Tx:
         ).fetchone()
         return int(row[0])
 
+    def route_has_run_because(self, route: str, reason: str, since: float) -> bool:
+        return (
+            self.db.execute(
+                "SELECT 1 FROM runs WHERE route = ? AND reason = ? AND created >= ?", (route, reason, since)
+            ).fetchone()
+            is not None
+        )
+
     def storm_noted(self, since: float) -> bool:
         return (
             self.db.execute("SELECT 1 FROM events WHERE kind = 'storm' AND at >= ?", (since,)).fetchone()
@@ -189,7 +199,7 @@ class Queue:
                 raise QueueBusy(f"another runbook serve owns the queue {path}") from None
             self._lockfile = fh
         self._lock = threading.Lock()
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(_SCHEMA)

@@ -155,7 +155,8 @@ class Route:
             values = params.validate(self.declared, values)
         except RunbookError as exc:
             raise RouteError(str(exc)) from None
-        incident = _INCIDENT_CHARS.sub("-", self.incident.render(event)).strip("-.")[:128] or "alert"
+        incident = re.sub(r"\.{2,}", ".", _INCIDENT_CHARS.sub("-", self.incident.render(event)))
+        incident = incident.strip("-.")[:128] or "alert"
         try:
             params.validate_incident_id(incident)
         except RunbookError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -233,3 +234,20 @@ def test_check_config_validates_routes_against_the_runbooks(tmp_path):
     assert inline.returncode == 2 and "never inline" in inline.stderr
     unauthenticated = _check(tmp_path, {"sources": {"alertmanager": {}}, "routes": []})
     assert unauthenticated.returncode == 2 and "no unauthenticated mode" in unauthenticated.stderr
+
+
+def test_503_only_when_the_alert_could_not_be_stored(serve):
+    server = serve()
+    blocker = sqlite3.connect(server.queue_path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # another writer holds the database: the alert cannot be stored
+    try:
+        code, answer = server.post("alertmanager", am_payload(_probe("retry-me")))
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert code == 503 and "retry" in answer["error"]
+    assert server.runs() == []
+    code, answer = server.post("alertmanager", am_payload(_probe("retry-me")))  # the sender's retry
+    assert code == 202 and answer["stored"] == 1 and answer["queued"] == 1
+    _, metrics = http("GET", f"{server.url}/metrics")
+    assert "runbook_serve_store_failures_total 1" in metrics.decode()
