@@ -207,7 +207,12 @@ class Server:
             rows = [r for r in self.runs() if r["state"] not in ("queued", "leased", "running")]
             return rows if len(rows) >= n else None
 
-        return wait_for(done, timeout=timeout, what=f"{n} finished run(s)")
+        try:
+            return wait_for(done, timeout=timeout, what=f"{n} finished run(s)")
+        except AssertionError as exc:  # say what the receiver said
+            raise AssertionError(
+                f"{exc}; runs: {self.runs()}; log: {self.logs[-1].read_text()[-3000:]}"
+            ) from None
 
 
 @pytest.fixture

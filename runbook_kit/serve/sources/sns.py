@@ -11,8 +11,9 @@ SNS posts JSON as `text/plain`: `Type` (SubscriptionConfirmation, Notification, 
 * `Signature` is RSA PKCS#1 v1.5 over SNS's canonical string, SHA1 for SignatureVersion 1, SHA256 for 2;
 * `Timestamp` is no older than `max_age` (default 1 h, SNS's longest retry policy).
 
-`test_certificates` ({cert URL: PEM file}) trusts a certificate without fetching it: an explicit test
-setting, for tests that sign with their own key. The URL checks still apply to it.
+`test_certificates` ({cert URL: PEM file}) trusts a certificate without fetching it, and
+`test_certificate_endpoint` fetches certificates from an SNS emulator (moto) instead of AWS: explicit
+test settings, for tests that sign with their own key or deliver from moto. The URL checks still apply.
 """
 
 from __future__ import annotations
@@ -95,6 +96,12 @@ def _certificate(url: str, config: Mapping[str, Any]) -> Any:
             if trusted:
                 with open(trusted, "rb") as fh:
                     pem = fh.read()
+            elif config.get("test_certificate_endpoint"):  # tests: an SNS emulator serves the certificate
+                parts = urllib.parse.urlsplit(url)
+                endpoint = str(config["test_certificate_endpoint"]).rstrip("/") + parts.path
+                request = urllib.request.Request(endpoint, headers={"Host": parts.netloc})  # noqa: S310
+                with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - test setting
+                    pem = response.read(65536)
             else:
                 with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - https, checked
                     pem = response.read(65536)
