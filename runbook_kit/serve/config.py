@@ -4,7 +4,7 @@
     queue: /var/lib/runbook/serve.db        # SQLite (WAL); the durable queue and the alert log
     store: s3://incident-records/prod       # records; default $RUNBOOK_STORE, ./incidents
     concurrency: 2                          # runs at a time
-    max_body: 1048576                       # bytes; larger requests get 413
+    max_body: 4194304                       # bytes; larger get 413, which senders drop
     storm: {episodes_per_minute: 20}
     sources:
       alertmanager:
@@ -163,7 +163,7 @@ def load(path: str | os.PathLike[str]) -> ServeConfig:
         numbers: dict[str, Any] = dict(
             port=int(port),
             concurrency=int(raw.get("concurrency", 2)),
-            max_body=int(raw.get("max_body", 1 << 20)),
+            max_body=int(raw.get("max_body", 4 << 20)),
             storm=int(storm.get("episodes_per_minute", 20)),
             run_timeout=float(raw.get("run_timeout", 1800)),
             cell_timeout=float(raw.get("cell_timeout", 600)),

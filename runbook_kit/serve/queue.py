@@ -256,12 +256,17 @@ class Queue:
                 row.update(state="leased", owner=owner)
         return picked
 
-    def started(self, run_id: int, pid: int) -> None:
+    def started(self, run_id: int) -> None:
+        """Marked before the run's process is launched: a crash from here on leaves it `interrupted`,
+        never re-queued (it may have begun)."""
         with self.transaction() as tx:
             tx.db.execute(
-                "UPDATE runs SET state = 'running', pid = ?, started = ? WHERE id = ?",
-                (pid, time.time(), run_id),
+                "UPDATE runs SET state = 'running', started = ? WHERE id = ?", (time.time(), run_id)
             )
+
+    def set_pid(self, run_id: int, pid: int) -> None:
+        with self.transaction() as tx:
+            tx.db.execute("UPDATE runs SET pid = ? WHERE id = ?", (pid, run_id))
 
     def heartbeat(self, run_ids: list[int], *, lease: float) -> None:
         if not run_ids:

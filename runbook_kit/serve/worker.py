@@ -23,6 +23,7 @@ import ctypes
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -109,6 +110,7 @@ class Worker:
                     proc.send_signal(signal.SIGTERM)
         if self.tasks:
             await asyncio.wait(list(self.tasks), timeout=grace)
+        shutil.rmtree(self._tmp, ignore_errors=True)
 
     async def _decide_mutation(self, row: dict[str, Any], parameters: dict[str, Any]) -> str | None:
         """For a run that may mutate: None to go ahead, else why it is cancelled; may force a dry run."""
@@ -161,6 +163,7 @@ class Worker:
             if self.config.store:
                 cmd += ["--store", self.config.store]
             env = {**self.env, "RUNBOOK_SERVE_RUN_ID": str(run_id)}
+            await asyncio.to_thread(self.queue.started, run_id)
             proc = await asyncio.create_subprocess_exec(
                 *cmd,
                 stdout=asyncio.subprocess.PIPE,
@@ -169,7 +172,7 @@ class Worker:
                 preexec_fn=_child_setup,
             )
             self.active[run_id] = proc
-            await asyncio.to_thread(self.queue.started, run_id, proc.pid)
+            await asyncio.to_thread(self.queue.set_pid, run_id, proc.pid)
             log.info(
                 "run started",
                 extra={
