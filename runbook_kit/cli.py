@@ -176,7 +176,9 @@ def report(result: Any) -> None:
               help="The receiver's YAML: listen, queue, sources (credentials from files/env), routes.")
 @click.option("--check-config", is_flag=True, help="Check the routes against the runbooks, then exit.")
 @click.option("--listen", help="HOST:PORT to listen on (overrides `listen` in the config).")
-def serve(config_path: str, check_config: bool, listen: str | None) -> None:
+@click.option("--timeline", "timeline_of", metavar="INCIDENT",
+              help="Print an incident's alert timeline from the queue (firing, resolved, runs), then exit.")
+def serve(config_path: str, check_config: bool, listen: str | None, timeline_of: str | None) -> None:
     """Receive alerts (Alertmanager, Grafana, SNS, PagerDuty) and run the routed runbooks.
 
     Every alert is stored (SQLite, WAL) before the sender gets its 202; runs are dry runs unless
@@ -186,9 +188,11 @@ def serve(config_path: str, check_config: bool, listen: str | None) -> None:
     \b
         runbook serve -c /etc/runbook/serve.yaml --check-config
         runbook serve -c /etc/runbook/serve.yaml --listen 0.0.0.0:9095
+        runbook serve -c /etc/runbook/serve.yaml --timeline alert-payments-api
     """
     import dataclasses
     import logging
+    import os
 
     from runbook_kit.serve import config as serve_config
 
@@ -201,6 +205,24 @@ def serve(config_path: str, check_config: bool, listen: str | None) -> None:
         if not port.isdigit():
             fail(f"--listen {listen!r}: expected HOST:PORT")
         cfg = dataclasses.replace(cfg, host=host or cfg.host, port=int(port))
+    if timeline_of:
+        import time
+
+        from runbook_kit.serve.queue import Queue
+
+        if not os.path.exists(cfg.queue):
+            fail(f"no queue at {cfg.queue}")
+        queue = Queue(cfg.queue, exclusive=False)
+        try:
+            events = queue.events(incident=timeline_of)
+        finally:
+            queue.close()
+        if not events:
+            fail(f"no alert events for incident {timeline_of!r} in {cfg.queue}", code=1)
+        for event in events:
+            at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(event["at"]))
+            click.echo(f"{at}  {event['kind']:<16} {event['text']}")
+        return
     if check_config:
         for route in cfg.routes:
             mode = "may change systems" if route.mutate else "dry run"

@@ -142,6 +142,23 @@ def test_resolved_cancels_queued_runs_and_starts_nothing(serve):
     timeline = server.events(incident="INC-queued")
     assert [e["kind"] for e in timeline] == ["firing", "resolved"]
     assert "no run is started for a resolved alert" in timeline[-1]["text"]
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "runbook_kit.cli",
+            "serve",
+            "-c",
+            str(server.dir / "serve.yaml"),
+            "--timeline",
+            "INC-queued",
+        ],
+        capture_output=True,
+        text=True,
+        env=server.env,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert [line.split()[1] for line in shown.stdout.splitlines()] == ["firing", "resolved"]
 
 
 def test_cooldown_per_episode(serve):
