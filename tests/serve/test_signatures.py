@@ -292,6 +292,7 @@ def test_sns_signature_versions_1_and_2(tmp_path, version):
     assert event.status == "firing" and event.source == "sns"
     assert event.labels["alertname"] == "orders-db-cpu-high"
     assert event.labels["dimension_DBInstanceIdentifier"] == "orders-db"
+    assert event.labels["region"] == "eu-west-1"  # from the ARN, not the display name "EU (Ireland)"
     [ok] = _receive(_sign(_notification(url, state="OK", subject=False), key, version), url, path).events
     assert ok.status == "resolved" and ok.episode == event.episode
     path.unlink()  # the certificate is cached by URL: not fetched again

@@ -11,6 +11,7 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import boto3
 import pytest
@@ -117,3 +118,60 @@ def test_moto_sns_delivers_a_signed_alarm(serve, sns_sandbox, certificates):
         what="the refusal of the other topic in the log",
     )
     assert '"code": 403' in log
+
+
+def test_mutating_route_rechecks_the_alarm_with_cloudwatch(serve, sns_sandbox, certificates):
+    sandbox = sns_sandbox
+    aws = {
+        "endpoint_url": sandbox.aws_endpoint,
+        "region_name": "us-east-1",
+        "aws_access_key_id": "testing",
+        "aws_secret_access_key": "testing",
+    }
+    sns, cloudwatch = boto3.client("sns", **aws), boto3.client("cloudwatch", **aws)
+    for name in ("still-alarming", "already-ok"):
+        cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            MetricName="CPUUtilization",
+            Namespace="AWS/RDS",
+            Statistic="Average",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=90,
+            ComparisonOperator="GreaterThanThreshold",
+        )
+    cloudwatch.set_alarm_state(AlarmName="still-alarming", StateValue="ALARM", StateReason="test")
+    cloudwatch.set_alarm_state(AlarmName="already-ok", StateValue="OK", StateReason="test")
+    topic = sns.create_topic(Name="alarms")["TopicArn"]
+    route = {
+        "name": "fix",
+        "match_re": {"alertname": ".+"},
+        "sources": ["sns"],
+        "runbook": "probe",
+        "parameters": {"target": "{labels.alertname}"},
+        "mutate": True,
+    }
+    server = serve(
+        routes=[route],
+        env=sandbox.env,
+        sources={"sns": {"topics": [topic], "test_certificate_endpoint": certificates}},
+    )
+    sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=f"{server.url}/webhook/sns")
+    for name in ("still-alarming", "already-ok"):  # both notifications say ALARM
+        sns.publish(
+            TopicArn=topic,
+            Message=json.dumps(
+                {
+                    **ALARM,
+                    "AlarmName": name,
+                    "AlarmArn": f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}",
+                }
+            ),
+        )
+
+    runs = {json.loads(r["parameters"])["target"]: r for r in server.finished_runs(2, timeout=60)}
+    assert runs["still-alarming"]["state"] == "succeeded", runs
+    record = json.loads(Path(runs["still-alarming"]["record"]).read_text())["metadata"]["runbook_kit"]
+    assert record["parameters"]["dry_run"] is False, runs["still-alarming"]["reason"]
+    assert runs["already-ok"]["state"] == "cancelled"
+    assert "CloudWatch says alarm 'already-ok' is OK" in runs["already-ok"]["reason"]

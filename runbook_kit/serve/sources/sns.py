@@ -157,6 +157,15 @@ def _check_age(message: Mapping[str, Any], config: Mapping[str, Any]) -> None:
         )
 
 
+def _region(alarm: Mapping[str, Any], message: Mapping[str, Any]) -> str:
+    """The alarm's region code, from its ARN, else the topic's (arn:aws:<service>:<region>:...)."""
+    for arn in (alarm.get("AlarmArn"), message.get("TopicArn")):
+        parts = str(arn or "").split(":")
+        if len(parts) > 3 and parts[0] == "arn" and re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", parts[3]):
+            return parts[3]
+    return ""
+
+
 def _alarm(message: Mapping[str, Any]) -> AlertEvent:
     try:
         alarm = json.loads(message["Message"])
@@ -180,7 +189,7 @@ def _alarm(message: Mapping[str, Any]) -> AlertEvent:
     assert isinstance(trigger, dict)
     labels = {
         "alertname": alarm["AlarmName"],
-        "region": str(alarm.get("Region", "")),
+        "region": _region(alarm, message),  # a code (eu-west-1); the alarm's `Region` is a display name
         "account": str(alarm.get("AWSAccountId", "")),
         "state": state,
         "metric": str(trigger.get("MetricName", "")),
