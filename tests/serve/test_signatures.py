@@ -414,6 +414,9 @@ def test_signed_senders_over_http(serve, tmp_path):
     for source, body, headers in good:
         code, answer = server.post(source, body, headers, token=None)
         assert code == 202 and answer["queued"] == 1, (source, code, answer)
+    for source, body, headers in good:  # the sender retries (same X-Webhook-Id, same SNS MessageId): no run
+        code, answer = server.post(source, body, headers, token=None)
+        assert code == 202 and answer["duplicates"] == 1 and answer["queued"] == 0, (source, code, answer)
     for source, _, headers in good:  # malformed but correctly signed: 400, never 5xx
         body = b'{"event": 1, "version": "1", "Type": "Notification"}'
         headers = dict(headers)
