@@ -93,9 +93,10 @@ def test_runbook(folder: Path) -> None:
             "execution_count": None,
             "outputs": [],
             "source": [
+                "import os\n",
                 "import runbook_kit as rk\n",
                 'rk.finding(f"probed {target} (dry_run={dry_run})", severity="info", target=target, '
-                "dry_run=dry_run)\n",
+                'dry_run=dry_run, env=sorted(k for k in os.environ if k.startswith("RK_TEST_")))\n',
             ],
         },
     ]

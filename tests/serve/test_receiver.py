@@ -268,3 +268,12 @@ def test_503_only_when_the_alert_could_not_be_stored(serve):
     assert code == 202 and answer["stored"] == 1 and answer["queued"] == 1
     _, metrics = http("GET", f"{server.url}/metrics")
     assert "runbook_serve_store_failures_total 1" in metrics.decode()
+
+
+def test_the_receivers_credentials_never_reach_a_run(serve):
+    env = {"RK_TEST_SERVE_TOKEN": TOKEN, "RK_TEST_VISIBLE": "1"}
+    server = serve(env=env, sources={"alertmanager": {"bearer_token": {"env": "RK_TEST_SERVE_TOKEN"}}})
+    assert server.post("alertmanager", am_payload(_probe("env")))[0] == 202
+    [run] = server.finished_runs(1)
+    [finding] = json.loads(Path(run["record"]).read_text())["metadata"]["runbook_kit"]["entries"]
+    assert finding["details"]["env"] == ["RK_TEST_VISIBLE"]
