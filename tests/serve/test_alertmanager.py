@@ -6,7 +6,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from conftest import wait_for
+from serve_harness import wait_for
 
 from runbook_sandbox import timeline as tl
 

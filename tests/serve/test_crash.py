@@ -7,7 +7,7 @@ import os
 import signal
 from pathlib import Path
 
-from conftest import am_alert, am_payload, wait_for
+from serve_harness import am_alert, am_payload, wait_for
 
 
 def _probe(target: str, seconds: float):

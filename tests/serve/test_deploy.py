@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import yaml
-from conftest import ALERTMANAGER, ROOT
+from serve_harness import ALERTMANAGER, ROOT
 
 from runbook_kit.serve import config
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import PROBE_ROUTE, am_alert, am_payload, free_port
+from serve_harness import PROBE_ROUTE, am_alert, am_payload, free_port
 
 MUTATE = {**PROBE_ROUTE, "name": "fix", "mutate": True}
 

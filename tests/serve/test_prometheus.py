@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import yaml
-from conftest import ROOT, http, wait_for
+from serve_harness import ROOT, http, wait_for
 
 from runbook_sandbox import timeline as tl
 

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import yaml
-from conftest import PROBE_ROUTE, TOKEN, am_alert, am_payload, http, wait_for
+from serve_harness import PROBE_ROUTE, TOKEN, am_alert, am_payload, http, wait_for
 
 
 def _probe(target: str, seconds: float = 0.0, **kw):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import boto3
 import pytest
-from conftest import wait_for
+from serve_harness import wait_for
 
 ALARM = {
     "AlarmName": "orders-db-connections",
