@@ -296,6 +296,94 @@ def report(result: Any, *, redactor: Any = None) -> None:
     click.echo(result.notebook_path)
 
 
+# --- runbook serve: alert-triggered runs (runbook_kit.serve) ------------------------------------
+
+@cli.command()
+@click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False),
+              help="The receiver's YAML: listen, queue, sources (credentials from files/env), routes.")
+@click.option("--check-config", is_flag=True, help="Check the routes against the runbooks, then exit.")
+@click.option("--listen", help="HOST:PORT to listen on (overrides `listen` in the config).")
+@click.option("--timeline", "timeline_of", metavar="INCIDENT",
+              help="Print an incident's alert timeline from the queue (firing, resolved, runs), then exit.")
+def serve(config_path: str, check_config: bool, listen: str | None, timeline_of: str | None) -> None:
+    """Receive alerts (Alertmanager, Grafana, SNS, PagerDuty) and run the routed runbooks.
+
+    Every alert is stored (SQLite, WAL) before the sender gets its 202; runs are dry runs unless
+    their route says `mutate: true`. SIGTERM stops it gracefully (runs in flight end as aborted, and
+    the process then ends by that signal). Exit codes: 2 bad configuration, 1 cannot listen.
+
+    \b
+        runbook serve -c /etc/runbook/serve.yaml --check-config
+        runbook serve -c /etc/runbook/serve.yaml --listen 0.0.0.0:9095
+        runbook serve -c /etc/runbook/serve.yaml --timeline alert-payments-api
+    """
+    import dataclasses
+    import logging
+    import os
+
+    from runbook_kit.serve import config as serve_config
+
+    try:
+        cfg = serve_config.load(config_path)
+    except RunbookError as exc:
+        fail(str(exc))
+    if listen:
+        host, _, port = listen.rpartition(":")
+        if not port.isdigit():
+            fail(f"--listen {listen!r}: expected HOST:PORT")
+        cfg = dataclasses.replace(cfg, host=host or cfg.host, port=int(port))
+    if timeline_of:
+        import time
+
+        from runbook_kit.serve.queue import Queue
+
+        if not os.path.exists(cfg.queue):
+            fail(f"no queue at {cfg.queue}")
+        queue = Queue(cfg.queue, exclusive=False)
+        try:
+            events = queue.events(incident=timeline_of)
+        finally:
+            queue.close()
+        if not events:
+            fail(f"no alert events for incident {timeline_of!r} in {cfg.queue}", code=1)
+        for event in events:
+            at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(event["at"]))
+            click.echo(f"{at}  {event['kind']:<16} {event['text']}")
+        return
+    if check_config:
+        for route in cfg.routes:
+            mode = "may change systems" if route.mutate else "dry run"
+            click.echo(f"  {route.name}: {route.runbook} ({mode}), parameters "
+                       f"{', '.join([*route.literals, *route.templates]) or 'defaults'}")
+        click.echo(f"runbook: {cfg.path}: {len(cfg.routes)} route(s) OK; sources: "
+                   f"{', '.join(cfg.sources) or 'none'}", err=True)
+        return
+    import uvicorn
+
+    from runbook_kit.serve.app import JsonFormatter, create_app
+    from runbook_kit.serve.queue import Queue
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("runbook.serve")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        queue = Queue(cfg.queue)
+    except (RunbookError, OSError) as exc:
+        fail(str(exc))
+    logger.info("listening", extra={"fields": {"url": f"http://{cfg.host}:{cfg.port}", "queue": cfg.queue,
+                                               "routes": len(cfg.routes), "sources": list(cfg.sources)}})
+    server = uvicorn.Server(uvicorn.Config(create_app(cfg, queue=queue), host=cfg.host, port=cfg.port,
+                                           log_level="warning", access_log=False, lifespan="on"))
+    try:
+        server.run()
+    finally:
+        queue.close()
+    if not server.started:
+        fail(f"could not listen on {cfg.host}:{cfg.port}", code=1)
+
+
 # --- the incident around the runs (runbook_kit.incident_cli) -------------------------------------
 def _add_incident_commands() -> None:
     from runbook_kit.incident_cli import incident

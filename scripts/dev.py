@@ -47,31 +47,36 @@ def ensure_venv() -> None:
     stamp.write_text(_stamp())
 
 
-CHROMIUM = ("/usr/lib/chromium/chromium", "/usr/bin/chromedriver")
+# Debian packages the tests use as real parts: the file each must provide. Senders for tests/serve
+# (Alertmanager, Prometheus) and the browser for tests/browser (JupyterLab in headless Chromium).
+DEBIAN_PACKAGES = {
+    "prometheus-alertmanager": "/usr/bin/prometheus-alertmanager",
+    "prometheus": "/usr/bin/prometheus",
+    "chromium": "/usr/lib/chromium/chromium",
+    "chromium-driver": "/usr/bin/chromedriver",
+}
 
 
-def ensure_chromium() -> None:
-    """Debian's headless Chromium and its chromedriver, for tests/browser (JupyterLab in a browser).
+def ensure_debian_packages() -> None:
+    """Install the missing ones with apt-get (as root), saying so; otherwise say what is missing.
 
-    Installed with apt-get when missing (never a browser download). If that cannot be done, the
-    browser test fails with one line saying so.
+    Never a download of a browser or a binary of its own: Debian's packages only. The tests that
+    need a package fail with one line when it is absent; they never skip silently.
     """
-    if all(Path(p).exists() for p in CHROMIUM):
+    missing = [pkg for pkg, binary in DEBIAN_PACKAGES.items() if not Path(binary).exists()]
+    if not missing:
         return
-    print("tests/browser needs Chromium: apt-get install -y chromium chromium-driver ...",
-          file=sys.stderr, flush=True)
-    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    names = " ".join(missing)
+    if os.geteuid() != 0 or not Path("/usr/bin/apt-get").exists():
+        print(f"missing Debian package(s): {names}; install them (apt-get install -y {names}) "
+              "or the tests that use them fail", file=sys.stderr, flush=True)
+        return
+    print(f"installing Debian package(s) the tests need: {names} (apt-get)...", file=sys.stderr, flush=True)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "-q", "chromium", "chromium-driver"]
-    for cmd in (["apt-get", "update", "-q"], install):
-        try:
-            done = subprocess.run([*sudo, *cmd], env=env, stdout=subprocess.DEVNULL)
-        except OSError as exc:
-            print(f"cannot install Chromium ({exc}); the browser test will fail", file=sys.stderr)
-            return
-        if done.returncode != 0:
-            print(f"`{' '.join(cmd)}` failed; the browser test will fail", file=sys.stderr)
-            return
+    subprocess.run(["apt-get", "update", "-q"], env=env, stdout=subprocess.DEVNULL)
+    if subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing],
+                      env=env, stdout=subprocess.DEVNULL).returncode != 0:
+        print(f"`apt-get install {names}` failed; the tests that use them will fail", file=sys.stderr)
 
 
 def run(*cmd: str) -> int:
@@ -89,7 +94,7 @@ def main(argv: list[str]) -> int:
     if task == "demo":
         return run(str(BIN / "runbook"), "demo", *rest)
     if task == "test":
-        ensure_chromium()
+        ensure_debian_packages()
         steps = [
             [str(BIN / "lint-imports")],
             [py, "-m", "pytest", *rest],

@@ -74,3 +74,39 @@ def test_a_run_against_an_unreachable_cluster_fails_in_one_line_and_leaves_a_rec
     record = Path(result.stdout.strip().splitlines()[-1])
     assert record.is_file() and store in record.parents
     assert json.loads(record.read_text())["metadata"]["runbook_kit"]["status"] == "failed"
+
+
+@pytest.mark.slow
+def test_runbook_serve_starts_in_a_production_install(installed, tmp_path):
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "token").write_text("t0ken\n")
+    config = (ROOT / "deploy" / "serve.example.yaml").read_text()
+    credential = "/run/credentials/runbook-serve.service/alertmanager-token"
+    config = config.replace(credential, str(tmp_path / "token"))
+    config = config.replace("/var/lib/runbook/serve.db", str(tmp_path / "serve.db"))
+    (tmp_path / "serve.yaml").write_text(config)
+    checked = _run(installed, "serve", "-c", "serve.yaml", "--check-config", cwd=tmp_path)
+    assert checked.returncode == 0 and "crashloop: pod_crashloop (dry run)" in checked.stdout, checked.stderr
+    proc = subprocess.Popen(
+        [str(installed / "runbook"), "serve", "-c", "serve.yaml", "--listen", f"127.0.0.1:{port}"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
+                    assert json.load(response)["status"] == "ok"
+                    break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read().decode()
+                time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)

@@ -3,7 +3,7 @@
 It turns requests into `api.Request`s, writes JSON (or text for logs, chunked for watches) and keeps
 the request log: one JSON line per request in `<state-dir>/k8s-requests.jsonl`, also served at
 `GET /_sandbox/requests`, so a test can prove that a dry run sent no write (every entry is a
-read or carries `dry_run: true`).
+read or carries `dry_run: true`). `GET /_sandbox/kube-state-metrics` is for Prometheus (k8s/ksm.py).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from runbook_sandbox.k8s import ksm
 from runbook_sandbox.k8s.api import Api, Request, Response
 from runbook_sandbox.k8s.store import iso, now
 
@@ -72,6 +73,13 @@ class Handler(BaseHTTPRequestHandler):
 
             namespace, _, deployment = url.path[len("/_sandbox/health/"):].partition("/")
             self._send(Response(*health(self.api.store, namespace, deployment)))
+            return
+        if url.path == ksm.PATH and self.command == "GET":  # what Prometheus scrapes (not logged)
+            try:
+                self._send(Response(200, ksm.render(self.api), content_type="text/plain; version=0.0.4"))
+            except Exception as exc:  # a sandbox bug answers 500, never hangs the scraper
+                why = f"sandbox error: {type(exc).__name__}: {exc}"
+                self._send(Response(500, why, content_type="text/plain"))
             return
         req = Request(
             method=self.command,
