@@ -17,9 +17,24 @@ AWS_ENDPOINT_URL). This package imports no other backend (import-linter `layers`
 """
 
 from runbook_kit.aws.alb import alb_metrics, diagnose_spike, find_spike, plot_latency, verify_latency
+from runbook_kit.aws.cloudformation import stack_events
 from runbook_kit.aws.cloudtrail import lookup_events
 from runbook_kit.aws.cloudwatch import metric_frame, plot_metrics
 from runbook_kit.aws.codedeploy import deployments
+from runbook_kit.aws.ec2 import (
+    autoscaling_group_of,
+    instance_health,
+    instance_metrics,
+    plan_reboot_instance,
+    plan_replace_instance,
+)
+from runbook_kit.aws.elb import (
+    TargetAssessment,
+    assess_targets,
+    diagnose_targets,
+    target_group_metrics,
+    target_health,
+)
 from runbook_kit.aws.logs import diagnose_errors, error_timeline, insights_query, top_errors
 from runbook_kit.aws.rds import (
     instance_from_dsn,
@@ -30,15 +45,6 @@ from runbook_kit.aws.rds import (
     plot_rds_metrics,
     rds_metrics,
 )
-from runbook_kit.aws.cloudformation import stack_events
-from runbook_kit.aws.ec2 import (
-    autoscaling_group_of,
-    instance_health,
-    instance_metrics,
-    plan_reboot_instance,
-    plan_replace_instance,
-)
-from runbook_kit.aws.elb import TargetAssessment, assess_targets, diagnose_targets, target_group_metrics, target_health
 from runbook_kit.aws.security import guardduty_findings, security_findings, securityhub_findings
 
 __all__ = [

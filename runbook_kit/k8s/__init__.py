@@ -17,7 +17,9 @@ backend (import-linter `layers` contract).
 """
 
 from runbook_kit.k8s.actions import plan_action, plan_mitigation
+from runbook_kit.k8s.config_changes import config_changes
 from runbook_kit.k8s.diagnose import diagnose_crashloop
+from runbook_kit.k8s.instances import instance_nodes, node_for_instance, parse_provider_id
 from runbook_kit.k8s.logs import container_logs
 from runbook_kit.k8s.mitigate import plan_delete_pod, plan_restart, plan_rollback, plan_scale, plan_set_memory
 from runbook_kit.k8s.nodeops import plan_cordon, plan_drain, plan_uncordon
@@ -33,8 +35,6 @@ from runbook_kit.k8s.status import (
     replicaset_status,
 )
 from runbook_kit.k8s.verify import verify_rollout
-from runbook_kit.k8s.config_changes import config_changes
-from runbook_kit.k8s.instances import instance_nodes, node_for_instance, parse_provider_id
 
 __all__ = [
     "config_changes",
