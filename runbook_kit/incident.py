@@ -252,19 +252,8 @@ def list_incidents(*, store: Store | str | None = None) -> list[Incident]:
     """Every opened incident in the store, newest first (folders with only ad-hoc runs are skipped)."""
     import json
 
-    from runbook_kit.errors import backend_call
-    from runbook_kit.store import LocalStore, S3Store
-
     st = _store(store)
-    keys: list[str] = []
-    if isinstance(st, LocalStore):
-        keys = [f"{p.parent.name}/{KEY}" for p in st.root.glob(f"*/{KEY}")]
-    elif isinstance(st, S3Store):
-        prefix = st._key("")
-        with backend_call("aws", f"list {st.url('')}"):
-            pages = st._client().get_paginator("list_objects_v2").paginate(Bucket=st.bucket, Prefix=prefix)
-            for page in pages:
-                keys += [o["Key"][len(prefix):] for o in page.get("Contents", []) if o["Key"].endswith(KEY)]
+    keys = st.incident_keys(KEY)
     found = []
     for key in keys:
         raw = st.read(key)

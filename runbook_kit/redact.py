@@ -383,7 +383,7 @@ _HEADER_SEPARATOR = re.compile(r"(?:\\?[\"'])?[ \t]*+:(?![:=])[ \t]*+")
 # Unquoted, a header value runs to the end of the line (or of the string it is quoted in).
 _HEADER_VALUE = re.compile(r"(?:[^\r\n\\]|\\(?![rn]))*+")
 _HEADER_VALUE_IN = {q: re.compile(r"(?:[^\r\n\\" + q + r"]|\\(?![rn" + q + r"]))*+") for q in "'\""}
-_HEADER_SCHEME = re.compile(r"(?i)(?:bearer|basic|token|digest|negotiate|ntlm|aws4-hmac-sha256|apikey"
+_HEADER_SCHEME = re.compile(r"(?i)(?:bearer|basic|token|oauth|digest|negotiate|ntlm|aws4-hmac-sha256|apikey"
                             r"|sso-key)[ \t]++(?=\S)")
 # After "name:", a short lower-case word followed by more words is prose, not a value.
 _PROSE = re.compile(r"([a-z]{1,11}+)[ \t]++[a-z]")

@@ -66,6 +66,7 @@ class Store(Protocol):
     def write(self, key: str, data: bytes) -> str: ...
     def read(self, key: str) -> bytes | None: ...
     def update_json(self, key: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]: ...
+    def incident_keys(self, name: str) -> list[str]: ...
 
 
 def run_basename(runbook: str, started: dt.datetime) -> str:
@@ -107,6 +108,10 @@ class LocalStore:
             return self._path(key).read_bytes()
         except FileNotFoundError:
             return None
+
+    def incident_keys(self, name: str) -> list[str]:
+        """`<incident>/<name>` for every incident folder that holds a file `name` (e.g. incident.json)."""
+        return sorted(f"{p.parent.name}/{p.name}" for p in self.root.glob(f"*/{name}") if p.is_file())
 
     @contextlib.contextmanager
     def _lock(self, key: str) -> Iterator[None]:
@@ -187,6 +192,19 @@ class S3Store:
     def read(self, key: str) -> bytes | None:
         return self._read_versioned(key)[0]
 
+    def incident_keys(self, name: str) -> list[str]:
+        """`<incident>/<name>` for every incident under the prefix that holds an object `name`."""
+        prefix = f"{self.prefix}/" if self.prefix else ""
+        keys: list[str] = []
+        with backend_call("aws", f"list s3://{self.bucket}/{prefix}"):
+            pages = self._client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    rest = str(obj["Key"])[len(prefix):]
+                    if rest.count("/") == 1 and rest.endswith(f"/{name}"):
+                        keys.append(rest)
+        return sorted(keys)
+
     def update_json(self, key: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
         for attempt in range(self.MAX_ATTEMPTS):
             raw, etag = self._read_versioned(key)
@@ -242,6 +260,9 @@ class FallbackStore:
 
     def update_json(self, key: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
         return dict(self._attempt(lambda store: store.update_json(key, change)))
+
+    def incident_keys(self, name: str) -> list[str]:
+        return self.current.incident_keys(name)
 
 
 def default_fallback() -> str:

@@ -22,14 +22,12 @@ from runbook_kit.aws.cloudtrail import lookup_events
 from runbook_kit.aws.cloudwatch import metric_frame, plot_metrics
 from runbook_kit.aws.codedeploy import deployments
 from runbook_kit.aws.ec2 import (
-    autoscaling_group_of,
     instance_health,
     instance_metrics,
     plan_reboot_instance,
     plan_replace_instance,
 )
 from runbook_kit.aws.elb import (
-    TargetAssessment,
     assess_targets,
     diagnose_targets,
     target_group_metrics,
@@ -48,10 +46,8 @@ from runbook_kit.aws.rds import (
 from runbook_kit.aws.security import guardduty_findings, security_findings, securityhub_findings
 
 __all__ = [
-    "TargetAssessment",
     "alb_metrics",
     "assess_targets",
-    "autoscaling_group_of",
     "deployments",
     "diagnose_errors",
     "diagnose_spike",

@@ -23,8 +23,6 @@ from runbook_kit.investigate.node_mitigation import (
     verify_node_replacement,
 )
 from runbook_kit.investigate.nodes import (
-    NodeAssessment,
-    NodeSnapshot,
     assess_node,
     diagnose_node,
     node_metrics,
@@ -32,22 +30,15 @@ from runbook_kit.investigate.nodes import (
 )
 from runbook_kit.investigate.targets import plan_scale_out
 from runbook_kit.investigate.what_changed import (
-    ChangeSources,
-    Symptom,
     change_timeline,
     collect_changes,
     diagnose_security,
     diagnose_what_changed,
-    git_changes,
     plot_what_changed,
     symptom_metrics,
 )
 
 __all__ = [
-    "ChangeSources",
-    "NodeAssessment",
-    "NodeSnapshot",
-    "Symptom",
     "assess_database",
     "assess_node",
     "change_events",
@@ -59,7 +50,6 @@ __all__ = [
     "diagnose_security",
     "diagnose_what_changed",
     "find_cause",
-    "git_changes",
     "node_metrics",
     "node_snapshot",
     "plan_database_action",

@@ -17,9 +17,8 @@ backend (import-linter `layers` contract).
 """
 
 from runbook_kit.k8s.actions import plan_action, plan_mitigation
-from runbook_kit.k8s.config_changes import config_changes
 from runbook_kit.k8s.diagnose import diagnose_crashloop
-from runbook_kit.k8s.instances import instance_nodes, node_for_instance, parse_provider_id
+from runbook_kit.k8s.instances import instance_nodes
 from runbook_kit.k8s.logs import container_logs
 from runbook_kit.k8s.mitigate import plan_delete_pod, plan_restart, plan_rollback, plan_scale, plan_set_memory
 from runbook_kit.k8s.nodeops import plan_cordon, plan_drain, plan_uncordon
@@ -37,16 +36,13 @@ from runbook_kit.k8s.status import (
 from runbook_kit.k8s.verify import verify_rollout
 
 __all__ = [
-    "config_changes",
     "container_logs",
     "container_resources",
     "deployment_status",
     "diagnose_crashloop",
     "instance_nodes",
     "most_restarted_pod",
-    "node_for_instance",
     "node_status",
-    "parse_provider_id",
     "plan_action",
     "plan_cordon",
     "plan_delete_pod",

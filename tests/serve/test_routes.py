@@ -93,7 +93,8 @@ def test_spec_coerces_from_labels_and_forces_dry_run():
 
 def test_incident_ids_from_labels_are_made_safe():
     [route] = load_routes(
-        [{**ROUTE, "incident": "INC/{labels.namespace}/../{labels.deployment}", "parameters": {}}]
+        [{**ROUTE, "incident": "INC/{labels.namespace}/../{labels.deployment}",
+          "parameters": {"namespace": "payments"}}]
     )
     spec = route.spec(_event({"alertname": "KubePodCrashLooping", "namespace": "a b", "deployment": "c\nd"}))
     assert spec.incident == "INC-a-b-.-c-d"
@@ -119,7 +120,7 @@ def test_matching_first_route_wins_with_regex_and_sources():
 
 
 def test_mutate_needs_a_dry_run_parameter_and_sets_it():
-    [route] = load_routes([{**ROUTE, "parameters": {}, "mutate": True}])
+    [route] = load_routes([{**ROUTE, "parameters": {"namespace": "payments"}, "mutate": True}])
     assert route.spec(_event({"alertname": "KubePodCrashLooping"})).parameters["dry_run"] is False
     with pytest.raises(ConfigError, match="must be true or false"):
         load_routes([{**ROUTE, "mutate": "yes"}])

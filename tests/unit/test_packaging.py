@@ -77,8 +77,13 @@ AUTHOR_STEPS_BEYOND_THE_RUNBOOKS = {
             "plan_cordon", "plan_uncordon", "plan_drain", "replicaset_status"},
     "pg": {"assess_connections", "plan_cancel_long_queries", "plan_terminate_long_queries"},
     "aws": {"find_spike", "insights_query", "top_errors", "instance_from_dsn", "metric_frame", "plot_metrics",
-            "rds_metrics"},
-    "investigate": {"assess_database", "find_cause"},
+            "rds_metrics",
+            # load balancer targets, security findings, EC2 instances: steps of their own (issue 13)
+            "target_health", "target_group_metrics", "assess_targets", "diagnose_targets",
+            "security_findings", "guardduty_findings", "securityhub_findings", "stack_events",
+            "instance_health", "instance_metrics", "plan_reboot_instance", "plan_replace_instance"},
+    "investigate": {"assess_database", "find_cause", "assess_node",
+                    "plan_scale_out"},  # scale out on saturation: the latency scenario's mitigation
 }
 
 

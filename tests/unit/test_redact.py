@@ -513,6 +513,7 @@ def test_well_known_token_formats(secret):
         ("Authorization: token abc123def", "abc123def", "Authorization: token "),
         ("Authorization: whatever-scheme-value", "whatever-scheme-value", "Authorization: "),
         ("Authorization: Basic YWRtaW46cGFzcw==", "YWRtaW46cGFzcw==", "Authorization: Basic "),
+        ("Authorization: OAuth 89a229ce1a8dbcf9ff30", "89a229ce1a8dbcf9ff30", "Authorization: OAuth "),
         ("authorization: Digest username=\"x\", response=\"6629fae4\"", "6629fae4", "authorization: Digest "),
         ("Cookie: session=abc; theme=dark", "session=abc", "Cookie: "),
         ("Set-Cookie: id=a3fWa; Path=/; HttpOnly\nServer: nginx", "a3fWa", "\nServer: nginx"),
@@ -526,6 +527,16 @@ def test_well_known_token_formats(secret):
 def test_headers_and_flags(text, secret, kept):
     out = R.text(text)
     assert secret not in out and MASK in out and kept in out
+
+
+@pytest.mark.parametrize("text", [
+    "curl -H 'Authorization: OAuth $STATUSPAGE_API_KEY' https://api.statuspage.io/v1/pages/p/incidents",
+    "curl -H 'Authorization: Bearer ${TOKEN}' https://example.test",
+    "Authorization: token <your-token>",
+])
+def test_a_header_whose_value_is_a_placeholder_is_kept(text):
+    """A command shown for a person to run names the variable that holds the key: nothing to mask."""
+    assert R.text(text) == text
 
 
 # --- a secret split between a cell's stream outputs ---------------------------------------------------------
