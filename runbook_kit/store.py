@@ -197,8 +197,8 @@ class S3Store:
         prefix = f"{self.prefix}/" if self.prefix else ""
         keys: list[str] = []
         with backend_call("aws", f"list s3://{self.bucket}/{prefix}"):
-            pages = self._client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
-            for page in pages:
+            paginator = self._client().get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
                 for obj in page.get("Contents", []):
                     rest = str(obj["Key"])[len(prefix):]
                     if rest.count("/") == 1 and rest.endswith(f"/{name}"):
