@@ -5,6 +5,7 @@
     use_sandbox      (function) the session sandbox's env exported (os.environ) and kit clients reset
     aws_pg_sandbox   (session)  the AWS and PostgreSQL parts (the session sandbox when Kubernetes is
                                 available), for the sandbox's own tests
+    comms_server     (function) the sandbox's Slack / Statuspage / PagerDuty stand-in on loopback
 
 Every test that uses one of them is marked `sandbox`, so `pytest -m "not sandbox"` starts nothing.
 
@@ -34,7 +35,7 @@ import pytest
 from runbook_sandbox import manager, scenarios
 from runbook_sandbox.manager import SandboxInfo
 
-SANDBOX_FIXTURES = frozenset({"sandbox", "fresh_sandbox", "use_sandbox", "aws_pg_sandbox"})
+SANDBOX_FIXTURES = frozenset({"sandbox", "fresh_sandbox", "use_sandbox", "aws_pg_sandbox", "comms_server"})
 _started: dict[str, Any] = {}
 
 
@@ -121,6 +122,18 @@ def fresh_sandbox() -> Iterator[Callable[..., SandboxInfo]]:
     finally:
         for state_dir in started:
             manager.down(state_dir=state_dir)
+
+
+@pytest.fixture
+def comms_server() -> Iterator[Any]:
+    from runbook_sandbox.comms import CommsServer
+
+    server = CommsServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

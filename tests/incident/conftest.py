@@ -12,7 +12,6 @@ import pytest
 import yaml
 
 from runbook_kit import clients, settings
-from runbook_sandbox.comms import CommsServer
 
 ROUTING_KEY = "R0123456789abcdef0123456789abcde"  # 32 characters, as PagerDuty wants
 SLACK_TOKEN = "xoxb-sandbox-token-0001"
@@ -52,12 +51,6 @@ def store(tmp_path, configured) -> str:
     return str(tmp_path / "incidents")
 
 
-@pytest.fixture
-def comms_server():
-    server = CommsServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
