@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from k8s_witness import crashlooping_pods, kubectl, requests_log
 
 from runbook_kit.runner import run_notebook
@@ -59,6 +61,55 @@ def test_defaults_name_the_cause_and_send_no_write(fresh_k8s, tmp_path):
     assert writes, "the plan was validated by the server (dryRun=All)"
     assert all(r["dry_run"] for r in writes), [r for r in writes if not r["dry_run"]]
     assert crashlooping_pods(fresh_k8s, NS) == crashing
+
+    # One read of everything the tables and the diagnosis show: before the plan's dry-run write,
+    # every path was read once, but the deployment and its replica sets, which the rollback plan
+    # reads again right before planning (the guard's before-state and target revision, not evidence).
+    reads = Counter(r["path"] for r in ours[: ours.index(writes[0])])
+    assert reads.pop(f"/apis/apps/v1/namespaces/{NS}/deployments/{DEP}") == 2
+    assert reads.pop(f"/apis/apps/v1/namespaces/{NS}/replicasets") == 2
+    assert set(reads.values()) == {1}, reads
+    assert f"/api/v1/namespaces/{NS}/pods" in reads and f"/api/v1/namespaces/{NS}/events" in reads
+    assert f"/apis/metrics.k8s.io/v1beta1/namespaces/{NS}/pods" in reads
+    assert {f"/api/v1/namespaces/{NS}/pods/{pod}/log" for pod in crashing} <= set(reads)
+    evidence = cause.details["evidence"]
+    assert [row["pod"] for row in evidence] == crashing
+    assert {row["revision"] for row in evidence} == {int(revision)}
+    assert {(row["reason"], row["exit_code"], row["memory_limit"]) for row in evidence} == {
+        ("OOMKilled", 137, tl.CRASHLOOP_BAD_LIMIT)
+    }
+    assert all(row["last_log_lines"] for row in evidence)
+
+
+def test_the_diagnosis_reads_nothing_the_snapshot_did_not(sandbox, monkeypatch):
+    from runbook_kit import clients, k8s, record
+
+    for name, value in sandbox.env.items():
+        monkeypatch.setenv(name, value)
+    clients.reset()
+    try:
+        start = len(requests_log(sandbox))
+        snap = k8s.workload_snapshot(namespace=NS, deployment=DEP)
+        taken = len(requests_log(sandbox))
+        before = len(record.entries_this_session())
+        views = [
+            k8s.pod_status(snap), k8s.deployment_status(snap), k8s.replicaset_status(snap),
+            k8s.pod_events(snap, pod=k8s.most_restarted_pod(snap)),
+            k8s.container_logs(snap, pod=k8s.most_restarted_pod(snap)), k8s.container_resources(snap),
+            k8s.rollout_history(snap), k8s.revision_diff(snap),
+        ]
+        diagnosis = k8s.diagnose_crashloop(snap)
+    finally:
+        clients.reset()
+
+    assert len(requests_log(sandbox)) == taken, "views and diagnosis made no API call"
+    assert taken - start >= 5 and all(not v.empty for v in views)
+    assert diagnosis.cause == "OOMKilled" and diagnosis.pods == sorted(
+        p["metadata"]["name"] for p, _ in snap.crashing
+    )
+    cause = record.entries_this_session()[before]
+    assert cause.details["snapshot_taken_at"] == snap.taken_at.isoformat()
+    assert [row["pod"] for row in cause.details["evidence"]] == diagnosis.pods
 
 
 def test_rollback_applied_recovers_and_records_revisions(fresh_k8s, tmp_path):
