@@ -118,6 +118,7 @@ def container_resources(
     """
     if snap is not None:
         return resource_rows([dict(p) for p in snap.pods], None if snap.usage is None else dict(snap.usage))
+    namespace = _api.require_namespace(namespace)
     label_selector, pods = select_pods(
         namespace=namespace, deployment=deployment, selector=selector, context=context, core=core, apps=apps
     )

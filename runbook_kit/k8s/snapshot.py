@@ -194,7 +194,7 @@ def workload_snapshot(
         if dep is not None:
             rss = replicasets_of(namespace=namespace, deployment=deployment, apps=apps_api, dep=dep)
         else:
-            kwargs = {"label_selector": label_selector} if label_selector else {}
+            kwargs: dict[str, Any] = {"label_selector": label_selector} if label_selector else {}
             rss = sorted(
                 _api.list_items(apps_api.list_namespaced_replica_set, namespace,
                                 op=f"list replicasets in {namespace}", **kwargs),

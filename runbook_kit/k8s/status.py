@@ -174,10 +174,11 @@ def pod_status(
     Given a `WorkloadSnapshot`, the view of its pods (no API call); otherwise a live read.
     """
     if snap is not None:
-        frame = pod_rows(list(snap.pods), at=snap.taken_at)
+        frame = pod_rows([dict(p) for p in snap.pods], at=snap.taken_at)
         return frame.sort_values(["restarts", "pod"], ascending=[False, True], ignore_index=True)
     _, pods = select_pods(
-        namespace=namespace, deployment=deployment, selector=selector, context=context, core=core, apps=apps
+        namespace=namespace,  # type: ignore[arg-type]  # select_pods refuses None readably
+        deployment=deployment, selector=selector, context=context, core=core, apps=apps
     )
     return pod_rows(pods).sort_values(["restarts", "pod"], ascending=[False, True], ignore_index=True)
 
