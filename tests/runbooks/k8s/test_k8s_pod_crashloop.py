@@ -224,3 +224,38 @@ def test_verify_reports_not_recovered_within_the_timeout(fresh_k8s, monkeypatch)
     assert sorted(result.crashlooping) == crashlooping_pods(fresh_k8s, NS)
     entry = record.entries_this_session()[-1]
     assert entry.severity == "high" and entry.details["recovered"] is False
+
+
+def test_metrics_not_served_is_one_gap_and_the_rest_still_read(sandbox, monkeypatch):
+    import socket
+
+    from kubernetes import client as k8s_client
+
+    from runbook_kit import clients, k8s, record
+
+    with socket.socket() as s:  # a loopback port nothing listens on: metrics.k8s.io unreachable
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = k8s_client.Configuration()
+    config.host, config.retries = f"http://127.0.0.1:{port}", 0
+    unreachable = k8s_client.CustomObjectsApi(k8s_client.ApiClient(config))
+    for name, value in sandbox.env.items():
+        monkeypatch.setenv(name, value)
+    clients.reset()
+    try:
+        before = len(record.entries_this_session())
+        snap = k8s.workload_snapshot(namespace=NS, deployment=DEP, custom=unreachable)
+        resources = k8s.container_resources(snap)
+        diagnosis = k8s.diagnose_crashloop(snap)
+    finally:
+        clients.reset()
+
+    entries = record.entries_this_session()[before:]
+    gaps = [e for e in entries if e.kind == "gap"]
+    assert [g.title for g in gaps] == [f"container usage (metrics.k8s.io) in {NS}"]  # once, not per view
+    assert snap.usage is None and len(snap.gaps) == 1 and "metrics='unavailable'" in repr(snap)
+    assert set(resources["metrics"]) == {"unavailable"} and resources["memory_limit"].notna().all()
+    assert snap.pods and snap.replicasets and snap.events and snap.logs
+    assert diagnosis.cause == "OOMKilled" and diagnosis.gaps == snap.gaps
+    cause = next(e for e in entries if e.kind == "finding" and e.severity == "high")
+    assert cause.details["gaps"] == list(snap.gaps)
