@@ -8,6 +8,11 @@ actions, verify, plots) for tests and power users. A test keeps `__all__` equal 
 Names say what a step does (docs/design.md, "Naming"):
 * a noun (`pod_status`, `rollout_history`) or `assess_*` / `find_*`: a read or a computation; it
   records nothing but a gap (a read that could not be done);
+* snapshot first: `snap = workload_snapshot(...)` reads a workload once; the views (`pod_status`,
+  `pod_events`, `container_logs`, `container_resources`, `rollout_history`, `revision_diff`,
+  `deployment_status`, `replicaset_status`, `most_restarted_pod`) take it as first positional
+  argument and make no API call, and `diagnose_crashloop(snap)` reasons on it. Called with keywords
+  only, as before, they read live;
 * `diagnose_*` / `check_*` / `verify_*`: records findings;
 * `plan_*`: returns a `guard.Plan` and touches nothing; `rk.apply(plan, dry_run=...)` is the only
   verb that changes a system.
@@ -26,6 +31,7 @@ from runbook_kit.k8s.nodes import node_status
 from runbook_kit.k8s.plots import plot_memory, plot_restarts
 from runbook_kit.k8s.resources import container_resources
 from runbook_kit.k8s.rollout import revision_diff, rollout_history
+from runbook_kit.k8s.snapshot import workload_snapshot
 from runbook_kit.k8s.status import (
     deployment_status,
     most_restarted_pod,
@@ -61,4 +67,5 @@ __all__ = [
     "revision_diff",
     "rollout_history",
     "verify_rollout",
+    "workload_snapshot",
 ]

@@ -116,6 +116,15 @@ def read_deployment(api: Any, namespace: str, deployment: str, *, context: str =
         raise
 
 
+def require_namespace(namespace: str | None) -> str:
+    """The namespace of a live read; unset (None) is a parameter error, never "every namespace"."""
+    if namespace is None:
+        from runbook_kit.errors import ParameterError
+
+        raise ParameterError("namespace is not set: give the namespace of the workload (or a snapshot)")
+    return namespace
+
+
 def parse_time(value: str | None) -> dt.datetime | None:
     if not value:
         return None

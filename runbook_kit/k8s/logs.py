@@ -9,7 +9,7 @@ extend and to unit-test on text.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -17,7 +17,10 @@ from runbook_kit import record
 from runbook_kit.errors import BackendError, Forbidden, Unavailable, backend_call
 from runbook_kit.k8s import _api
 
-__all__ = ["SIGNATURES", "container_logs", "log_signatures", "memory_peak_from_logs", "read_log"]
+if TYPE_CHECKING:  # pragma: no cover
+    from runbook_kit.k8s.snapshot import WorkloadSnapshot
+
+__all__ = ["SIGNATURES", "container_logs", "log_rows", "log_signatures", "memory_peak_from_logs", "read_log"]
 
 SIGNATURES: dict[str, re.Pattern[str]] = {
     "out of memory": re.compile(
@@ -81,10 +84,38 @@ def memory_peak_from_logs(text: str) -> float | None:
     return max(values) * 1024**2 if values else None
 
 
+def log_rows(text: str) -> pd.DataFrame:
+    """Log text (`--timestamps`) as rows of time, line and matched signatures (pure)."""
+    rows = []
+    for line in text.splitlines():
+        ts, _, message = line.partition(" ")
+        if not ts[:4].isdigit():
+            ts, message = "", line
+        rows.append({"time": ts or None, "line": message, "signatures": ", ".join(log_signatures(message))})
+    df = pd.DataFrame(rows, columns=["time", "line", "signatures"])
+    df["time"] = pd.to_datetime(df["time"], utc=True, format="ISO8601")
+    return df
+
+
+def _snapshot_logs(snap: WorkloadSnapshot, pod: str, container: str, tail: int) -> pd.DataFrame:
+    keys = [k for k in snap.logs if k[0] == pod and (not container or k[1] == container)]
+    if not keys:
+        why = next(
+            (f"{c}: {e}" for (p, c), e in snap.log_errors.items() if p == pod), ""
+        ) or "not crash-looping, or beyond the pods whose logs the snapshot reads"
+        df = log_rows("")
+        df.attrs["note"] = f"no previous log of {pod or '(no pod)'} in the snapshot ({why})"
+        return df
+    frames = [log_rows(snap.logs[k]).assign(container=k[1]) for k in keys]
+    return pd.concat(frames, ignore_index=True).groupby("container").tail(tail).reset_index(drop=True)
+
+
 def container_logs(
+    snap: WorkloadSnapshot | None = None,
+    /,
     *,
-    namespace: str,
-    pod: str,
+    namespace: str | None = None,
+    pod: str = "",
     container: str = "",
     previous: bool = True,
     tail: int = 50,
@@ -94,8 +125,12 @@ def container_logs(
     """A container's log lines (previous instance by default) with timestamps and matched signatures.
 
     A container that has not restarted has no previous instance: its current log is shown instead,
-    and the record says so.
+    and the record says so. Given a `WorkloadSnapshot`, the previous logs it read of `pod` (no API
+    call; a `container` column tells the containers apart).
     """
+    if snap is not None:
+        return _snapshot_logs(snap, pod, container, tail)
+    namespace = _api.require_namespace(namespace)
     if not pod:
         record.finding(f"No pod to read logs from in {namespace}", severity="info", namespace=namespace)
         return pd.DataFrame(columns=["time", "line", "signatures"])
@@ -120,12 +155,4 @@ def container_logs(
             pod=pod,
         )
         text = read_log(previous=False, core=core, **kwargs)
-    rows = []
-    for line in text.splitlines():
-        ts, _, message = line.partition(" ")
-        if not ts[:4].isdigit():
-            ts, message = "", line
-        rows.append({"time": ts or None, "line": message, "signatures": ", ".join(log_signatures(message))})
-    df = pd.DataFrame(rows, columns=["time", "line", "signatures"])
-    df["time"] = pd.to_datetime(df["time"], utc=True, format="ISO8601")
-    return df
+    return log_rows(text)

@@ -8,7 +8,7 @@ OOM questions.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -17,6 +17,9 @@ from runbook_kit.errors import BackendError
 from runbook_kit.k8s import _api
 from runbook_kit.k8s.quantity import MI, cpu_cores, memory_bytes
 from runbook_kit.k8s.status import select_pods
+
+if TYPE_CHECKING:  # pragma: no cover
+    from runbook_kit.k8s.snapshot import WorkloadSnapshot
 
 __all__ = ["container_resources", "pod_metrics"]
 
@@ -98,8 +101,10 @@ def resource_rows(
 
 
 def container_resources(
+    snap: WorkloadSnapshot | None = None,
+    /,
     *,
-    namespace: str,
+    namespace: str | None = None,
     deployment: str = "",
     selector: str = "",
     context: str = "",
@@ -107,7 +112,13 @@ def container_resources(
     apps: Any | None = None,
     custom: Any | None = None,
 ) -> pd.DataFrame:
-    """Requests/limits per container and, where metrics.k8s.io is served, current usage (`top`)."""
+    """Requests/limits per container and, where metrics.k8s.io is served, current usage (`top`).
+
+    Given a `WorkloadSnapshot`, its pods and the usage it read (no API call, no second gap).
+    """
+    if snap is not None:
+        return resource_rows([dict(p) for p in snap.pods], None if snap.usage is None else dict(snap.usage))
+    namespace = _api.require_namespace(namespace)
     label_selector, pods = select_pods(
         namespace=namespace, deployment=deployment, selector=selector, context=context, core=core, apps=apps
     )

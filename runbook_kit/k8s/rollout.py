@@ -8,7 +8,7 @@ cause of a crash loop that starts right after a deploy, so it is computed here, 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -16,7 +16,10 @@ from runbook_kit import record
 from runbook_kit.k8s import _api
 from runbook_kit.k8s._api import CHANGE_CAUSE, HASH_LABEL, REVISION
 
-__all__ = ["replicasets_of", "revision", "revision_diff", "rollout_history", "template_diff"]
+if TYPE_CHECKING:  # pragma: no cover
+    from runbook_kit.k8s.snapshot import WorkloadSnapshot
+
+__all__ = ["history_rows", "replicasets_of", "revision", "revision_diff", "rollout_history", "template_diff"]
 
 
 def revision(obj: dict[str, Any]) -> int:
@@ -136,13 +139,39 @@ def _no_deployment(namespace: str, columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(columns=columns)
 
 
-def rollout_history(
-    *, namespace: str, deployment: str, context: str = "", apps: Any | None = None
-) -> pd.DataFrame:
-    """`kubectl rollout history` with the image and resources of every revision, and its time."""
+def _replicasets(
+    snap: WorkloadSnapshot | None, namespace: str | None, deployment: str, context: str, apps: Any
+) -> list[dict[str, Any]] | None:
+    """The snapshot's replica sets, or a live read; None when there is no deployment to read."""
+    if snap is not None:
+        return [dict(rs) for rs in snap.replicasets] if snap.deployment else None
+    namespace = _api.require_namespace(namespace)
     if not deployment:
-        return _no_deployment(namespace, COLUMNS_ROLLOUT_HISTORY)
-    rss = replicasets_of(namespace=namespace, deployment=deployment, context=context, apps=apps)
+        return None
+    return replicasets_of(namespace=namespace, deployment=deployment, context=context, apps=apps)
+
+
+def rollout_history(
+    snap: WorkloadSnapshot | None = None,
+    /,
+    *,
+    namespace: str | None = None,
+    deployment: str = "",
+    context: str = "",
+    apps: Any | None = None,
+) -> pd.DataFrame:
+    """`kubectl rollout history` with the image and resources of every revision, and its time.
+
+    Given a `WorkloadSnapshot`, the replica sets it read (no API call); otherwise a live read.
+    """
+    rss = _replicasets(snap, namespace, deployment, context, apps)
+    if rss is None:
+        return _no_deployment(snap.namespace if snap else str(namespace), COLUMNS_ROLLOUT_HISTORY)
+    return history_rows(rss)
+
+
+def history_rows(rss: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per revision of a deployment's replica sets (pure)."""
     rows = []
     for rs in rss:
         template = (rs.get("spec") or {}).get("template") or {}
@@ -166,12 +195,21 @@ def rollout_history(
 
 
 def revision_diff(
-    *, namespace: str, deployment: str, context: str = "", apps: Any | None = None
+    snap: WorkloadSnapshot | None = None,
+    /,
+    *,
+    namespace: str | None = None,
+    deployment: str = "",
+    context: str = "",
+    apps: Any | None = None,
 ) -> pd.DataFrame:
-    """What differs between the two latest revisions (one row per container field)."""
-    if not deployment:
-        return _no_deployment(namespace, COLUMNS_REVISION_DIFF)
-    rss = replicasets_of(namespace=namespace, deployment=deployment, context=context, apps=apps)
+    """What differs between the two latest revisions (one row per container field).
+
+    Given a `WorkloadSnapshot`, the replica sets it read (no API call); otherwise a live read.
+    """
+    rss = _replicasets(snap, namespace, deployment, context, apps)
+    if rss is None:
+        return _no_deployment(snap.namespace if snap else str(namespace), COLUMNS_REVISION_DIFF)
     columns = COLUMNS_REVISION_DIFF
     if len(rss) < 2:
         return pd.DataFrame(columns=columns)

@@ -7,7 +7,7 @@ times are UTC, so later steps (diagnosis, plots, verify) and the record can rely
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -15,9 +15,13 @@ from runbook_kit.errors import ParameterError
 from runbook_kit.k8s import _api
 from runbook_kit.k8s._api import REVISION
 
+if TYPE_CHECKING:  # pragma: no cover
+    from runbook_kit.k8s.snapshot import WorkloadSnapshot
+
 __all__ = [
     "POD_COLUMNS",
     "deployment_status",
+    "event_rows",
     "most_restarted_pod",
     "pod_events",
     "pod_rows",
@@ -155,32 +159,55 @@ def list_pods(
 
 
 def pod_status(
+    snap: WorkloadSnapshot | None = None,
+    /,
     *,
-    namespace: str,
+    namespace: str | None = None,
     deployment: str = "",
     selector: str = "",
     context: str = "",
     core: Any | None = None,
     apps: Any | None = None,
 ) -> pd.DataFrame:
-    """The pods of a namespace (optionally of a deployment or label selector), `get pods -o wide`."""
+    """The pods of a namespace (optionally of a deployment or label selector), `get pods -o wide`.
+
+    Given a `WorkloadSnapshot`, the view of its pods (no API call); otherwise a live read.
+    """
+    if snap is not None:
+        frame = pod_rows([dict(p) for p in snap.pods], at=snap.taken_at)
+        return frame.sort_values(["restarts", "pod"], ascending=[False, True], ignore_index=True)
     _, pods = select_pods(
-        namespace=namespace, deployment=deployment, selector=selector, context=context, core=core, apps=apps
+        namespace=namespace,  # type: ignore[arg-type]  # select_pods refuses None readably
+        deployment=deployment, selector=selector, context=context, core=core, apps=apps
     )
     return pod_rows(pods).sort_values(["restarts", "pod"], ascending=[False, True], ignore_index=True)
 
 
-def most_restarted_pod(pods: pd.DataFrame) -> str:
-    """The name of the pod with the most restarts in a `pod_status` frame; "" when there is none (pure)."""
+def most_restarted_pod(pods: pd.DataFrame | WorkloadSnapshot) -> str:
+    """The pod with the most restarts in a `pod_status` frame or a snapshot; "" when there is none (pure)."""
+    if pods is not None and not isinstance(pods, pd.DataFrame):
+        pods = pod_status(pods)
     if pods is None or pods.empty:
         return ""
     return str(pods.sort_values(["restarts", "pod"], ascending=[False, True]).iloc[0]["pod"])
 
 
 def deployment_status(
-    *, namespace: str, deployment: str = "", context: str = "", apps: Any | None = None
+    snap: WorkloadSnapshot | None = None,
+    /,
+    *,
+    namespace: str | None = None,
+    deployment: str = "",
+    context: str = "",
+    apps: Any | None = None,
 ) -> pd.DataFrame:
-    """Deployments with desired/updated/ready/available replicas, revision, generation and conditions."""
+    """Deployments with desired/updated/ready/available replicas, revision, generation and conditions.
+
+    Given a `WorkloadSnapshot`, its deployment (no API call); otherwise a live read.
+    """
+    if snap is not None:
+        return _deployment_rows([dict(snap.deployment_object)] if snap.deployment_object else [])
+    namespace = _api.require_namespace(namespace)
     api = _api.apps(context, apps)
     if deployment:
         items = [_api.read_deployment(api, namespace, deployment, context=context)]
@@ -188,6 +215,10 @@ def deployment_status(
         items = _api.list_items(
             api.list_namespaced_deployment, namespace, op=f"list deployments in {namespace}"
         )
+    return _deployment_rows(items)
+
+
+def _deployment_rows(items: list[dict[str, Any]]) -> pd.DataFrame:
     rows = []
     for d in items:
         meta, spec, st = d.get("metadata") or {}, d.get("spec") or {}, d.get("status") or {}
@@ -216,12 +247,26 @@ def deployment_status(
 
 
 def replicaset_status(
-    *, namespace: str, deployment: str = "", context: str = "", apps: Any | None = None
+    snap: WorkloadSnapshot | None = None,
+    /,
+    *,
+    namespace: str | None = None,
+    deployment: str = "",
+    context: str = "",
+    apps: Any | None = None,
 ) -> pd.DataFrame:
-    """ReplicaSets (of a deployment) with revision, desired/ready replicas, images and age."""
+    """ReplicaSets (of a deployment) with revision, desired/ready replicas, images and age.
+
+    Given a `WorkloadSnapshot`, its replica sets (no API call); otherwise a live read.
+    """
     from runbook_kit.k8s.rollout import replicasets_of
 
-    rss = replicasets_of(namespace=namespace, deployment=deployment, context=context, apps=apps)
+    if snap is not None:
+        rss = [dict(rs) for rs in snap.replicasets]
+    else:
+        rss = replicasets_of(
+            namespace=_api.require_namespace(namespace), deployment=deployment, context=context, apps=apps
+        )
     rows = [
         {
             "replicaset": rs["metadata"]["name"],
@@ -239,14 +284,35 @@ def replicaset_status(
     return pd.DataFrame(rows).sort_values("revision", ignore_index=True) if rows else pd.DataFrame(rows)
 
 
-def pod_events(*, namespace: str, pod: str = "", context: str = "", core: Any | None = None) -> pd.DataFrame:
-    """`kubectl describe`'s Events: for a pod (or the namespace), oldest first, with counts."""
+def pod_events(
+    snap: WorkloadSnapshot | None = None,
+    /,
+    *,
+    namespace: str | None = None,
+    pod: str = "",
+    context: str = "",
+    core: Any | None = None,
+) -> pd.DataFrame:
+    """`kubectl describe`'s Events: for a pod (or the namespace), oldest first, with counts.
+
+    Given a `WorkloadSnapshot`, the events of `pod` (or of all its pods) it holds (no API call).
+    """
+    if snap is not None:
+        return event_rows([
+            dict(e) for e in snap.events if not pod or (e.get("involvedObject") or {}).get("name") == pod
+        ])
+    namespace = _api.require_namespace(namespace)
     api = _api.core(context, core)
     fields = f"involvedObject.name={pod}" if pod else ""
     kwargs: dict[str, Any] = {"field_selector": fields} if fields else {}
     items = _api.list_items(api.list_namespaced_event, namespace, op=f"list events in {namespace}", **kwargs)
     if not items:
         _api.namespace_exists(namespace, context=context, core_api=api)
+    return event_rows(items)
+
+
+def event_rows(items: list[dict[str, Any]]) -> pd.DataFrame:
+    """Events as `describe` shows them, oldest first (pure)."""
     rows = []
     for e in items:
         obj = e.get("involvedObject") or {}

@@ -58,7 +58,7 @@ def _fill_parameters(src: Path, dst: Path, values: dict[str, str]) -> None:
     cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
     lines = cell.source.splitlines()
     for name, value in values.items():
-        index = next(i for i, ln in enumerate(lines) if ln.startswith(f"{name} ="))
+        index = next(i for i, ln in enumerate(lines) if ln.startswith((f"{name} =", f"{name}:")))
         comment = lines[index].partition("#")[2]
         lines[index] = f"{name} = {value!r}  #{comment}"
     cell.source = "\n".join(lines)

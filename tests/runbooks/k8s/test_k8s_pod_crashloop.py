@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from k8s_witness import crashlooping_pods, kubectl, requests_log
 
 from runbook_kit.runner import run_notebook
@@ -59,6 +61,55 @@ def test_defaults_name_the_cause_and_send_no_write(fresh_k8s, tmp_path):
     assert writes, "the plan was validated by the server (dryRun=All)"
     assert all(r["dry_run"] for r in writes), [r for r in writes if not r["dry_run"]]
     assert crashlooping_pods(fresh_k8s, NS) == crashing
+
+    # One read of everything the tables and the diagnosis show: before the plan's dry-run write,
+    # every path was read once, but the deployment and its replica sets, which the rollback plan
+    # reads again right before planning (the guard's before-state and target revision, not evidence).
+    reads = Counter(r["path"] for r in ours[: ours.index(writes[0])])
+    assert reads.pop(f"/apis/apps/v1/namespaces/{NS}/deployments/{DEP}") == 2
+    assert reads.pop(f"/apis/apps/v1/namespaces/{NS}/replicasets") == 2
+    assert set(reads.values()) == {1}, reads
+    assert f"/api/v1/namespaces/{NS}/pods" in reads and f"/api/v1/namespaces/{NS}/events" in reads
+    assert f"/apis/metrics.k8s.io/v1beta1/namespaces/{NS}/pods" in reads
+    assert {f"/api/v1/namespaces/{NS}/pods/{pod}/log" for pod in crashing} <= set(reads)
+    evidence = cause.details["evidence"]
+    assert [row["pod"] for row in evidence] == crashing
+    assert {row["revision"] for row in evidence} == {int(revision)}
+    assert {(row["reason"], row["exit_code"], row["memory_limit"]) for row in evidence} == {
+        ("OOMKilled", 137, tl.CRASHLOOP_BAD_LIMIT)
+    }
+    assert all(row["last_log_lines"] for row in evidence)
+
+
+def test_the_diagnosis_reads_nothing_the_snapshot_did_not(sandbox, monkeypatch):
+    from runbook_kit import clients, k8s, record
+
+    for name, value in sandbox.env.items():
+        monkeypatch.setenv(name, value)
+    clients.reset()
+    try:
+        start = len(requests_log(sandbox))
+        snap = k8s.workload_snapshot(namespace=NS, deployment=DEP)
+        taken = len(requests_log(sandbox))
+        before = len(record.entries_this_session())
+        views = [
+            k8s.pod_status(snap), k8s.deployment_status(snap), k8s.replicaset_status(snap),
+            k8s.pod_events(snap, pod=k8s.most_restarted_pod(snap)),
+            k8s.container_logs(snap, pod=k8s.most_restarted_pod(snap)), k8s.container_resources(snap),
+            k8s.rollout_history(snap), k8s.revision_diff(snap),
+        ]
+        diagnosis = k8s.diagnose_crashloop(snap)
+    finally:
+        clients.reset()
+
+    assert len(requests_log(sandbox)) == taken, "views and diagnosis made no API call"
+    assert taken - start >= 5 and all(not v.empty for v in views)
+    assert diagnosis.cause == "OOMKilled" and diagnosis.pods == sorted(
+        p["metadata"]["name"] for p, _ in snap.crashing
+    )
+    cause = record.entries_this_session()[before]
+    assert cause.details["snapshot_taken_at"] == snap.taken_at.isoformat()
+    assert [row["pod"] for row in cause.details["evidence"]] == diagnosis.pods
 
 
 def test_rollback_applied_recovers_and_records_revisions(fresh_k8s, tmp_path):
@@ -173,3 +224,38 @@ def test_verify_reports_not_recovered_within_the_timeout(fresh_k8s, monkeypatch)
     assert sorted(result.crashlooping) == crashlooping_pods(fresh_k8s, NS)
     entry = record.entries_this_session()[-1]
     assert entry.severity == "high" and entry.details["recovered"] is False
+
+
+def test_metrics_not_served_is_one_gap_and_the_rest_still_read(sandbox, monkeypatch):
+    import socket
+
+    from kubernetes import client as k8s_client
+
+    from runbook_kit import clients, k8s, record
+
+    with socket.socket() as s:  # a loopback port nothing listens on: metrics.k8s.io unreachable
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = k8s_client.Configuration()
+    config.host, config.retries = f"http://127.0.0.1:{port}", 0
+    unreachable = k8s_client.CustomObjectsApi(k8s_client.ApiClient(config))
+    for name, value in sandbox.env.items():
+        monkeypatch.setenv(name, value)
+    clients.reset()
+    try:
+        before = len(record.entries_this_session())
+        snap = k8s.workload_snapshot(namespace=NS, deployment=DEP, custom=unreachable)
+        resources = k8s.container_resources(snap)
+        diagnosis = k8s.diagnose_crashloop(snap)
+    finally:
+        clients.reset()
+
+    entries = record.entries_this_session()[before:]
+    gaps = [e for e in entries if e.kind == "gap"]
+    assert [g.title for g in gaps] == [f"container usage (metrics.k8s.io) in {NS}"]  # once, not per view
+    assert snap.usage is None and len(snap.gaps) == 1 and "metrics='unavailable'" in repr(snap)
+    assert set(resources["metrics"]) == {"unavailable"} and resources["memory_limit"].notna().all()
+    assert snap.pods and snap.replicasets and snap.events and snap.logs
+    assert diagnosis.cause == "OOMKilled" and diagnosis.gaps == snap.gaps
+    cause = next(e for e in entries if e.kind == "finding" and e.severity == "high")
+    assert cause.details["gaps"] == list(snap.gaps)

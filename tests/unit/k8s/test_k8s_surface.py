@@ -24,7 +24,18 @@ def test_helpers_take_keyword_only_arguments():
         fn = getattr(k8s, name)
         if inspect.isfunction(fn) and (name.startswith(("plan_", "pod_", "verify", "diagnose", "node_"))):
             params = inspect.signature(fn).parameters.values()
-            assert all(p.kind is p.KEYWORD_ONLY for p in params if p.name != "pods"), name
+            assert all(p.kind is p.KEYWORD_ONLY for p in params if p.name not in ("pods", "snap")), name
+
+
+def test_views_take_a_snapshot_as_their_only_positional_argument():
+    import inspect
+
+    views = {"container_logs", "container_resources", "deployment_status", "diagnose_crashloop",
+             "pod_events", "pod_status", "replicaset_status", "revision_diff", "rollout_history"}
+    for name in views:
+        first, *rest = inspect.signature(getattr(k8s, name)).parameters.values()
+        assert first.name == "snap" and first.kind is first.POSITIONAL_ONLY and first.default is None, name
+        assert all(p.kind is p.KEYWORD_ONLY for p in rest), name
 
 
 def test_importing_the_kit_does_not_import_kubernetes_or_pandas():
