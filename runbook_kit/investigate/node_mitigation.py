@@ -5,7 +5,9 @@ instance check -> reboot, a kubelet problem -> drain and replace); naming one ov
 that is not part of the chosen mitigation is a no-op plan saying why, so the runbook's cells stay
 the same whatever is chosen. More nodes in scope than `max_nodes` is refused by the guard (a plan
 whose targets are every NotReady node). The replacement waits for a *new* Ready node and for the
-old one to be gone before it counts as applied.
+old one to be gone before it counts as applied. A reboot or replacement of a node whose diagnosis
+lacks evidence (`assessment.missing`: the status checks or the group could not be read) carries it as
+`missing_evidence`, so the guard refuses it; a drain needs only Kubernetes and stays plannable.
 """
 
 from __future__ import annotations
@@ -91,9 +93,10 @@ def plan_node_reboot(
     reason = assessment.reason if wanted else f"mitigation is {chosen!r}: no reboot"
     if not wanted:
         return _noop("reboot instance", assessment, reason)
-    return plan_reboot_instance(
+    plan = plan_reboot_instance(
         instance_id=assessment.instance_id, reason=reason, max_instances=max_nodes, ec2=ec2
     )
+    return dataclasses.replace(plan, missing_evidence=assessment.missing) if assessment.missing else plan
 
 
 def _replacement_ready(before: set[str], old: str, context: str, core: Any | None) -> dict[str, Any]:
@@ -166,6 +169,7 @@ def plan_node_replacement(
         observe=observe,
         command=inner.command + f"  # then wait up to {wait_seconds} s for a new Ready node",
         changes={**inner.changes, "wait_seconds": wait_seconds},
+        missing_evidence=assessment.missing,
     )
 
 
