@@ -44,6 +44,19 @@ def _noop(action: str, assessment: NodeAssessment, why: str) -> Plan:
     )
 
 
+def _unread(action: str, assessment: NodeAssessment) -> Plan:
+    """A reboot or replacement that cannot be planned: the evidence it needs was a gap. Refused."""
+    return Plan(
+        action=action,
+        target=f"node/{assessment.node} (EC2 instance {assessment.instance_id})",
+        backend="aws",
+        command="(not planned: the EC2 state it depends on could not be read)",
+        execute=lambda dry_run: None,
+        missing_evidence=assessment.missing,
+        reason="planned without the instance's status checks and group would be guessing",
+    )
+
+
 def _radius(action: str, assessment: NodeAssessment, max_nodes: int, backend: str) -> Plan | None:
     """A plan the guard refuses when more nodes are in scope than `max_nodes`."""
     if len(assessment.nodes) <= max_nodes:
@@ -93,10 +106,11 @@ def plan_node_reboot(
     reason = assessment.reason if wanted else f"mitigation is {chosen!r}: no reboot"
     if not wanted:
         return _noop("reboot instance", assessment, reason)
-    plan = plan_reboot_instance(
+    if assessment.missing:
+        return _unread("reboot instance", assessment)
+    return plan_reboot_instance(
         instance_id=assessment.instance_id, reason=reason, max_instances=max_nodes, ec2=ec2
     )
-    return dataclasses.replace(plan, missing_evidence=assessment.missing) if assessment.missing else plan
 
 
 def _replacement_ready(before: set[str], old: str, context: str, core: Any | None) -> dict[str, Any]:
@@ -131,6 +145,8 @@ def plan_node_replacement(
         return _noop("replace instance", assessment, f"mitigation is {chosen!r}: the instance is kept")
     if over := _radius("replace instance", assessment, max_nodes, "aws"):
         return over
+    if assessment.missing:
+        return _unread("replace node", assessment)
     inner = plan_replace_instance(
         instance_id=assessment.instance_id,
         reason=assessment.reason,
@@ -169,7 +185,6 @@ def plan_node_replacement(
         observe=observe,
         command=inner.command + f"  # then wait up to {wait_seconds} s for a new Ready node",
         changes={**inner.changes, "wait_seconds": wait_seconds},
-        missing_evidence=assessment.missing,
     )
 
 
@@ -200,7 +215,9 @@ def verify_node_replacement(
         )
     ]
     stranded_left = sorted(set(assessment.stranded_pods) & set(still))
-    instance_state = _state(ec2 or clients.aws("ec2"), assessment.instance_id)
+    instance_state = "unknown (not readable, see the gap)"
+    with record.degrade(f"EC2 state of {assessment.instance_id}", fix="ec2:DescribeInstances") as step:
+        instance_state = _state(ec2 or clients.aws("ec2"), assessment.instance_id)
     rows = [
         ("old instance state", instance_state),
         ("old node present", state["old_node_present"]),
@@ -221,4 +238,7 @@ def verify_node_replacement(
             f"{len(stranded_left)} pod(s) still bound to it)",
             severity="info",
         )
-    return pd.DataFrame(rows, columns=["check", "value"])
+    frame = pd.DataFrame(rows, columns=["check", "value"])
+    if step.gap:
+        frame.attrs["gap"] = step.gap
+    return frame

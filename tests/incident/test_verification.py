@@ -45,8 +45,17 @@ def test_alarms_ok_failing_and_a_gap(s3_endpoint, monkeypatch, closed_port):
     from runbook_kit import clients
 
     clients.reset()
+    before = len(record.entries_this_session())
     gap = verification.check_alarms(prefix="payments")
     assert gap.ok.tolist() == [None] and gap.detail[0].startswith("could not check")
+    [entry] = record.entries_this_session()[before:]  # a gap entry, not a finding: exit 3
+    assert entry.kind == "gap" and entry.title == "CloudWatch alarms payments"
+    assert "cloudwatch:DescribeAlarms" in entry.details["fix"]
+    assert record.missing(gap) == [f"CloudWatch alarms payments: {entry.details['why']}"]
+    verdict = verification.record_verdict(gap)
+    assert verdict.title.startswith("verdict: not verified")
+    assert verdict.details["missing"] == record.missing(gap)
+    clients.reset()
 
 
 def test_the_verdict_is_resolved_only_when_every_check_ran_and_passed():
