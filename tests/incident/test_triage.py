@@ -117,3 +117,25 @@ def test_dashboard_and_load_balancer_on_the_latency_sandbox(use_sandbox):
                                         namespace=tl.LATENCY_NAMESPACE, incident="INC-L",
                                         rules=triage.DEFAULT_RULES)
     assert assessment.severity == "P1" and "p99_ms" in assessment.why
+
+
+def test_triage_with_aws_out_of_reach_completes_with_gaps(fresh_sandbox, tmp_path):
+    """Kubernetes readable, AWS on a dead port: CloudTrail is a gap entry (not a finding), the run
+    completes with gaps, and the assessment still suggests P1 from what it could read."""
+    import socket
+
+    k8s = fresh_sandbox("crashloop", parts=("k8s",))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    env = {**k8s.env, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{dead}", "RUNBOOK_RETRIES": "0"}
+    result = run_notebook("triage", parameters={"namespace": tl.CRASHLOOP_NAMESPACE}, incident="INC-TG",
+                          store=str(tmp_path), env=env, timeout=600)
+    assert result.status == "completed-with-gaps", result.failure
+    [gap] = [e for e in result.entries if e.kind == "gap"]
+    assert gap.title == "CloudTrail events" and "cloudtrail:LookupEvents" in gap.details["fix"]
+    assert not [e for e in result.findings if "could not check" in e.title]
+    severity = next(e for e in result.findings if e.title.startswith("suggested severity"))
+    assert severity.title.startswith("suggested severity P1")
+    assert "evidence missing: CloudTrail" in severity.title
+    assert severity.details["gaps"] == [f"CloudTrail events: {gap.details['why']}"]
