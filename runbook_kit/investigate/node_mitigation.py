@@ -147,17 +147,9 @@ def plan_node_replacement(
         return over
     if assessment.missing:
         return _unread("replace node", assessment)
-    inner = plan_replace_instance(
-        instance_id=assessment.instance_id,
-        reason=assessment.reason,
-        max_instances=max_nodes,
-        autoscaling=autoscaling,
-        ec2=ec2,
-    )
     before = {*assessment.known_instances, *assessment.group_instances, *assessment.instances}
 
-    def execute(dry_run: bool) -> Any:
-        answer = inner.execute(dry_run)
+    def wait_for_new_node(answer: dict[str, Any]) -> Any:
         deadline = time.monotonic() + wait_seconds
         while True:
             state = _replacement_ready(before, assessment.instance_id, context, core)
@@ -171,6 +163,15 @@ def plan_node_replacement(
                 )
             time.sleep(1)
 
+    inner = plan_replace_instance(
+        instance_id=assessment.instance_id,
+        reason=assessment.reason,
+        max_instances=max_nodes,
+        autoscaling=autoscaling,
+        ec2=ec2,
+        then=wait_for_new_node,  # inside the guarded write: the guard seals plans, they do not nest
+    )
+
     def observe() -> dict[str, Any]:
         return {
             **(inner.observe() if inner.observe else {}),
@@ -181,7 +182,6 @@ def plan_node_replacement(
         inner,
         action="replace node",
         target=f"node/{assessment.node} (EC2 instance {assessment.instance_id})",
-        execute=execute,
         observe=observe,
         command=inner.command + f"  # then wait up to {wait_seconds} s for a new Ready node",
         changes={**inner.changes, "wait_seconds": wait_seconds},
