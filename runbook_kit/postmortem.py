@@ -97,7 +97,9 @@ def _cell_anchor(store: Store, run: Mapping[str, Any], entry: Mapping[str, Any])
 
 
 def _root_causes(incident: inc.Incident, store: Store) -> list[str]:
-    verified = [r for r in incident.runs if r.get("status") == "succeeded" and any(
+    # a verification run may complete with gaps outside its checks (e.g. no metrics-server for `top`):
+    # its verdict, which turns "not verified" when a check itself was a gap, is what counts
+    verified = [r for r in incident.runs if r.get("status") in ("succeeded", "completed-with-gaps") and any(
         str(f.get("title", "")).startswith("verdict: resolved") for f in r.get("findings") or ())]
     seen: dict[str, str] = {}
     candidates = []

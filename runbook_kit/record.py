@@ -43,6 +43,7 @@ __all__ = [
     "event",
     "finding",
     "gap",
+    "gap_frame",
     "gaps",
     "has_gaps",
     "missing",
@@ -165,6 +166,15 @@ def gap(what: str, *, why: str, fix: str, **details: Any) -> Entry:
     """Record evidence the runbook could not read: `what` is missing, `why` (the error's one line),
     and `fix`, the setting or permission that would let the next run read it."""
     return _emit(Entry("gap", what, "medium", _jsonable({"why": why, "fix": fix, **details}), _now()))
+
+
+def gap_frame(columns: Sequence[str], *, what: str, why: str, fix: str, **details: Any) -> Any:
+    """Record a gap and return an empty DataFrame of `columns` marked missing with it: for a read that
+    ran without error but found nothing usable (e.g. no datapoints), so `missing(frame)` tells."""
+    import pandas as pd
+
+    gap(what, why=why, fix=fix, **details)
+    return _missing_result(pd.DataFrame(columns=list(columns)), {"what": what, "why": why, "fix": fix})
 
 
 _HINTS: dict[type[BackendError], str] = {

@@ -1,7 +1,9 @@
 """Triage: the first ten minutes. What is broken, how badly, since when, what changed, what next.
 
-Reads (each returns a DataFrame and records nothing; a read that cannot be done returns an empty frame
-whose `attrs["gap"]` says why, so the assessment names it instead of guessing):
+Reads (each returns a DataFrame; a read that cannot be done — no permission, unreachable, no data —
+records a gap (`record.gap`) and returns an empty frame marked missing (`record.missing`), so the
+assessment names it instead of guessing; a source the user did not give (empty parameter) is not a
+gap but `attrs["not_configured"]`, listed as "not checked" info):
 
 * `dashboard_metrics` — `aws cloudwatch get-dashboard` of the environment's overview dashboard, its
   metric widgets fetched with GetMetricData (`plot_dashboard` draws them);
@@ -35,7 +37,7 @@ from typing import Any
 import pandas as pd
 
 from runbook_kit import record
-from runbook_kit.errors import BackendError, ParameterError, backend_call
+from runbook_kit.errors import backend_call
 
 __all__ = [
     "DEFAULT_RULES",
@@ -56,9 +58,10 @@ DEFAULT_RULES: dict[str, dict[str, float]] = {
 }
 
 
-def _gap(columns: list[str], why: str) -> pd.DataFrame:
+def _not_configured(columns: list[str], why: str) -> pd.DataFrame:
+    """An empty frame for a source the user did not give: not a gap (nothing was tried), just info."""
     frame = pd.DataFrame(columns=columns)
-    frame.attrs["gap"] = why
+    frame.attrs["not_configured"] = why
     return frame
 
 
@@ -71,6 +74,8 @@ def _utc(value: str | None) -> dt.datetime | None:
 DASH_COLUMNS = ["widget", "label", "timestamp", "value"]
 
 
+@record.read_step("CloudWatch dashboard {dashboard}", columns=DASH_COLUMNS,
+                  fix="cloudwatch:GetDashboard and cloudwatch:GetMetricData")
 def dashboard_metrics(
     *, dashboard: str, hours: float = 3, period: int = 60, cloudwatch: Any | None = None
 ) -> pd.DataFrame:
@@ -78,59 +83,56 @@ def dashboard_metrics(
     from runbook_kit import clients
 
     if not dashboard:
-        return _gap(DASH_COLUMNS, "no dashboard given (parameter dashboard)")
+        return _not_configured(DASH_COLUMNS, "no dashboard given (parameter dashboard)")
     end = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
     start = end - dt.timedelta(hours=hours)
-    try:
-        cw = cloudwatch or clients.aws("cloudwatch")
-        with backend_call("aws", f"cloudwatch get-dashboard {dashboard}"):
-            body = json.loads(cw.get_dashboard(DashboardName=dashboard)["DashboardBody"])
-        queries, labels = [], {}
-        for w, widget in enumerate(body.get("widgets", [])):
-            props = widget.get("properties") or {}
-            if widget.get("type") != "metric":
-                continue
-            previous: list[Any] = []
-            for m, metric in enumerate(props.get("metrics", [])):
-                opts = metric[-1] if metric and isinstance(metric[-1], dict) else {}
-                parts = [p for p in metric if not isinstance(p, dict)]
-                parts = [previous[i] if p == "." and i < len(previous) else p for i, p in enumerate(parts)]
-                previous = parts
-                namespace, name, dims = parts[0], parts[1], parts[2:]
-                qid = f"w{w}m{m}"
-                stat = opts.get("stat") or props.get("stat") or "Average"
-                queries.append(
-                    {
-                        "Id": qid,
-                        "MetricStat": {
-                            "Metric": {
-                                "Namespace": namespace,
-                                "MetricName": name,
-                                "Dimensions": [
-                                    {"Name": dims[i], "Value": dims[i + 1]}
-                                    for i in range(0, len(dims) - 1, 2)
-                                ],
-                            },
-                            "Period": int(props.get("period", period)),
-                            "Stat": stat,
+    cw = cloudwatch or clients.aws("cloudwatch")
+    with backend_call("aws", f"cloudwatch get-dashboard {dashboard}"):
+        body = json.loads(cw.get_dashboard(DashboardName=dashboard)["DashboardBody"])
+    queries, labels = [], {}
+    for w, widget in enumerate(body.get("widgets", [])):
+        props = widget.get("properties") or {}
+        if widget.get("type") != "metric":
+            continue
+        previous: list[Any] = []
+        for m, metric in enumerate(props.get("metrics", [])):
+            opts = metric[-1] if metric and isinstance(metric[-1], dict) else {}
+            parts = [p for p in metric if not isinstance(p, dict)]
+            parts = [previous[i] if p == "." and i < len(previous) else p for i, p in enumerate(parts)]
+            previous = parts
+            namespace, name, dims = parts[0], parts[1], parts[2:]
+            qid = f"w{w}m{m}"
+            stat = opts.get("stat") or props.get("stat") or "Average"
+            queries.append(
+                {
+                    "Id": qid,
+                    "MetricStat": {
+                        "Metric": {
+                            "Namespace": namespace,
+                            "MetricName": name,
+                            "Dimensions": [
+                                {"Name": dims[i], "Value": dims[i + 1]}
+                                for i in range(0, len(dims) - 1, 2)
+                            ],
                         },
-                    }
-                )
-                labels[qid] = (props.get("title") or f"widget {w}", opts.get("label") or f"{name} ({stat})")
-        rows = []
-        with backend_call("aws", "cloudwatch get-metric-data"):
-            for i in range(0, len(queries), 500):
-                for page in cw.get_paginator("get_metric_data").paginate(
-                    MetricDataQueries=queries[i : i + 500], StartTime=start, EndTime=end
-                ):
-                    for result in page["MetricDataResults"]:
-                        widget, label = labels[result["Id"]]
-                        rows += [
-                            {"widget": widget, "label": label, "timestamp": pd.Timestamp(t), "value": v}
-                            for t, v in zip(result["Timestamps"], result["Values"], strict=False)
-                        ]
-    except BackendError as exc:
-        return _gap(DASH_COLUMNS, f"dashboard {dashboard}: {exc}")
+                        "Period": int(props.get("period", period)),
+                        "Stat": stat,
+                    },
+                }
+            )
+            labels[qid] = (props.get("title") or f"widget {w}", opts.get("label") or f"{name} ({stat})")
+    rows = []
+    with backend_call("aws", "cloudwatch get-metric-data"):
+        for i in range(0, len(queries), 500):
+            for page in cw.get_paginator("get_metric_data").paginate(
+                MetricDataQueries=queries[i : i + 500], StartTime=start, EndTime=end
+            ):
+                for result in page["MetricDataResults"]:
+                    widget, label = labels[result["Id"]]
+                    rows += [
+                        {"widget": widget, "label": label, "timestamp": pd.Timestamp(t), "value": v}
+                        for t, v in zip(result["Timestamps"], result["Values"], strict=False)
+                    ]
     return pd.DataFrame(rows, columns=DASH_COLUMNS).sort_values(
         ["widget", "label", "timestamp"], ignore_index=True
     )
@@ -171,6 +173,8 @@ HEALTH_COLUMNS = [
 ]
 
 
+@record.read_step("deployments and pods of namespace {namespace}", columns=HEALTH_COLUMNS,
+                  fix="RBAC: list deployments and pods in the namespace")
 def app_health(
     *, namespace: str, context: str = "", apps: Any | None = None, core: Any | None = None
 ) -> pd.DataFrame:
@@ -178,18 +182,15 @@ def app_health(
     from runbook_kit import clients
 
     if not namespace:
-        return _gap(HEALTH_COLUMNS, "no namespace given (parameter namespace)")
-    try:
-        apps = apps or clients.apps_v1(context=context or None)
-        core = core or clients.core_v1(context=context or None)
-        with backend_call("k8s", f"list deployments {namespace}"):
-            deps = json.loads(apps.list_namespaced_deployment(namespace, _preload_content=False).data)[
-                "items"
-            ]
-        with backend_call("k8s", f"list pods {namespace}"):
-            pods = json.loads(core.list_namespaced_pod(namespace, _preload_content=False).data)["items"]
-    except BackendError as exc:
-        return _gap(HEALTH_COLUMNS, f"kubernetes {namespace}: {exc}")
+        return _not_configured(HEALTH_COLUMNS, "no namespace given (parameter namespace)")
+    apps = apps or clients.apps_v1(context=context or None)
+    core = core or clients.core_v1(context=context or None)
+    with backend_call("k8s", f"list deployments {namespace}"):
+        deps = json.loads(apps.list_namespaced_deployment(namespace, _preload_content=False).data)[
+            "items"
+        ]
+    with backend_call("k8s", f"list pods {namespace}"):
+        pods = json.loads(core.list_namespaced_pod(namespace, _preload_content=False).data)["items"]
     rows = []
     for dep in deps:
         labels = ((dep.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
@@ -226,18 +227,22 @@ def app_health(
 ALB_COLUMNS = ["load_balancer", "requests", "error_rate_pct", "p99_ms", "worst_minute"]
 
 
+@record.read_step("5xx rate and p99 of load balancer {load_balancer}", columns=ALB_COLUMNS,
+                  fix="cloudwatch:GetMetricData on AWS/ApplicationELB")
 def alb_health(*, load_balancer: str, minutes: float = 60, cloudwatch: Any | None = None) -> pd.DataFrame:
     """The load balancer over the last `minutes`: requests, 5xx rate, worst-minute p99."""
     if not load_balancer:
-        return _gap(ALB_COLUMNS, "no load balancer given (parameter load_balancer)")
+        return _not_configured(ALB_COLUMNS, "no load balancer given (parameter load_balancer)")
     from runbook_kit.aws.alb import alb_metrics
 
-    try:
-        frame = alb_metrics(load_balancer=load_balancer, minutes=minutes, cloudwatch=cloudwatch)
-    except BackendError as exc:
-        return _gap(ALB_COLUMNS, f"load balancer {load_balancer}: {exc}")
+    frame = alb_metrics(load_balancer=load_balancer, minutes=minutes, cloudwatch=cloudwatch)
     if frame.empty:
-        return _gap(ALB_COLUMNS, f"load balancer {load_balancer}: no data in the last {minutes:g} min")
+        return record.gap_frame(
+            ALB_COLUMNS,
+            what=f"5xx rate and p99 of load balancer {load_balancer}",
+            why=f"CloudWatch has no datapoint in the last {minutes:g} min",
+            fix="check the parameter load_balancer (app/NAME/ID) and that it serves traffic",
+        )
     requests = float(frame.requests.fillna(0).sum())
     errors = float(frame.target_5xx.fillna(0).sum())
     worst = frame.loc[frame.p99_ms.fillna(0).idxmax()]
@@ -272,9 +277,9 @@ def recent_changes(
 
     since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=hours)
     rows: list[dict[str, Any]] = []
-    gaps = []
+    gaps: list[Mapping[str, str]] = []
     if namespace:
-        try:
+        with record.degrade(f"rollouts in namespace {namespace}", fix="RBAC: list replicasets") as step:
             api = apps or clients.apps_v1(context=context or None)
             with backend_call("k8s", f"list replicasets {namespace}"):
                 rss = json.loads(api.list_namespaced_replica_set(namespace, _preload_content=False).data)[
@@ -296,43 +301,43 @@ def recent_changes(
                             "who": "",
                         }
                     )
-        except BackendError as exc:
-            gaps.append(f"rollouts: {exc}")
+        if step.gap:
+            gaps.append(step.gap)
     if codedeploy_application:
         from runbook_kit.aws.codedeploy import deployments
 
-        try:
-            for d in deployments(application=codedeploy_application, minutes=hours * 60).to_dict("records"):
-                rows.append(
-                    {
-                        "time": pd.Timestamp(d.get("created")).to_pydatetime(),
-                        "source": "codedeploy",
-                        "what": f"deployment {d.get('deployment_id')} ({d.get('status')})",
-                        "who": str(d.get("creator") or ""),
-                    }
-                )
-        except (BackendError, ParameterError) as exc:
-            gaps.append(f"codedeploy: {exc}")
+        found = deployments(application=codedeploy_application, minutes=hours * 60)  # a gap: recorded
+        gaps += [found.attrs["gap"]] if record.missing(found) else []
+        for d in found.to_dict("records"):
+            rows.append(
+                {
+                    "time": pd.Timestamp(d.get("created")).to_pydatetime(),
+                    "source": "codedeploy",
+                    "what": f"deployment {d.get('deployment_id')} ({d.get('status')})",
+                    "who": str(d.get("creator") or ""),
+                }
+            )
     if cloudtrail:
         from runbook_kit.aws.cloudtrail import lookup_events
 
-        try:
-            for e in lookup_events(minutes=hours * 60, read_only=False).to_dict("records"):
-                rows.append(
-                    {
-                        "time": pd.Timestamp(e.get("time")).to_pydatetime(),
-                        "source": "cloudtrail",
-                        "what": f"{e.get('event_name')} {e.get('resources') or ''}".strip(),
-                        "who": str(e.get("username") or ""),
-                    }
-                )
-        except BackendError as exc:
-            gaps.append(f"cloudtrail: {exc}")
+        events = lookup_events(minutes=hours * 60, read_only=False)  # a gap: recorded by the read
+        gaps += [events.attrs["gap"]] if record.missing(events) else []
+        for e in events.to_dict("records"):
+            rows.append(
+                {
+                    "time": pd.Timestamp(e.get("time")).to_pydatetime(),
+                    "source": "cloudtrail",
+                    "what": f"{e.get('event_name')} {e.get('resources') or ''}".strip(),
+                    "who": str(e.get("username") or ""),
+                }
+            )
     frame = pd.DataFrame(rows, columns=CHANGE_COLUMNS)
     if not frame.empty:
         frame = frame.sort_values("time", ascending=False, ignore_index=True)
-    if gaps:
-        frame.attrs["gap"] = "; ".join(gaps)
+    if gaps:  # already recorded one by one; the frame carries them for the assessment
+        frame.attrs["gap"] = {k: "; ".join(str(g.get(k, "")) for g in gaps) for k in ("what", "why", "fix")}
+    if not namespace and not codedeploy_application and not cloudtrail:
+        frame.attrs["not_configured"] = "no change source given (namespace, codedeploy_application)"
     return frame
 
 
@@ -349,7 +354,8 @@ class Assessment:
     why: str
     next_runbook: str
     command: str
-    gaps: tuple[str, ...] = ()
+    gaps: tuple[str, ...] = ()  # evidence that could not be read ("what: why", `record.missing`)
+    not_checked: tuple[str, ...] = ()  # sources the user did not give (info, not gaps)
 
 
 def _rules(rules: Mapping[str, Mapping[str, float]] | None) -> Mapping[str, Mapping[str, float]]:
@@ -379,9 +385,11 @@ def assess_incident(
         import os
 
         incident = os.environ.get("RUNBOOK_INCIDENT", "")
-    alb = alb if alb is not None else _gap(ALB_COLUMNS, "")
-    changes = changes if changes is not None else _gap(CHANGE_COLUMNS, "")
-    gaps = tuple(g for g in (health.attrs.get("gap"), alb.attrs.get("gap"), changes.attrs.get("gap")) if g)
+    alb = alb if alb is not None else _not_configured(ALB_COLUMNS, "no load balancer given")
+    changes = changes if changes is not None else _not_configured(CHANGE_COLUMNS, "no changes given")
+    gaps = tuple(record.missing(health, alb, changes))
+    not_checked = tuple(str(f.attrs["not_configured"]) for f in (health, alb, changes)
+                        if f.attrs.get("not_configured"))
     worst = None
     if not health.empty:
         scored = health.assign(
@@ -407,6 +415,8 @@ def assess_incident(
         if met:
             severity, why = level, "; ".join(met)
             break
+    if gaps:  # a severity from partial evidence says so: it may be worse than it looks
+        why += f" (evidence missing: {'; '.join(g.split(':', 1)[0] for g in gaps)})"
     service = (
         f"{namespace}/{worst.deployment}"
         if worst is not None
@@ -453,6 +463,7 @@ def assess_incident(
         next_runbook=runbook,
         command=command,
         gaps=gaps,
+        not_checked=not_checked,
     )
 
 
@@ -474,12 +485,11 @@ def record_assessment(assessment: Assessment) -> Assessment:
         severity=sev,
         role="assessment",
         severity_level=a.severity,
+        gaps=list(a.gaps),
     )
     record.finding(
         f"next runbook: {a.next_runbook or 'none'}", severity="info", role="assessment", command=a.command
     )
-    for gap in a.gaps:  # not configured (a choice) reads as info; a failed read as medium
-        record.finding(
-            f"could not check: {gap}", severity="info" if gap.startswith("no ") else "medium", role="gap"
-        )
+    for what in a.not_checked:  # the user's choice, not a gap: the gaps are recorded by the reads
+        record.finding(f"not checked: {what}", severity="info", role="assessment")
     return a

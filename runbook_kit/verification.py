@@ -1,8 +1,10 @@
 """Is it resolved? Checks that each answer pass / fail / could-not-check, and one verdict.
 
 Every `check_*` is a read: it returns a DataFrame of checks (`check`, `target`, `ok`, `detail`) and
-records nothing; `ok` is True, False, or None when the check could not be done (no permission, the
-endpoint unreachable because of *our* access, nothing configured) — a named gap, never a silent pass.
+records nothing but gaps; `ok` is True, False, or None when the check could not be done (no
+permission, the API unreachable because of *our* access, no data): the read records a gap
+(`record.gap`, so the run completes with gaps) and marks the frame (`record.missing`) — never a silent
+pass. A check whose target the user did not give is not run (no row, no gap).
 `record_verdict(...)` writes the one finding the postmortem reads:
 
 * `verdict: resolved` (info) — every check that ran passed and none was a gap;
@@ -25,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from runbook_kit import record
-from runbook_kit.errors import BackendError, ParameterError, backend_call
+from runbook_kit.errors import NotFound, ParameterError, backend_call
 
 __all__ = [
     "check_alarms",
@@ -43,6 +45,14 @@ COLUMNS = ["check", "target", "ok", "detail"]
 
 def _frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(list(rows), columns=COLUMNS).astype({"ok": "object"})
+
+
+def _unchecked(check: str, target: str, gap: Mapping[str, str]) -> pd.DataFrame:
+    """One could-not-check row, the frame marked missing with the (already recorded) gap."""
+    detail = f"could not check: {gap['why']}"
+    frame = _frame([{"check": check, "target": target, "ok": None, "detail": detail}])
+    frame.attrs["gap"] = dict(gap)
+    return frame
 
 
 def _get(url: str, timeout: float) -> tuple[int | None, float, str, str]:
@@ -144,7 +154,8 @@ def check_deployment(
 
     if not deployment:
         return _frame([])
-    try:
+    with record.degrade(f"deployment {namespace}/{deployment}",
+                        fix="RBAC: get deployments and list pods in the namespace") as step:
         apps = apps or clients.apps_v1(context=context or None)
         core = core or clients.core_v1(context=context or None)
         deadline = time.monotonic() + wait_s
@@ -153,17 +164,8 @@ def check_deployment(
             if ok or time.monotonic() >= deadline:
                 break
             time.sleep(1.0)
-    except BackendError as exc:
-        return _frame(
-            [
-                {
-                    "check": "deployment available",
-                    "target": f"{namespace}/{deployment}",
-                    "ok": None,
-                    "detail": f"could not check: {exc}",
-                }
-            ]
-        )
+    if step.gap:
+        return _unchecked("deployment available", f"{namespace}/{deployment}", step.gap)
     if bad:
         detail += f"; not ready or crash-looping: {', '.join(bad[:5])}"
     return _frame(
@@ -177,25 +179,16 @@ def check_alarms(*, prefix: str = "", enabled: bool = True, cloudwatch: Any | No
 
     if not enabled:
         return _frame([])
-    try:
+    alarms: list[dict[str, Any]] = []
+    with record.degrade(f"CloudWatch alarms {prefix or '(all)'}", fix="cloudwatch:DescribeAlarms") as step:
         cw = cloudwatch or clients.aws("cloudwatch")
-        alarms: list[dict[str, Any]] = []
         with backend_call("aws", "describe alarms"):
             for page in cw.get_paginator("describe_alarms").paginate(
                 **({"AlarmNamePrefix": prefix} if prefix else {})
             ):
                 alarms += page.get("MetricAlarms", []) + page.get("CompositeAlarms", [])
-    except BackendError as exc:
-        return _frame(
-            [
-                {
-                    "check": "alarms OK",
-                    "target": prefix or "(all)",
-                    "ok": None,
-                    "detail": f"could not check: {exc}",
-                }
-            ]
-        )
+    if step.gap:
+        return _unchecked("alarms OK", prefix or "(all)", step.gap)
     bad = [a for a in alarms if a.get("StateValue") != "OK"]
     if not bad:
         return _frame(
@@ -235,17 +228,8 @@ def check_alb(
     from runbook_kit.triage import alb_health
 
     lb = alb_health(load_balancer=load_balancer, minutes=minutes, cloudwatch=cloudwatch)
-    if lb.empty:
-        return _frame(
-            [
-                {
-                    "check": "load balancer",
-                    "target": load_balancer,
-                    "ok": None,
-                    "detail": f"could not check: {lb.attrs.get('gap', 'no data')}",
-                }
-            ]
-        )
+    if lb.empty:  # alb_health recorded the gap (no permission, no datapoint)
+        return _unchecked("load balancer", load_balancer, lb.attrs.get("gap") or {"why": "no data"})
     row = lb.iloc[0]
     rows = [
         {
@@ -279,14 +263,11 @@ def check_error_logs(
         return _frame([])
     from runbook_kit.aws.logs import error_timeline
 
-    try:
-        frame = error_timeline(
-            log_group=log_group, minutes=minutes + baseline_minutes, pattern=pattern, bin_size="1m", logs=logs
-        )
-    except BackendError as exc:
-        return _frame(
-            [{"check": "error logs", "target": log_group, "ok": None, "detail": f"could not check: {exc}"}]
-        )
+    frame = error_timeline(
+        log_group=log_group, minutes=minutes + baseline_minutes, pattern=pattern, bin_size="1m", logs=logs
+    )
+    if record.missing(frame):  # the Logs Insights read recorded the gap
+        return _unchecked("error logs", log_group, frame.attrs["gap"])
     cut = pd.Timestamp.now(tz="UTC") - pd.Timedelta(minutes=minutes)
     times = pd.to_datetime(frame["bin"], utc=True)
     recent = float(frame.errors[times >= cut].sum()) / minutes
@@ -307,7 +288,8 @@ def check_error_logs(
 
 def kubectl_top(*, namespace: str, context: str = "", custom: Any | None = None) -> pd.DataFrame:
     """`kubectl top pods` and `kubectl top nodes` in one frame (kind, name, cpu_cores, memory_mib);
-    a cluster without metrics.k8s.io gives an empty frame with the reason in attrs["gap"]."""
+    a cluster without metrics.k8s.io (or no permission to read it) records a gap and gives an empty
+    frame marked missing."""
     from runbook_kit import clients
     from runbook_kit.k8s.quantity import cpu_cores, memory_bytes
 
@@ -315,15 +297,20 @@ def kubectl_top(*, namespace: str, context: str = "", custom: Any | None = None)
     if not namespace:
         return pd.DataFrame(columns=columns)
     rows = []
+    what = "pod and node usage (metrics.k8s.io)"
+    fix = "install metrics-server; RBAC: list pods and nodes of metrics.k8s.io"
     try:
-        api = custom or clients.custom_objects(context=context or None)
-        with backend_call("k8s", f"top pods {namespace}"):
-            pods = api.list_namespaced_custom_object("metrics.k8s.io", "v1beta1", namespace, "pods")
-        with backend_call("k8s", "top nodes"):
-            nodes = api.list_cluster_custom_object("metrics.k8s.io", "v1beta1", "nodes")
-    except BackendError as exc:
+        with record.degrade(what, fix=fix) as step:
+            api = custom or clients.custom_objects(context=context or None)
+            with backend_call("k8s", f"top pods {namespace}"):
+                pods = api.list_namespaced_custom_object("metrics.k8s.io", "v1beta1", namespace, "pods")
+            with backend_call("k8s", "top nodes"):
+                nodes = api.list_cluster_custom_object("metrics.k8s.io", "v1beta1", "nodes")
+    except NotFound as exc:  # the metrics API is not served: a cluster without metrics-server
+        return record.gap_frame(columns, what=what, why=str(exc), fix=fix)
+    if step.gap:
         frame = pd.DataFrame(columns=columns)
-        frame.attrs["gap"] = f"metrics.k8s.io: {exc}"
+        frame.attrs["gap"] = step.gap
         return frame
     for item in pods.get("items", []):
         cpu = sum(cpu_cores(c["usage"].get("cpu")) or 0 for c in item.get("containers", []))
@@ -349,7 +336,11 @@ def kubectl_top(*, namespace: str, context: str = "", custom: Any | None = None)
 
 
 def record_verdict(*checks: pd.DataFrame) -> record.Entry:
-    """One finding from all the checks: resolved / NOT resolved / not verified."""
+    """One finding from all the checks: resolved / NOT resolved / not verified.
+
+    A check that could not be done (its gap recorded by the check, `record.missing`) never passes:
+    with nothing failing, the verdict is "not verified" and names what is missing."""
+    missing = record.missing(*checks)
     frames = [c for c in checks if c is not None and len(c)]
     table = pd.concat(frames, ignore_index=True) if frames else _frame([])
     failed = table[table["ok"].apply(lambda v: v is False)]
@@ -364,8 +355,9 @@ def record_verdict(*checks: pd.DataFrame) -> record.Entry:
             role="verdict",
             checks=table,
             failing=len(failed),
+            missing=missing,
         )
-    if len(gaps):
+    if len(gaps) or missing:
         names = ", ".join(f"{r.check} {r.target}" for r in gaps.itertuples())
         return record.finding(
             f"verdict: not verified — nothing failing, but could not check {names}"[:300],
@@ -373,6 +365,7 @@ def record_verdict(*checks: pd.DataFrame) -> record.Entry:
             role="verdict",
             checks=table,
             gaps=len(gaps),
+            missing=missing,
         )
     return record.finding(
         f"verdict: resolved — {len(table)} check(s) passing", severity="info", role="verdict", checks=table

@@ -15,7 +15,7 @@ Both touch one instance per run unless `max_instances` is raised.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from runbook_kit import clients
@@ -181,8 +181,12 @@ def plan_replace_instance(
     max_instances: int = 1,
     autoscaling: Any | None = None,
     ec2: Any | None = None,
+    then: Callable[[dict[str, Any]], Any] | None = None,
 ) -> Plan:
-    """Terminate in the Auto Scaling group, desired capacity unchanged: the group launches a new one."""
+    """Terminate in the Auto Scaling group, desired capacity unchanged: the group launches a new one.
+
+    `then` (e.g. wait for the replacement node) runs after the termination, inside the same guarded
+    write, with its answer; what it returns is the result."""
     autoscaling = autoscaling or clients.aws("autoscaling")
     ec2 = ec2 or clients.aws("ec2")
     group = (
@@ -206,7 +210,8 @@ def plan_replace_instance(
             answer = autoscaling.terminate_instance_in_auto_scaling_group(
                 InstanceId=instance_id, ShouldDecrementDesiredCapacity=False
             )
-        return {"activity": (answer.get("Activity") or {}).get("Description")}
+        result = {"activity": (answer.get("Activity") or {}).get("Description")}
+        return then(result) if then else result
 
     def observe() -> dict[str, Any]:
         now = autoscaling_group_of(instance_id=instance_id, autoscaling=autoscaling) or {}

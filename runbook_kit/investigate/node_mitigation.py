@@ -5,7 +5,9 @@ instance check -> reboot, a kubelet problem -> drain and replace); naming one ov
 that is not part of the chosen mitigation is a no-op plan saying why, so the runbook's cells stay
 the same whatever is chosen. More nodes in scope than `max_nodes` is refused by the guard (a plan
 whose targets are every NotReady node). The replacement waits for a *new* Ready node and for the
-old one to be gone before it counts as applied.
+old one to be gone before it counts as applied. A reboot or replacement of a node whose diagnosis
+lacks evidence (`assessment.missing`: the status checks or the group could not be read) carries it as
+`missing_evidence`, so the guard refuses it; a drain needs only Kubernetes and stays plannable.
 """
 
 from __future__ import annotations
@@ -39,6 +41,19 @@ def _noop(action: str, assessment: NodeAssessment, why: str) -> Plan:
         execute=lambda dry_run: None,
         nothing_to_do=True,
         reason=why,
+    )
+
+
+def _unread(action: str, assessment: NodeAssessment) -> Plan:
+    """A reboot or replacement that cannot be planned: the evidence it needs was a gap. Refused."""
+    return Plan(
+        action=action,
+        target=f"node/{assessment.node} (EC2 instance {assessment.instance_id})",
+        backend="aws",
+        command="(not planned: the EC2 state it depends on could not be read)",
+        execute=lambda dry_run: None,
+        missing_evidence=assessment.missing,
+        reason="planned without the instance's status checks and group would be guessing",
     )
 
 
@@ -91,6 +106,8 @@ def plan_node_reboot(
     reason = assessment.reason if wanted else f"mitigation is {chosen!r}: no reboot"
     if not wanted:
         return _noop("reboot instance", assessment, reason)
+    if assessment.missing:
+        return _unread("reboot instance", assessment)
     return plan_reboot_instance(
         instance_id=assessment.instance_id, reason=reason, max_instances=max_nodes, ec2=ec2
     )
@@ -128,17 +145,11 @@ def plan_node_replacement(
         return _noop("replace instance", assessment, f"mitigation is {chosen!r}: the instance is kept")
     if over := _radius("replace instance", assessment, max_nodes, "aws"):
         return over
-    inner = plan_replace_instance(
-        instance_id=assessment.instance_id,
-        reason=assessment.reason,
-        max_instances=max_nodes,
-        autoscaling=autoscaling,
-        ec2=ec2,
-    )
+    if assessment.missing:
+        return _unread("replace node", assessment)
     before = {*assessment.known_instances, *assessment.group_instances, *assessment.instances}
 
-    def execute(dry_run: bool) -> Any:
-        answer = inner.execute(dry_run)
+    def wait_for_new_node(answer: dict[str, Any]) -> Any:
         deadline = time.monotonic() + wait_seconds
         while True:
             state = _replacement_ready(before, assessment.instance_id, context, core)
@@ -152,6 +163,15 @@ def plan_node_replacement(
                 )
             time.sleep(1)
 
+    inner = plan_replace_instance(
+        instance_id=assessment.instance_id,
+        reason=assessment.reason,
+        max_instances=max_nodes,
+        autoscaling=autoscaling,
+        ec2=ec2,
+        then=wait_for_new_node,  # inside the guarded write: the guard seals plans, they do not nest
+    )
+
     def observe() -> dict[str, Any]:
         return {
             **(inner.observe() if inner.observe else {}),
@@ -162,7 +182,6 @@ def plan_node_replacement(
         inner,
         action="replace node",
         target=f"node/{assessment.node} (EC2 instance {assessment.instance_id})",
-        execute=execute,
         observe=observe,
         command=inner.command + f"  # then wait up to {wait_seconds} s for a new Ready node",
         changes={**inner.changes, "wait_seconds": wait_seconds},
@@ -196,7 +215,9 @@ def verify_node_replacement(
         )
     ]
     stranded_left = sorted(set(assessment.stranded_pods) & set(still))
-    instance_state = _state(ec2 or clients.aws("ec2"), assessment.instance_id)
+    instance_state = "unknown (not readable, see the gap)"
+    with record.degrade(f"EC2 state of {assessment.instance_id}", fix="ec2:DescribeInstances") as step:
+        instance_state = _state(ec2 or clients.aws("ec2"), assessment.instance_id)
     rows = [
         ("old instance state", instance_state),
         ("old node present", state["old_node_present"]),
@@ -217,4 +238,7 @@ def verify_node_replacement(
             f"{len(stranded_left)} pod(s) still bound to it)",
             severity="info",
         )
-    return pd.DataFrame(rows, columns=["check", "value"])
+    frame = pd.DataFrame(rows, columns=["check", "value"])
+    if step.gap:
+        frame.attrs["gap"] = step.gap
+    return frame

@@ -11,8 +11,9 @@ fits it; `diagnose_node` records that as findings. The cause decides the mitigat
 * several NotReady nodes at once is not a node problem (an AZ, the control plane, a bad AMI
   rollout): replacing them one by one is refused by the blast radius (`max_nodes`, default 1).
 
-Reads that cannot be done (no EC2 permission, no group) become named gaps, and a mitigation that
-needs the missing evidence is not planned.
+Reads that cannot be done (no EC2 or Auto Scaling permission) are recorded as gaps (`record.gap`;
+the run completes with gaps); the assessment carries them (`missing`), and a reboot or replacement
+planned on them carries them as `Plan.missing_evidence`, which the guard refuses.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 from runbook_kit import record
-from runbook_kit.errors import Forbidden, NotFound, Unavailable
+from runbook_kit.errors import NotFound
 
 __all__ = [
     "MITIGATIONS",
@@ -45,7 +46,7 @@ class NodeSnapshot:
     health: pd.DataFrame  # rk.aws.instance_health of their instances
     groups: dict[str, dict[str, Any] | None]  # instance -> its Auto Scaling group (None: in none)
     stranded: dict[str, list[str]]  # node -> pods (namespace/name) bound to it
-    gaps: tuple[str, ...] = ()
+    gaps: tuple[str, ...] = ()  # "what: why" of each read that was a gap (recorded; `record.missing`)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,13 +66,7 @@ class NodeAssessment:
     ] = ()  # every instance behind a node when read: a new node is not one of these
     stranded_pods: tuple[str, ...] = ()
     evidence: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-
-def _gap(what: str, exc: Exception) -> str:
-    """A read that could not be done: recorded as a gap (swap for record.gap when it lands)."""
-    text = f"{what}: {exc}"
-    record.finding(f"Gap: could not read {what}", severity="medium", error=str(exc))
-    return text
+    missing: tuple[str, ...] = ()  # gaps the diagnosis lacks: plans that need them carry them (refused)
 
 
 def node_snapshot(
@@ -100,15 +95,21 @@ def node_snapshot(
     health = pd.DataFrame()
     groups: dict[str, dict[str, Any] | None] = {}
     if instances:
+        what = f"EC2 status checks of {', '.join(instances)}"
         try:
-            health = instance_health(instance_ids=instances, ec2=ec2)
-        except (Forbidden, Unavailable, NotFound) as exc:
-            gaps.append(_gap("EC2 instance status", exc))
+            with record.degrade(what, fix="ec2:DescribeInstanceStatus") as step:
+                health = instance_health(instance_ids=instances, ec2=ec2)
+        except NotFound:  # the instance is gone: the assessment says "not found", nothing is missing
+            step.gap = None
+        if step.gap:
+            health.attrs["gap"] = step.gap
+            gaps += record.missing(health)
         for instance in instances:
-            try:
+            fix = "autoscaling:DescribeAutoScalingInstances, DescribeAutoScalingGroups"
+            with record.degrade(f"Auto Scaling group of {instance}", fix=fix) as step:
                 groups[instance] = autoscaling_group_of(instance_id=instance, autoscaling=autoscaling)
-            except (Forbidden, Unavailable) as exc:
-                gaps.append(_gap(f"Auto Scaling group of {instance}", exc))
+            if step.gap:
+                gaps.append(f"{step.gap['what']}: {step.gap['why']}")
     api = _api.core(context, core)
     stranded = {
         name: [
@@ -135,11 +136,12 @@ def node_metrics(snapshot: NodeSnapshot, *, minutes: float = 60, cloudwatch: Any
     instances = [str(rows.loc[n, "instance_id"]) for n in snapshot.chosen if rows.loc[n, "instance_id"]]
     if not instances:
         return pd.DataFrame(columns=["timestamp", "metric", "stat", "value"])
-    try:
+    with record.degrade(f"CloudWatch metrics of {instances[0]}", fix="cloudwatch:GetMetricData") as step:
         frame = instance_metrics(instance_id=instances[0], minutes=minutes, cloudwatch=cloudwatch)
-    except (Forbidden, Unavailable) as exc:
-        _gap(f"CloudWatch metrics of {instances[0]}", exc)
-        return pd.DataFrame(columns=["timestamp", "metric", "stat", "value"])
+    if step.gap:
+        empty = pd.DataFrame(columns=["timestamp", "metric", "stat", "value"])
+        empty.attrs["gap"] = step.gap
+        return empty
     return plot_metrics(frame, title=f"EC2 instance {instances[0]}", units={"CPUUtilization": "%"})
 
 
@@ -169,24 +171,23 @@ def assess_node(snapshot: NodeSnapshot) -> NodeAssessment:
         "known_instances": tuple(str(i) for i in snapshot.nodes["instance_id"] if i),
     }
     group = snapshot.groups.get(instance)
+    group_unread = [g for g in snapshot.gaps if g.startswith(f"Auto Scaling group of {instance}:")]
     if group:
         base.update(group=group["group"], group_instances=tuple(group.get("instances") or ()))
     ready = f"node {node} Ready={rows.loc[node, 'ready']} ({rows.loc[node, 'ready_reason']})"
     health = snapshot.health.set_index("instance_id") if not snapshot.health.empty else None
+    unread = record.missing(snapshot.health)
     if health is None or instance not in health.index:
-        why = (
-            "instance status not readable (see the gap)"
-            if snapshot.gaps
-            else f"instance {instance} not found"
-        )
+        why = "instance status not readable (see the gap)" if unread else f"instance {instance} not found"
         return NodeAssessment(
             **base,
             cause=f"{ready}; {why}",
-            mitigation="drain" if snapshot.gaps else "none",
+            mitigation="drain" if unread else "none",
             severity="medium",
             reason="without the instance's status checks the kit does not "
             "reboot or replace it; draining moves the pods off the node",
             evidence={"gaps": snapshot.gaps},
+            missing=tuple(unread) + tuple(group_unread),
         )
     h = health.loc[instance]
     evidence = {
@@ -215,6 +216,17 @@ def assess_node(snapshot: NodeSnapshot) -> NodeAssessment:
         )
         if h["events"]:
             cause += f"; scheduled: {h['events']}"
+        if not group and group_unread:  # the group could not be read: a replacement would be a guess
+            return NodeAssessment(
+                **base,
+                cause=cause,
+                mitigation="drain",
+                severity="critical",
+                reason="the host is at fault but the Auto Scaling group could not be read (see the gap): "
+                "drain it; replace it once the group is readable",
+                evidence=evidence,
+                missing=tuple(group_unread),
+            )
         if not group:
             return NodeAssessment(
                 **base,
@@ -258,6 +270,7 @@ def assess_node(snapshot: NodeSnapshot) -> NodeAssessment:
         cause=f"{ready}; EC2 status checks pass: kubelet, runtime or network on the node",
         mitigation="replace" if group else "drain",
         severity="medium",
+        missing=tuple(group_unread),
         reason="the instance is up but the kubelet is not reporting: drain, then replace "
         "(or inspect the kubelet through SSM first)",
         evidence=evidence,
@@ -274,6 +287,7 @@ def diagnose_node(snapshot: NodeSnapshot) -> NodeAssessment:
         instance_id=a.instance_id,
         recommended=a.mitigation,
         reason=a.reason,
+        missing=list(a.missing),
         **a.evidence,
     )
     if a.stranded_pods:

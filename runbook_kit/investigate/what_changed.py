@@ -7,10 +7,12 @@ infrastructure repositories (Terraform and the like: commit, author, files touch
 findings (GuardDuty, Security Hub) are read alongside but kept out of the change ranking: they are
 context, not changes.
 
-Every source is read in `collect_changes` on its own: one that is not configured (no CodeDeploy
-application, no repository) or not permitted (AccessDenied, an unreachable cluster) becomes a named
-gap, recorded, and the timeline is built from the rest. The symptom (error rate and p99 of the
-service's load balancer) is read the same way; the changes nearest its start are named by
+Every source is read in `collect_changes` on its own: one that cannot be read (AccessDenied, an
+unreachable cluster, a configured path that is not a git repository) becomes a recorded gap
+(`record.gap`: what, why, the permission or setting that fixes it; the run completes with gaps) and
+the timeline is built from the rest. One the user did not configure (no CodeDeploy application, no
+repository, no namespace) is not a gap: an info finding says it was not read. The symptom (error
+rate and p99 of the service's load balancer) is read the same way; the changes nearest its start are named by
 `diagnose_cause` (a burst of changes, the most specific release first), the rest stay on the timeline.
 """
 
@@ -27,7 +29,7 @@ from typing import Any
 import pandas as pd
 
 from runbook_kit import record
-from runbook_kit.errors import BackendError, NotFound
+from runbook_kit.errors import NotConfigured
 from runbook_kit.investigate.changes import COLUMNS, change_events
 
 __all__ = [
@@ -68,9 +70,9 @@ def git_changes(*, repos: Sequence[str], minutes: float = 240, git: str = "git")
                 check=False,
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
-            raise NotFound("git", f"git log {repo}", f"{type(exc).__name__}: {exc}") from exc
-        if done.returncode != 0:
-            raise NotFound(
+            raise NotConfigured("git", f"git log {repo}", f"{type(exc).__name__}: {exc}") from exc
+        if done.returncode != 0:  # not a clone, or git missing: the setting points at the wrong place
+            raise NotConfigured(
                 "git",
                 f"git log {repo}",
                 done.stderr.strip().splitlines()[-1] if done.stderr else f"exit {done.returncode}",
@@ -96,41 +98,59 @@ def git_changes(*, repos: Sequence[str], minutes: float = 240, git: str = "git")
 
 @dataclasses.dataclass(frozen=True)
 class ChangeSources:
-    """What each source returned (empty frames for gaps) and the gaps, named."""
+    """What each source returned (empty frames for gaps, marked `record.missing`), the gaps (source ->
+    why, recorded as gap entries) and the sources not configured (source -> why; info, not gaps)."""
 
     minutes: float
     namespace: str
     frames: dict[str, pd.DataFrame]
     gaps: dict[str, str]
+    not_configured: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def _repr_html_(self) -> str:
         read = ", ".join(
-            f"{name} ({len(frame)})" for name, frame in self.frames.items() if name not in self.gaps
+            f"{name} ({len(frame)})"
+            for name, frame in self.frames.items()
+            if name not in self.gaps and name not in self.not_configured
         )
         gaps = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in self.gaps.items())
-        return f"<b>Read</b>: {html.escape(read) or 'nothing'}" + (
-            f"<br><b>Gaps</b><ul>{gaps}</ul>" if gaps else ""
+        skipped = ", ".join(f"{k} ({v})" for k, v in self.not_configured.items())
+        return (
+            f"<b>Read</b>: {html.escape(read) or 'nothing'}"
+            + (f"<br><b>Not configured</b>: {html.escape(skipped)}" if skipped else "")
+            + (f"<br><b>Gaps</b><ul>{gaps}</ul>" if gaps else "")
         )
 
 
-def _read(
-    name: str,
-    frames: dict[str, pd.DataFrame],
-    gaps: dict[str, str],
-    why_not: str,
-    read: Callable[[], pd.DataFrame],
-) -> None:
-    """Read one source; a source not configured or not readable becomes a gap (recorded), never an abort."""
+_FIXES = {
+    "kubernetes rollouts": "RBAC: list deployments and replicasets in the namespace",
+    "configmaps and secrets": "RBAC: list configmaps and secrets (metadata only) in the namespace",
+    "codedeploy": "codedeploy:ListDeploymentGroups, ListDeployments, BatchGetDeployments",
+    "cloudtrail": "cloudtrail:LookupEvents",
+    "cloudformation": "cloudformation:DescribeStacks, DescribeStackEvents",
+    "infrastructure repositories": "set infra_repos or $RUNBOOK_INFRA_REPOS to local git clones",
+    "guardduty": "guardduty:ListDetectors, ListFindings, GetFindings",
+    "securityhub": "securityhub:GetFindings",
+}
+
+
+def _read(sources: ChangeSources, name: str, why_not: str, read: Callable[[], pd.DataFrame]) -> None:
+    """Read one source: not configured is an info finding; not readable a recorded gap; never an abort."""
     if why_not:
-        gaps[name] = why_not
-    else:
-        try:
-            frames[name] = read()
-            return
-        except BackendError as exc:
-            gaps[name] = str(exc)
-    record.finding(f"Gap: {name} not read", severity="low", source=name, reason=gaps[name])
-    frames[name] = pd.DataFrame()
+        sources.not_configured[name] = why_not
+        sources.frames[name] = pd.DataFrame()
+        record.finding(f"{name} not read: {why_not}", severity="info", source=name, role="not-configured")
+        return
+    with record.degrade(name, fix=_FIXES.get(name, "")) as step:
+        frame = read()
+    if step.gap:
+        frame = pd.DataFrame()
+        frame.attrs["gap"] = step.gap
+    elif record.missing(frame):  # a read step of the backend recorded the gap itself
+        step.gap = dict(frame.attrs["gap"])
+    if step.gap:
+        sources.gaps[name] = step.gap["why"]
+    sources.frames[name] = frame
 
 
 def _rollouts(namespace: str, deployment: str, minutes: float, context: str) -> pd.DataFrame:
@@ -179,50 +199,44 @@ def collect_changes(
     repos = [
         r.strip() for r in (infra_repos or os.environ.get("RUNBOOK_INFRA_REPOS", "")).split(",") if r.strip()
     ]
-    frames: dict[str, pd.DataFrame] = {}
-    gaps: dict[str, str] = {}
+    sources = ChangeSources(minutes=minutes, namespace=namespace, frames={}, gaps={})
     no_namespace = "" if namespace else "not configured: no namespace"
     _read(
+        sources,
         "kubernetes rollouts",
-        frames,
-        gaps,
         no_namespace,
         lambda: _rollouts(namespace, deployment, minutes, context),
     )
     _read(
+        sources,
         "configmaps and secrets",
-        frames,
-        gaps,
         no_namespace,
         lambda: config_changes(namespace=namespace, minutes=minutes, context=context),
     )
     _read(
+        sources,
         "codedeploy",
-        frames,
-        gaps,
         "" if codedeploy_application else "not configured: no codedeploy_application",
         lambda: codedeploy.deployments(application=codedeploy_application, minutes=minutes),
     )
-    _read("cloudtrail", frames, gaps, "", lambda: cloudtrail.lookup_events(minutes=minutes, read_only=False))
+    _read(sources, "cloudtrail", "", lambda: cloudtrail.lookup_events(minutes=minutes, read_only=False))
     _read(
+        sources,
         "cloudformation",
-        frames,
-        gaps,
         "",
         lambda: cloudformation.stack_events(
             stacks=[s.strip() for s in stacks.split(",") if s.strip()], minutes=minutes
         ),
     )
     _read(
+        sources,
         "infrastructure repositories",
-        frames,
-        gaps,
         "" if repos else "not configured: set infra_repos or $RUNBOOK_INFRA_REPOS",
         lambda: git_changes(repos=repos, minutes=minutes),
     )
-    _read("guardduty", frames, gaps, "", lambda: security.guardduty_findings())
-    _read("securityhub", frames, gaps, "", lambda: security.securityhub_findings())
-    return ChangeSources(minutes=minutes, namespace=namespace, frames=frames, gaps=gaps)
+    _read(sources, "guardduty", "", lambda: security.guardduty_findings())
+    _read(sources, "securityhub", "", lambda: security.securityhub_findings())
+    return sources
 
 
 def _extra_rows(frames: dict[str, pd.DataFrame]) -> list[dict[str, Any]]:
@@ -277,7 +291,9 @@ def _extra_rows(frames: dict[str, pd.DataFrame]) -> list[dict[str, Any]]:
 
 
 def change_timeline(sources: ChangeSources) -> pd.DataFrame:
-    """Every change of every source in one frame, newest first (pure over the sources' frames)."""
+    """Every change of every source in one frame, newest first (pure over the sources' frames).
+
+    Change sources that could not be read mark the timeline missing (`record.missing(timeline)`)."""
     f = sources.frames
     base = change_events(deploys=f.get("codedeploy"), trail=f.get("cloudtrail"))
     rollouts = f.get("kubernetes rollouts")
@@ -289,14 +305,22 @@ def change_timeline(sources: ChangeSources) -> pd.DataFrame:
     frame = frame[frame["time"] >= since]
     for column in ("revision", "previous_revision"):
         frame[column] = frame[column].astype("Int64")
-    return frame.sort_values("time", ascending=False, kind="stable").reset_index(drop=True)
+    frame = frame.sort_values("time", ascending=False, kind="stable").reset_index(drop=True)
+    unread = {k: v for k, v in sources.gaps.items() if k not in ("guardduty", "securityhub")}
+    if unread:  # already recorded as gaps; the timeline carries them for the diagnosis
+        frame.attrs["gap"] = {
+            "what": "changes from " + ", ".join(unread),
+            "why": "; ".join(f"{k}: {v}" for k, v in unread.items()),
+            "fix": "; ".join(_FIXES.get(k, "") for k in unread),
+        }
+    return frame
 
 
 @dataclasses.dataclass(frozen=True)
 class Symptom:
-    alb: pd.DataFrame  # per minute: avg_ms, p99_ms, requests, target_5xx, error_rate_pct (empty: gap)
+    alb: pd.DataFrame  # per minute: avg_ms, p99_ms, requests, target_5xx, error_rate_pct (empty: not read)
     spike: Any  # rk.aws.Spike or None
-    gap: str = ""
+    gap: str = ""  # why it was not read: a recorded gap (alb marked `record.missing`) or not configured
 
     def _repr_html_(self) -> str:
         if self.gap:
@@ -315,37 +339,41 @@ def symptom_metrics(*, load_balancer: str, minutes: float = 240) -> Symptom:
     from runbook_kit.aws.alb import alb_metrics, diagnose_spike
 
     if not load_balancer:
-        record.finding(
-            "Gap: symptom not read",
-            severity="low",
-            source="symptom",
-            reason="not configured: no load_balancer",
-        )
-        return Symptom(alb=pd.DataFrame(), spike=None, gap="not configured: no load_balancer")
-    try:
+        why = "not configured: no load_balancer"
+        record.finding(f"symptom not read: {why}", severity="info", source="symptom", role="not-configured")
+        return Symptom(alb=pd.DataFrame(), spike=None, gap=why)
+    with record.degrade(
+        f"error rate and p99 of load balancer {load_balancer}",
+        fix="cloudwatch:GetMetricData on AWS/ApplicationELB",
+    ) as step:
         alb = alb_metrics(load_balancer=load_balancer, minutes=minutes)
         return Symptom(alb=alb, spike=diagnose_spike(alb, load_balancer=load_balancer))
-    except BackendError as exc:
-        record.finding("Gap: symptom not read", severity="low", source="symptom", reason=str(exc))
-        return Symptom(alb=pd.DataFrame(), spike=None, gap=str(exc))
+    missing = pd.DataFrame()
+    missing.attrs["gap"] = step.gap
+    return Symptom(alb=missing, spike=None, gap=str((step.gap or {}).get("why", "")))
 
 
 def diagnose_what_changed(*, timeline: pd.DataFrame, symptom: Symptom, tolerance_minutes: float = 60) -> Any:
     """Name the changes nearest the symptom's start (or the latest ones when there is no symptom)."""
     from runbook_kit.investigate.correlate import diagnose_cause
 
+    unread = record.missing(timeline)  # change sources that were gaps: the cause may be among them
     record.finding(
-        f"{len(timeline)} change(s) in the window",
+        f"{len(timeline)} change(s) in the window"
+        + (f" (incomplete: {timeline.attrs['gap']['what']} could not be read)" if unread else ""),
         severity="info",
         by_source=timeline["source"].value_counts().to_dict() if len(timeline) else {},
+        missing=unread,
     )
     if symptom.spike is not None and symptom.spike.detected:
         return diagnose_cause(spike=symptom.spike, changes=timeline, tolerance_minutes=tolerance_minutes)
     latest = timeline.head(3)
+    why = f" (symptom not read: {symptom.gap})" if symptom.gap else ""
     record.finding(
-        "No symptom start to correlate with: the latest changes are listed",
+        f"No symptom start to correlate with{why}: the latest changes are listed",
         severity="medium",
         latest=[f"{r['time']:%H:%M} {r['source']}: {r['change']}" for _, r in latest.iterrows()],
+        missing=record.missing(symptom.alb, timeline),
     )
     return latest
 

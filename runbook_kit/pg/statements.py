@@ -35,18 +35,16 @@ _HOW = ("add pg_stat_statements to shared_preload_libraries (on RDS: in the DB p
 
 
 def slow_queries(*, dsn: str = "", limit: int = 20, conn: Any | None = None) -> pd.DataFrame:
-    """The statements with the most total execution time; empty (with a finding) when unavailable."""
+    """The statements with the most total execution time; empty, marked missing, with a recorded gap
+    when unavailable (extension not installed, no permission)."""
     import pandas as pd
 
-    empty = pd.DataFrame(columns=_COLUMNS)
     with connected(dsn=dsn, conn=conn) as c:
         _, rows = fetch(c, _INSTALLED, op="check pg_stat_statements")
         if not rows:
-            record.gap("slow-query history (pg_stat_statements)",
-                       why="the pg_stat_statements extension is not installed in this database",
-                       fix=_HOW)
-            empty.attrs["gap"] = {"what": "slow-query history (pg_stat_statements)", "why": "not installed"}
-            return empty
+            return record.gap_frame(_COLUMNS, what="slow-query history (pg_stat_statements)",
+                                    why="the pg_stat_statements extension is not installed in this database",
+                                    fix=_HOW)
         schema = '"' + str(rows[0][0]).replace('"', '""') + '"'
         _, version = fetch(c, "SELECT current_setting('server_version_num')::int", op="server version")
         suffix = "_exec_time" if version[0][0] >= 130000 else "_time"
@@ -55,10 +53,8 @@ def slow_queries(*, dsn: str = "", limit: int = 20, conn: Any | None = None) -> 
             columns, data = fetch(c, _SQL.format(schema=schema, **names), {"limit": limit},
                                   op="read pg_stat_statements")
         except BackendError as err:  # e.g. installed but not preloaded, or no permission
-            record.gap("slow-query history (pg_stat_statements)", why=str(err),
-                       fix="grant pg_read_all_stats to the runbook's role; or " + _HOW)
-            empty.attrs["gap"] = {"what": "slow-query history (pg_stat_statements)", "why": str(err)}
-            return empty
+            return record.gap_frame(_COLUMNS, what="slow-query history (pg_stat_statements)", why=str(err),
+                                    fix="grant pg_read_all_stats to the runbook's role; or " + _HOW)
     frame = pd.DataFrame(data, columns=columns)
     for col in ("total_min", "mean_ms", "max_ms", "share_pct"):
         frame[col] = frame[col].astype(float).round(2)

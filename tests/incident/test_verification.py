@@ -45,8 +45,17 @@ def test_alarms_ok_failing_and_a_gap(s3_endpoint, monkeypatch, closed_port):
     from runbook_kit import clients
 
     clients.reset()
+    before = len(record.entries_this_session())
     gap = verification.check_alarms(prefix="payments")
     assert gap.ok.tolist() == [None] and gap.detail[0].startswith("could not check")
+    [entry] = record.entries_this_session()[before:]  # a gap entry, not a finding: exit 3
+    assert entry.kind == "gap" and entry.title == "CloudWatch alarms payments"
+    assert "cloudwatch:DescribeAlarms" in entry.details["fix"]
+    assert record.missing(gap) == [f"CloudWatch alarms payments: {entry.details['why']}"]
+    verdict = verification.record_verdict(gap)
+    assert verdict.title.startswith("verdict: not verified")
+    assert verdict.details["missing"] == record.missing(gap)
+    clients.reset()
 
 
 def test_the_verdict_is_resolved_only_when_every_check_ran_and_passed():
@@ -75,3 +84,48 @@ def test_load_balancer_logs_and_top_on_the_latency_sandbox(use_sandbox):
     top = verification.kubectl_top(namespace=tl.LATENCY_NAMESPACE)
     assert {"pod", "node"} <= set(top.kind) and (top.memory_mib > 0).all()
     assert verification.record_verdict(alb, steady).title.startswith("verdict: NOT resolved — 2 check")
+
+
+def test_top_on_a_cluster_without_the_metrics_api_is_a_gap(tmp_path, monkeypatch):
+    """An API server that does not serve metrics.k8s.io (404, as without metrics-server): a gap entry
+    naming metrics-server, an empty frame marked missing, no error."""
+    import http.server
+    import json
+    import threading
+
+    class NoMetrics(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                               "reason": "NotFound", "code": 404,
+                               "message": "the server could not find the requested resource"})
+            self.send_response(404)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NoMetrics)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "c", "cluster": {"server": f"http://127.0.0.1:{server.server_port}"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    monkeypatch.setenv("RUNBOOK_RETRIES", "0")
+    from runbook_kit import clients
+
+    clients.reset()
+    try:
+        before = len(record.entries_this_session())
+        top = verification.kubectl_top(namespace="payments")
+        [entry] = record.entries_this_session()[before:]
+        assert entry.kind == "gap" and entry.title == "pod and node usage (metrics.k8s.io)"
+        assert "metrics-server" in entry.details["fix"]
+        assert top.empty and record.missing(top) == [f"{entry.title}: {entry.details['why']}"]
+    finally:
+        server.shutdown()
+        clients.reset()

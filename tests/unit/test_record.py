@@ -117,3 +117,14 @@ def test_degrade_records_the_gap_and_goes_on():
     with record.degrade("fine") as ok:
         pass
     assert ok.gap is None
+
+
+def test_gap_frame_records_the_gap_and_marks_the_empty_frame():
+    before = len(record.entries_this_session())
+    frame = record.gap_frame(["a", "b"], what="5xx rate of app/web/1", why="no datapoint in 60 min",
+                             fix="check the parameter load_balancer")
+    [entry] = record.entries_this_session()[before:]
+    assert entry.kind == "gap" and entry.details["fix"] == "check the parameter load_balancer"
+    assert list(frame.columns) == ["a", "b"] and frame.empty
+    assert record.missing(frame) == ["5xx rate of app/web/1: no datapoint in 60 min"]
+    assert record.status_of([entry]) == record.GAPS_STATUS

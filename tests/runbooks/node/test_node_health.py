@@ -176,3 +176,32 @@ def test_more_not_ready_nodes_than_the_blast_radius_is_refused(
     result = run(node_sandbox, tmp_path, "INC-72", mitigation="reboot", node=node, max_nodes=0)
     assert result.status == "failed" and "blast radius of 0" in result.failure
     assert aws_writes(node_sandbox) == []
+
+
+def test_unreadable_ec2_is_a_gap_and_a_reboot_on_it_is_refused(
+    node_sandbox: SandboxInfo, tmp_path: Any
+) -> None:
+    """EC2 and Auto Scaling unreachable (a dead port), Kubernetes readable: the run completes with gaps,
+    the diagnosis falls back to a drain, and a reboot asked for anyway carries the missing evidence,
+    so the guard refuses it."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    node, instance = bad_node(node_sandbox)
+    env = {**node_sandbox.env, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{dead}", "RUNBOOK_RETRIES": "0"}
+    result = run_notebook("node_health", parameters={"mitigation": "reboot"}, incident="INC-74",
+                          store=str(tmp_path), env=env, timeout=600)
+    assert result.status == "completed-with-gaps", result.failure
+    gaps = {e.title: e.details for e in result.entries if e.kind == "gap"}
+    assert {f"EC2 status checks of {instance}", f"Auto Scaling group of {instance}"} <= set(gaps)
+    assert "ec2:DescribeInstanceStatus" in gaps[f"EC2 status checks of {instance}"]["fix"]
+    assert f"EC2 state of {instance}" in gaps  # the closing check reads EC2 too: a gap, not a failure
+    assert not [f for f in result.findings if f.title.startswith("Gap")]  # gaps are gaps, not findings
+    cause = next(f for f in result.findings if f.details.get("recommended"))
+    assert cause.details["recommended"] == "drain" and cause.details["node"] == node
+    assert any(m.startswith(f"EC2 status checks of {instance}") for m in cause.details["missing"])
+    reboot = next(e for e in result.entries if e.kind == "action" and e.title.startswith("reboot instance"))
+    assert reboot.outcome == "refused" and reboot.details["missing_evidence"]
+    assert aws_writes(node_sandbox) == []

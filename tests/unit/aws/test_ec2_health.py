@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pandas as pd
 import pytest
 
 from runbook_kit.aws.ec2 import health_rows
-from runbook_kit.investigate.node_mitigation import plan_node_drain, plan_node_reboot
+from runbook_kit.investigate.node_mitigation import plan_node_drain, plan_node_reboot, plan_node_replacement
 from runbook_kit.investigate.nodes import NodeSnapshot, assess_node
 from runbook_kit.k8s.instances import node_rows, parse_provider_id
 
@@ -129,3 +130,33 @@ def test_a_healthy_node_needs_nothing_and_not_ready_with_good_checks_is_the_kube
     assert (calm.mitigation, calm.severity) == ("none", "info")
     kubelet = assess_node(snapshot([node("n1", "i-1", "False")], [status("i-1")], chosen=("n1",)))
     assert kubelet.mitigation == "replace" and "kubelet" in kubelet.cause
+
+
+def test_an_unreadable_group_is_not_no_group_and_its_replacement_is_refused() -> None:
+    """The host is at fault but the Auto Scaling group was a gap: drain, the gap carried as `missing`,
+    and a replacement asked for anyway is refused by the guard (it depends on the group)."""
+    from runbook_kit import guard
+
+    snap = snapshot([node("n2", "i-2", "False")], [status("i-2", system="impaired")], chosen=("n2",),
+                    group=False)
+    unread = "Auto Scaling group of i-2: aws autoscaling describe-auto-scaling-instances: permission denied"
+    host = assess_node(dataclasses.replace(snap, groups={}, gaps=(unread,)))
+    assert host.mitigation == "drain" and "could not be read" in host.reason
+    assert host.missing == (unread,)
+    plan = plan_node_replacement(host, mitigation="replace")
+    assert list(plan.missing_evidence) == [unread]
+    assert guard.apply(plan, dry_run=True).outcome == "refused"
+
+
+def test_unreadable_status_checks_leave_only_the_drain_and_a_reboot_is_refused() -> None:
+    snap = snapshot([node("n2", "i-2", "False")], [], chosen=("n2",))
+    health = pd.DataFrame(columns=list(snap.health.columns))
+    health.attrs["gap"] = {"what": "EC2 status checks of i-2", "why": "permission denied", "fix": "x"}
+    unread = ("EC2 status checks of i-2: permission denied",)
+    a = assess_node(dataclasses.replace(snap, health=health, gaps=unread))
+    assert a.mitigation == "drain" and a.missing == ("EC2 status checks of i-2: permission denied",)
+    reboot = plan_node_reboot(a, mitigation="reboot")
+    assert list(reboot.missing_evidence) == list(a.missing)
+    # without the gap, the same empty status means the instance is gone: nothing missing, nothing to do
+    gone = assess_node(dataclasses.replace(snap, health=pd.DataFrame(columns=list(snap.health.columns))))
+    assert gone.mitigation == "none" and gone.missing == () and "not found" in gone.cause
