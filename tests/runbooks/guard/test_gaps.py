@@ -10,6 +10,7 @@ from denying_proxy import denying_proxy
 
 from runbook_kit import record
 from runbook_kit.runner import run_notebook
+from runbook_sandbox.scenarios import runbook_parameters
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
 
@@ -23,7 +24,9 @@ def test_connection_exhaustion_on_a_plain_postgresql_without_aws_completes_with_
         monkeypatch.delenv(name, raising=False)
     env = {**info.env, "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_SHARED_CREDENTIALS_FILE":
            str(tmp_path / "none"), "AWS_EC2_METADATA_DISABLED": "true"}
-    result = run_notebook("db_connection_exhaustion", parameters={}, incident="INC-GAP",
+    # the user says the database is the RDS instance orders-db, but this machine has no AWS access
+    result = run_notebook("db_connection_exhaustion", parameters={"db_instance_id": "orders-db"},
+                          incident="INC-GAP",
                           store=str(tmp_path / "store"), env=env, timeout=600)
 
     assert result.status in ("succeeded", "completed-with-gaps"), result.failure
@@ -70,7 +73,8 @@ def test_crashloop_on_a_cluster_without_the_metrics_api_completes_with_gaps(fres
         config["clusters"][0]["cluster"]["server"] = url
         kubeconfig = tmp_path / "kubeconfig"
         kubeconfig.write_text(json.dumps(config))
-        result = run_notebook("pod_crashloop", parameters={}, incident="INC-GAP2",
+        result = run_notebook("pod_crashloop", parameters=runbook_parameters("pod_crashloop"),
+                              incident="INC-GAP2",
                               store=str(tmp_path / "store"), env={**info.env, "KUBECONFIG": str(kubeconfig)},
                               timeout=600)
 
@@ -98,7 +102,8 @@ def _no_cloudtrail(method: str, path: str, headers) -> tuple[int, str, dict] | N
 def test_latency_spike_without_cloudtrail_permission_still_names_the_deploy(fresh_sandbox, tmp_path):
     info = fresh_sandbox("latency")
     with denying_proxy(info.aws_endpoint, _no_cloudtrail) as (url, refused):
-        result = run_notebook("api_latency_spike", parameters={}, incident="INC-GAP3",
+        result = run_notebook("api_latency_spike", parameters=runbook_parameters("api_latency_spike"),
+                              incident="INC-GAP3",
                               store=str(tmp_path / "store"), env={**info.env, "AWS_ENDPOINT_URL": url},
                               timeout=600)
 

@@ -20,6 +20,7 @@ import psycopg
 import pytest
 
 from runbook_kit.runner import run_notebook
+from runbook_sandbox.scenarios import runbook_parameters
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
 
@@ -142,7 +143,8 @@ def test_every_runbook_on_a_read_only_machine_sends_no_write(fresh_sandbox, tmp_
     reset_pg_statements(info)
     env = {**info.env, "RUNBOOK_READ_ONLY": "1"}
     for name, parameters in MUTATING_RUNS:
-        result = run_notebook(name, parameters={**parameters, "dry_run": False}, incident="INC-RO",
+        result = run_notebook(name, parameters=runbook_parameters(name, **parameters, dry_run=False),
+                              incident="INC-RO",
                               store=str(tmp_path / "store"), env=env, timeout=600)
         actions = [e for e in result.entries if e.kind == "action"]
         assert actions, (name, result.failure)
@@ -152,8 +154,8 @@ def test_every_runbook_on_a_read_only_machine_sends_no_write(fresh_sandbox, tmp_
         assert all("RUNBOOK_READ_ONLY=1 is set" in e.details["why"] for e in refused), (name, refused)
     for name in ("pod_crashloop", "k8s_mitigation", "db_mitigation", "db_connection_exhaustion",
                  "api_latency_spike"):  # the everyday case: dry runs on a read-only machine just work
-        result = run_notebook(name, parameters={}, incident="INC-RO", store=str(tmp_path / "store"), env=env,
-                              timeout=600)
+        result = run_notebook(name, parameters=runbook_parameters(name), incident="INC-RO",
+                              store=str(tmp_path / "store"), env=env, timeout=600)
         assert result.status == "succeeded", (name, result.failure)
     assert k8s_writes(info, k8s_before) == []
     assert aws_writes(info, start) == []
