@@ -79,7 +79,8 @@ AUTHOR_STEPS_BEYOND_THE_RUNBOOKS = {
     "aws": {"find_spike", "insights_query", "top_errors", "instance_from_dsn", "metric_frame", "plot_metrics",
             "rds_metrics",
             # security findings, EC2 instances: steps of their own (issue 13)
-            "assess_targets", "security_findings", "guardduty_findings", "securityhub_findings", "stack_events",
+            "assess_targets", "security_findings", "guardduty_findings", "securityhub_findings",
+            "stack_events",
             "instance_health", "instance_metrics", "plan_reboot_instance", "plan_replace_instance"},
     "investigate": {"assess_database", "find_cause", "assess_node",
                     # the two plans api_latency_spike chooses between (plan_latency_mitigation)
