@@ -18,18 +18,22 @@ SATURATED = elb.TargetAssessment("saturation", "every target healthy but slow wh
                                  "high", mitigation="scale out")
 
 
+def changes(*rows: dict) -> pd.DataFrame:
+    frame = pd.DataFrame(list(rows), columns=COLUMNS)
+    frame["time"] = pd.to_datetime(frame["time"], utc=True)
+    return frame
+
+
 def rollout_cause(revision: int, previous: int):
     start = pd.Timestamp.now(tz="UTC")
     row = {"time": start - pd.Timedelta(minutes=1), "source": "kubernetes", "kind": "rollout",
            "change": f"rollout of {NAME} to revision {revision}", "who": "", "ref": f"rev-{revision}",
            "target": f"deployment/{NAME} in {NS}", "revision": revision, "previous_revision": previous}
-    frame = pd.DataFrame([row], columns=COLUMNS)
-    frame["time"] = pd.to_datetime(frame["time"], utc=True)
-    return find_cause(frame, start=start)
+    return find_cause(changes(row), start=start)
 
 
 def test_saturation_with_no_rollout_to_undo_scales_out_within_the_cap(use_sandbox):
-    cause = find_cause(pd.DataFrame(columns=COLUMNS), start=pd.Timestamp.now(tz="UTC"))
+    cause = find_cause(changes(), start=pd.Timestamp.now(tz="UTC"))
     plan = plan_latency_mitigation(cause=cause, targets=SATURATED, namespace=NS, deployment=NAME,
                                    factor=1.5, max_replicas=4)
     assert plan.command.startswith(f"kubectl scale deployment/{NAME}"), plan.command
