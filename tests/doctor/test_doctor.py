@@ -192,6 +192,21 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path):
                                    "(see `runbook list`)")
 
 
+def test_a_runbook_calling_a_step_without_declared_permissions_is_named_exit_2(tmp_path: Path):
+    import nbformat
+
+    folder = tmp_path / "runbooks"
+    folder.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Custom\n\nA custom runbook."),
+                nbformat.v4.new_code_cell("rk.k8s.pod_status(namespace='a')\nrk.custom.fix_it()")]
+    nbformat.write(nb, folder / "custom_fix.ipynb")
+    done = doctor("custom_fix", env={"RUNBOOK_PATH": str(folder)}, home=tmp_path)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip() == ("runbook: runbook 'custom_fix' calls steps whose permissions "
+                                   "runbook_kit/permissions.py does not declare: rk.custom.fix_it")
+
+
 def _request_permission(entry: dict) -> tuple[str, str, str, str, bool] | None:
     """(verb, group, resource, subresource, all_namespaces) of a logged API request; None for discovery
     and reviews."""
