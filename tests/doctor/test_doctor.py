@@ -18,6 +18,7 @@ import pytest
 
 from runbook_sandbox.k8s.access import deny
 from runbook_sandbox.manager import SandboxInfo
+from runbook_sandbox.scenarios import runbook_parameters
 
 _OURS = ("AWS_", "KUBECONFIG", "RUNBOOK_", "PG", "DATABASE_URL")
 
@@ -234,6 +235,8 @@ def _request_permission(entry: dict) -> tuple[str, str, str, str, bool] | None:
     ("k8s_mitigation",
      ["-p", "namespace", "payments", "-p", "deployment", "api", "-p", "action", "drain",
       "-p", "node", "ip-10-0-1-23.ec2.internal", "-p", "max_pods", "50"]),
+    *[(name, [a for k, v in runbook_parameters(name).items() for a in ("-p", k, str(v))])
+      for name in ("api_latency_spike", "node_health")],
 ])
 def test_the_declared_rbac_covers_every_request_the_runbook_makes(
     sandbox: SandboxInfo, tmp_path: Path, runbook: str, params: list[str]
