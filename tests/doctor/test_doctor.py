@@ -208,6 +208,50 @@ def test_a_runbook_calling_a_step_without_declared_permissions_is_named_exit_2(t
                                    "runbook_kit/permissions.py does not declare: rk.custom.fix_it")
 
 
+# SigV4 scope -> IAM prefix, where they differ
+_IAM_PREFIX = {"monitoring": "cloudwatch"}
+
+
+def aws_requests(info: SandboxInfo) -> list[dict]:
+    import urllib.request
+
+    with urllib.request.urlopen(f"{info.aws_endpoint}/_sandbox/requests", timeout=5) as response:
+        return list(json.load(response))
+
+
+def _iam_action(entry: dict) -> str | None:
+    """`service:Action` of a logged AWS request (JSON target, query Action, RPC-v2 path); None: unknown."""
+    action = entry.get("action") or ""
+    if not action and "/operation/" in entry.get("path", ""):
+        action = entry["path"].rsplit("/operation/", 1)[1].strip("/")
+    service = entry.get("service") or ""
+    return f"{_IAM_PREFIX.get(service, service)}:{action}" if action and service else None
+
+
+# verify_resolution is left out: with the sandbox's parameters it makes no AWS call to compare
+@pytest.mark.parametrize("runbook", ["api_latency_spike", "node_health", "db_connection_exhaustion",
+                                     "db_mitigation", "triage", "what_changed"])
+def test_the_declared_iam_covers_every_aws_call_the_runbook_makes(
+    sandbox: SandboxInfo, tmp_path: Path, runbook: str
+):
+    """The IAM side of the same promise: every AWS API call of a dry run is a declared action."""
+    from runbook_kit import permissions
+
+    seen = len(aws_requests(sandbox))
+    params = [a for k, v in runbook_parameters(runbook).items() for a in ("-p", k, str(v))]
+    base = {k: v for k, v in os.environ.items() if not k.startswith(_OURS)}
+    done = subprocess.run(
+        [sys.executable, "-m", "runbook_kit.cli", "run", runbook, *params,
+         "--store", str(tmp_path / "store")],
+        env={**base, **sandbox.env, "HOME": str(tmp_path)}, cwd=tmp_path, capture_output=True, text=True,
+        timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    made = {a for a in map(_iam_action, aws_requests(sandbox)[seen:]) if a}
+    declared = {a.action for a in permissions.needs(runbook).iam}
+    assert made, "the run made no AWS request"
+    assert made <= declared, f"AWS calls not declared in permissions.py: {sorted(made - declared)}"
+
+
 def _request_permission(entry: dict) -> tuple[str, str, str, str, bool] | None:
     """(verb, group, resource, subresource, all_namespaces) of a logged API request; None for discovery
     and reviews."""
