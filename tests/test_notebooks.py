@@ -83,7 +83,7 @@ def test_notebook_is_thin_documented_and_committed_without_outputs(path):
     nb = json.loads(path.read_text())
     first = source(nb["cells"][0])
     assert nb["cells"][0]["cell_type"] == "markdown" and first.startswith("# ")
-    for section in ("When to use", "What it may change", "How to undo", "Permissions"):
+    for section in ("When to use", "What it may change", "How to undo", "Permissions needed"):
         assert section in first, f"first cell lacks '{section}'"
     for cell in nb["cells"]:
         if cell["cell_type"] != "code":
@@ -257,60 +257,8 @@ def test_show_marks_required_parameters():
     assert revision.split()[1:4] == ["int", "default", "None"]
 
 
-# --- per-runbook permissions: a runbook lists what its steps use, and nothing else ---------------------
-
-# A permission (as written in the first markdown cell) -> the rk steps that need it.
-PERMISSION_STEPS = {
-    "`pods/log`": {"k8s.container_logs", "k8s.diagnose_crashloop"},
-    "`events`": {"k8s.pod_events", "k8s.diagnose_crashloop"},
-    "`metrics.k8s.io`": {"k8s.container_resources", "k8s.diagnose_crashloop"},
-    "`nodes`, `namespaces`": {"k8s.node_status"},
-    "`patch` on `deployments": {  # `deployments` or `deployments.apps`
-        "k8s.plan_mitigation", "k8s.plan_action", "investigate.plan_rollback_of_cause",
-    },
-    "`deployments/scale`": {"k8s.plan_action", "k8s.plan_scale"},
-    "`delete` on `pods`": {"k8s.plan_action", "k8s.plan_delete_pod"},
-    "`patch` on `nodes`": {"k8s.plan_action", "k8s.plan_cordon", "k8s.plan_uncordon"},
-    "`pods/eviction`": {"k8s.plan_action", "k8s.plan_drain"},
-    "`cloudtrail:LookupEvents`": {"aws.lookup_events"},
-    "`logs:StartQuery`": {
-        "aws.error_timeline", "aws.top_errors", "aws.diagnose_errors", "aws.insights_query",
-    },
-    "`codedeploy:ListDeployments`": {"aws.deployments"},
-    "`rds:DescribeDBParameters`": {
-        "aws.parameters", "aws.plan_max_connections", "investigate.plan_database_action",
-    },
-    "`rds:ModifyDBParameterGroup`": {"aws.plan_max_connections", "investigate.plan_database_action"},
-    "`rds:RebootDBInstance`": {"aws.plan_reboot", "investigate.plan_database_action"},
-    "`pg_signal_backend`": {
-        "pg.plan_terminate_idle", "pg.plan_cancel_long_queries", "pg.plan_terminate_long_queries",
-        "investigate.plan_database_action",
-    },
-    "`pg_read_all_stats`": {"pg.connection_snapshot"},
-}
-
-
-def _steps(nb: dict) -> set[str]:
-    used = set()
-    for cell in nb["cells"]:
-        if cell["cell_type"] != "code":
-            continue
-        for node in ast.walk(ast.parse(source(cell))):
-            if isinstance(node, ast.Call) and _step(node):
-                used.add(ast.unparse(node.func).removeprefix("rk."))
-    return used
-
-
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_permissions_listed_are_those_the_steps_use(path):
-    nb = json.loads(path.read_text())
-    first, used = source(nb["cells"][0]), _steps(nb)
-    permissions = first[first.index("**Permissions") :]
-    for permission, steps in PERMISSION_STEPS.items():
-        needed = bool(used & steps)
-        assert (permission in permissions) == needed, (
-            f"{permission} {'missing' if needed else 'listed but never used'} (steps: {sorted(used & steps)})"
-        )
+# --- per-runbook permissions: derived from the steps a runbook calls (runbook_kit/permissions.py) and
+# checked against its "Permissions needed" markdown, both directions, in tests/doctor/test_permissions.py.
 
 
 def test_nbval_runs_get_the_sandbox_names_appended_to_the_parameters_cell():

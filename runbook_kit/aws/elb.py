@@ -56,6 +56,8 @@ def _groups(load_balancer: str, target_group: str, elbv2: Any) -> list[dict[str,
         return groups
 
 
+@record.read_step("load balancer target health", columns=HEALTH_COLUMNS,
+                  fix="elasticloadbalancing:DescribeTargetGroups, DescribeTargetHealth")
 def target_health(
     *, load_balancer: str = "", target_group: str = "", elbv2: Any | None = None
 ) -> pd.DataFrame:
@@ -86,6 +88,8 @@ def target_health(
     ).reset_index(drop=True)
 
 
+@record.read_step("load balancer target group metrics", columns=METRIC_COLUMNS,
+                  fix="elasticloadbalancing:DescribeTargetGroups, cloudwatch:GetMetricData")
 def target_group_metrics(
     *,
     load_balancer: str = "",
@@ -165,7 +169,7 @@ def _last(s: pd.Series) -> float | None:
 
 @dataclasses.dataclass(frozen=True)
 class TargetAssessment:
-    cause: str  # unhealthy_subset | all_unhealthy | saturation | all_slow | healthy | no_targets
+    cause: str  # unhealthy_subset | all_unhealthy | saturation | all_slow | healthy | no_targets | unknown
     title: str
     severity: str
     unhealthy: tuple[str, ...] = ()
@@ -178,7 +182,17 @@ def assess_targets(
     """Which kind of target problem this is (pure): a bad subset, saturation, everyone slow, or none.
 
     Saturation: every target healthy, p99 over `slow_ms`, and requests of the last quarter hour at
-    least `saturation_growth` times the rest of the window's."""
+    least `saturation_growth` times the rest of the window's. A read that could not be done (a gap)
+    gives `unknown` where it matters: no health, no verdict; healthy targets without their metrics,
+    no saturation (nothing is scaled on evidence the runbook lacks)."""
+    if record.missing(health):
+        return TargetAssessment(
+            "unknown",
+            f"target health not known ({'; '.join(record.missing(health))}): a bad subset, saturation or "
+            "a slow deployment cannot be told apart",
+            "medium",
+            mitigation="check the target groups by hand (`aws elbv2 describe-target-health`)",
+        )
     if health.empty:
         return TargetAssessment(
             "no_targets",
@@ -203,6 +217,13 @@ def assess_targets(
             "critical",
             tuple(bad["target"]),
             "roll back the last change or fix the health check",
+        )
+    if record.missing(metrics):
+        return TargetAssessment(
+            "unknown",
+            f"all {len(health)} targets healthy; their latency and traffic not known "
+            f"({'; '.join(record.missing(metrics))}): saturation cannot be told",
+            "medium",
         )
     slow = metrics[metrics["p99_ms"].fillna(0) >= slow_ms] if not metrics.empty else metrics
     if len(slow):

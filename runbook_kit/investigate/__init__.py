@@ -15,6 +15,7 @@ from runbook_kit.investigate.actions import plan_database_action
 from runbook_kit.investigate.changes import change_events
 from runbook_kit.investigate.correlate import diagnose_cause, find_cause
 from runbook_kit.investigate.database import assess_database, diagnose_database
+from runbook_kit.investigate.latency import plan_latency_mitigation
 from runbook_kit.investigate.mitigate import plan_rollback_of_cause
 from runbook_kit.investigate.node_mitigation import (
     plan_node_drain,
@@ -53,6 +54,7 @@ __all__ = [
     "node_metrics",
     "node_snapshot",
     "plan_database_action",
+    "plan_latency_mitigation",
     "plan_node_drain",
     "plan_node_reboot",
     "plan_node_replacement",

@@ -18,6 +18,7 @@ import pytest
 
 from runbook_sandbox.k8s.access import deny
 from runbook_sandbox.manager import SandboxInfo
+from runbook_sandbox.scenarios import runbook_parameters
 
 _OURS = ("AWS_", "KUBECONFIG", "RUNBOOK_", "PG", "DATABASE_URL")
 
@@ -192,6 +193,65 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path):
                                    "(see `runbook list`)")
 
 
+def test_a_runbook_calling_a_step_without_declared_permissions_is_named_exit_2(tmp_path: Path):
+    import nbformat
+
+    folder = tmp_path / "runbooks"
+    folder.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Custom\n\nA custom runbook."),
+                nbformat.v4.new_code_cell("rk.k8s.pod_status(namespace='a')\nrk.custom.fix_it()")]
+    nbformat.write(nb, folder / "custom_fix.ipynb")
+    done = doctor("custom_fix", env={"RUNBOOK_PATH": str(folder)}, home=tmp_path)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip() == ("runbook: runbook 'custom_fix' calls steps whose permissions "
+                                   "runbook_kit/permissions.py does not declare: rk.custom.fix_it")
+
+
+# SigV4 scope -> IAM prefix, where they differ
+_IAM_PREFIX = {"monitoring": "cloudwatch"}
+
+
+def aws_requests(info: SandboxInfo) -> list[dict]:
+    import urllib.request
+
+    with urllib.request.urlopen(f"{info.aws_endpoint}/_sandbox/requests", timeout=5) as response:
+        return list(json.load(response))
+
+
+def _iam_action(entry: dict) -> str | None:
+    """`service:Action` of a logged AWS request (JSON target, query Action, RPC-v2 path); None: unknown."""
+    action = entry.get("action") or ""
+    if not action and "/operation/" in entry.get("path", ""):
+        action = entry["path"].rsplit("/operation/", 1)[1].strip("/")
+    service = entry.get("service") or ""
+    return f"{_IAM_PREFIX.get(service, service)}:{action}" if action and service else None
+
+
+# verify_resolution is left out: with the sandbox's parameters it makes no AWS call to compare
+@pytest.mark.parametrize("runbook", ["api_latency_spike", "node_health", "db_connection_exhaustion",
+                                     "db_mitigation", "triage", "what_changed"])
+def test_the_declared_iam_covers_every_aws_call_the_runbook_makes(
+    sandbox: SandboxInfo, tmp_path: Path, runbook: str
+):
+    """The IAM side of the same promise: every AWS API call of a dry run is a declared action."""
+    from runbook_kit import permissions
+
+    seen = len(aws_requests(sandbox))
+    params = [a for k, v in runbook_parameters(runbook).items() for a in ("-p", k, str(v))]
+    base = {k: v for k, v in os.environ.items() if not k.startswith(_OURS)}
+    done = subprocess.run(
+        [sys.executable, "-m", "runbook_kit.cli", "run", runbook, *params,
+         "--store", str(tmp_path / "store")],
+        env={**base, **sandbox.env, "HOME": str(tmp_path)}, cwd=tmp_path, capture_output=True, text=True,
+        timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    made = {a for a in map(_iam_action, aws_requests(sandbox)[seen:]) if a}
+    declared = {a.action for a in permissions.needs(runbook).iam}
+    assert made, "the run made no AWS request"
+    assert made <= declared, f"AWS calls not declared in permissions.py: {sorted(made - declared)}"
+
+
 def _request_permission(entry: dict) -> tuple[str, str, str, str, bool] | None:
     """(verb, group, resource, subresource, all_namespaces) of a logged API request; None for discovery
     and reviews."""
@@ -219,6 +279,8 @@ def _request_permission(entry: dict) -> tuple[str, str, str, str, bool] | None:
     ("k8s_mitigation",
      ["-p", "namespace", "payments", "-p", "deployment", "api", "-p", "action", "drain",
       "-p", "node", "ip-10-0-1-23.ec2.internal", "-p", "max_pods", "50"]),
+    *[(name, [a for k, v in runbook_parameters(name).items() for a in ("-p", k, str(v))])
+      for name in ("api_latency_spike", "node_health")],
 ])
 def test_the_declared_rbac_covers_every_request_the_runbook_makes(
     sandbox: SandboxInfo, tmp_path: Path, runbook: str, params: list[str]

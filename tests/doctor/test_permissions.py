@@ -1,14 +1,19 @@
-"""The declared permissions table (runbook_kit/permissions.py) against the runbooks' own prose.
+"""runbook_kit/permissions.py (the one source) against the steps the runbooks call and their prose.
 
-What is checked, per runbook, inside the markdown section that starts at "Permissions needed" in its
-first cell:
-  * Kubernetes: some bullet line holds both the verb and the resource in backticks (`get` … `pods/log`,
-    `deployments` or `deployments.apps`); when a resource name exists in two groups (`pods` and the
-    `pods` of metrics.k8s.io) the non-core group must be named on that line too;
-  * IAM: the action, e.g. `cloudwatch:GetMetricData`, in backticks;
-  * SQL: the predefined role, e.g. `pg_signal_backend`, in backticks.
-The prose may say more than the table (a comment, an optional extra); the table may not say more
-than the prose, and every shipped runbook must have an entry.
+A runbook's needs are derived from the `rk.` steps its code cells call (permissions.STEPS). What is
+checked, per runbook, inside the markdown section that starts at "Permissions needed" in its first
+cell (bullets in the standard form `- **Kubernetes RBAC** …`, `- **IAM** …`, `- **SQL** …`; other
+bullets such as **EKS**, **HTTP** or **git** describe access outside the runbook's steps and are
+not parsed):
+  * declared → listed: Kubernetes: some bullet line holds both the verb and the resource in backticks
+    (`get` … `pods/log`, `deployments` or `deployments.apps`); when a resource name exists in two
+    groups (`pods` and the `pods` of metrics.k8s.io) the non-core group must be named on that line
+    too. IAM: the action, e.g. `cloudwatch:GetMetricData`, in backticks. SQL: the predefined role,
+    e.g. `pg_signal_backend`, in backticks;
+  * listed → declared: every backticked IAM action of an **IAM** bullet and every `pg_*` role of a
+    **SQL** bullet is declared; in a **Kubernetes RBAC** bullet, within each clause (`;`-separated:
+    "`get`, `list` on `pods`, `events`"), every resource is declared with one of the clause's verbs
+    and every verb on one of its resources (prose groups verbs, so not every pair need be declared).
 """
 
 from __future__ import annotations
@@ -54,9 +59,132 @@ def mentions_rbac(lines: list[str], p: K8sPermission) -> bool:
     )
 
 
+SHIPPED = (
+    "api_latency_spike", "db_connection_exhaustion", "db_mitigation", "k8s_mitigation", "node_health",
+    "pod_crashloop", "triage", "verify_resolution", "what_changed",
+)
+VERBS = {"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"}
+IAM_ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9*]+$")
+# `pods`, `pods/log`, `deployments.apps`; not `dryRun=All`
+RESOURCE = re.compile(r"^[a-z][a-z0-9.-]*(/[a-z]+)?$")
+
+
 def test_every_shipped_runbook_declares_its_permissions():
     shipped = {b.name for b in catalog.runbooks()}
+    assert shipped >= set(SHIPPED)
     assert shipped <= set(permissions.declared()), shipped - set(permissions.declared())
+    for name in SHIPPED:
+        nb = catalog.load(catalog.find(name).path)
+        assert not permissions.undeclared_steps(nb), (name, permissions.undeclared_steps(nb))
+        needs = permissions.needs(name)
+        assert needs.k8s or needs.iam or needs.sql, f"{name} needs nothing?"
+
+
+def headed(section: str, heading: str) -> list[str]:
+    return [ln for ln in bullets(section) if re.sub(r"^\s*[-*]\s+", "", ln).startswith(f"**{heading}**")]
+
+
+def ticked(line: str) -> list[str]:
+    return re.findall(r"`([^`]+)`", line)
+
+
+def listed_not_declared(name: str) -> list[str]:
+    """What the markdown lists that the steps do not need (see the module docstring)."""
+    section, needs = permissions_section(name), permissions.needs(name)
+    actions = {a.action for a in needs.iam}
+    extra = [t for ln in headed(section, "IAM") for t in ticked(ln)
+             if IAM_ACTION.match(t) and t not in actions]
+    roles = {r.role for r in needs.sql}
+    extra += [t for ln in headed(section, "SQL") for t in ticked(ln)
+              if t.startswith("pg_") and t not in roles]
+    groups = {p.group for p in needs.k8s if p.group}
+    for line in headed(section, "Kubernetes RBAC"):
+        for clause in line.split(";"):
+            tokens = ticked(clause)
+            verbs = {t for t in tokens if t in VERBS}
+            group = next((t for t in tokens if t in groups and "." in t), None)
+            resources = [t for t in tokens if t not in VERBS and t != group and RESOURCE.match(t)]
+            if resources and not verbs:
+                extra.append(f"{resources} without a verb in {clause.strip()!r}")
+
+            def declared(verb: str, resource: str, group: str | None = group) -> bool:
+                res, _, sub = resource.partition("/")
+                res, _, res_group = res.partition(".")
+                want = res_group or group
+                return any(
+                    (p.verb, p.resource, p.subresource) == (verb, res, sub)
+                    and (want is None or p.group == want)
+                    for p in needs.k8s
+                )
+
+            extra += [f"{verbs} {r}" for r in resources if not any(declared(v, r) for v in verbs)]
+            extra += [f"{v} {resources}" for v in verbs
+                      if resources and not any(declared(v, r) for r in resources)]
+    return extra
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_the_runbook_markdown_lists_nothing_its_steps_do_not_need(name: str):
+    extra = listed_not_declared(name)
+    assert not extra, f"{name}: its 'Permissions needed' lists what none of its steps needs: {extra}"
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_the_permissions_section_has_the_standard_form(name: str):
+    section, needs = permissions_section(name), permissions.needs(name)
+    assert section.startswith("Permissions needed**:\n- "), section[:60]
+    for heading, has in (("Kubernetes RBAC", needs.k8s), ("IAM", needs.iam), ("SQL", needs.sql)):
+        assert bool(headed(section, heading)) == bool(has), f"{name}: a **{heading}** bullet iff it is needed"
+    assert all(ln.startswith("- **") for ln in bullets(section)), bullets(section)
+
+
+def test_needs_follow_from_the_steps_a_runbook_calls():
+    nb = catalog.load(catalog.find("pod_crashloop").path)
+    before = permissions.runbook_needs(nb)
+    assert "cloudtrail:LookupEvents" not in {a.action for a in before.iam}
+    nb["cells"].append(
+        {"cell_type": "code", "metadata": {}, "source": "trail = rk.aws.lookup_events(minutes=60)"}
+    )
+    after = permissions.runbook_needs(nb)
+    assert {a.action for a in after.iam} == {"cloudtrail:LookupEvents"} and after.k8s == before.k8s
+    assert after.backends == ("aws", "k8s")
+
+
+def test_a_step_without_declared_permissions_is_refused_by_name():
+    nb = {"cells": [{"cell_type": "code", "metadata": {}, "source": "x = rk.k8s.pod_status(namespace='a')\n"
+                     "rk.k8s.shiny_new_step(x)"}]}
+    assert permissions.steps(nb) == ("k8s.pod_status", "k8s.shiny_new_step")
+    assert permissions.undeclared_steps(nb) == ("k8s.shiny_new_step",)
+    with pytest.raises(UnknownRunbook, match=r"rk\.k8s\.shiny_new_step"):
+        permissions.runbook_needs(nb)
+
+
+def test_every_declared_step_is_a_real_step():
+    import runbook_kit as rk
+
+    missing = []
+    for name in permissions.STEPS:
+        obj = rk
+        for part in name.split("."):
+            obj = getattr(obj, part, None)
+        if not callable(obj):
+            missing.append(name)
+    assert not missing, f"permissions.STEPS names steps rk does not have: {missing}"
+
+
+def test_merged_needs_keep_the_strongest_form():
+    code = ("rk.k8s.container_resources(namespace='a')\nrk.verification.kubectl_top(namespace='a')\n"
+            "rk.investigate.plan_rollback_of_cause(cause=c)")
+    nb = {"cells": [{"cell_type": "code", "metadata": {}, "source": code}]}
+    needs = permissions.runbook_needs(nb)
+    metrics = [p for p in needs.k8s if p.group == "metrics.k8s.io" and p.resource == "pods"]
+    assert sorted(p.verb for p in metrics) == ["get", "list"] and all(p.optional for p in metrics)
+    core_pods = [p for p in needs.k8s if (p.verb, p.resource, p.group) == ("list", "pods", "")]
+    assert len(core_pods) == 1 and not core_pods[0].optional
+    patch = next(p for p in needs.k8s if p.verb == "patch")
+    assert patch.purpose == "mitigate"
+    get_deployment = [p for p in needs.k8s if (p.verb, p.resource) == ("get", "deployments")]
+    assert len(get_deployment) == 1 and get_deployment[0].purpose == "read"
 
 
 @pytest.mark.parametrize("name", sorted(permissions.declared()))
@@ -77,8 +205,21 @@ def test_rbac_spellings():
 
 
 def test_needs_of_an_undeclared_runbook_is_refused():
-    with pytest.raises(UnknownRunbook, match="declares no permissions"):
+    with pytest.raises(UnknownRunbook, match="no runbook named 'not_a_runbook'"):
         permissions.needs("not_a_runbook")
+
+
+def test_needs_of_a_runbook_calling_an_undeclared_step_names_the_step(tmp_path, monkeypatch):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Custom\n\nA custom runbook."),
+                nbformat.v4.new_code_cell("rk.k8s.pod_status(namespace='a')\nrk.custom.fix_it()")]
+    nbformat.write(nb, tmp_path / "custom_fix.ipynb")
+    monkeypatch.setenv("RUNBOOK_PATH", str(tmp_path))
+    with pytest.raises(UnknownRunbook, match=r"runbook 'custom_fix' calls steps .* rk\.custom\.fix_it"):
+        permissions.needs("custom_fix")
+    assert "custom_fix" not in permissions.declared() and "pod_crashloop" in permissions.declared()
 
 
 def test_backends_follow_from_the_table():

@@ -78,12 +78,13 @@ AUTHOR_STEPS_BEYOND_THE_RUNBOOKS = {
     "pg": {"assess_connections", "plan_cancel_long_queries", "plan_terminate_long_queries"},
     "aws": {"find_spike", "insights_query", "top_errors", "instance_from_dsn", "metric_frame", "plot_metrics",
             "rds_metrics",
-            # load balancer targets, security findings, EC2 instances: steps of their own (issue 13)
-            "target_health", "target_group_metrics", "assess_targets", "diagnose_targets",
-            "security_findings", "guardduty_findings", "securityhub_findings", "stack_events",
+            # security findings, EC2 instances: steps of their own (issue 13)
+            "assess_targets", "security_findings", "guardduty_findings", "securityhub_findings",
+            "stack_events",
             "instance_health", "instance_metrics", "plan_reboot_instance", "plan_replace_instance"},
     "investigate": {"assess_database", "find_cause", "assess_node",
-                    "plan_scale_out"},  # scale out on saturation: the latency scenario's mitigation
+                    # the two plans api_latency_spike chooses between (plan_latency_mitigation)
+                    "plan_rollback_of_cause", "plan_scale_out"},
 }
 
 

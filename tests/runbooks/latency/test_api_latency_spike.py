@@ -84,8 +84,12 @@ def test_dry_run_names_the_deploy_rules_out_the_database_and_writes_nothing(sand
     top = one(result.entries, "Top error")
     assert "payments" in json.dumps(top.details["errors"]) or "POST /api/checkout" in top.title
 
+    targets = one(result.entries, "every target healthy but slow")
+    assert targets.details["cause"] == "all_slow", "a deployment, not a bad subset nor saturation"
+
     [rollback] = [e for e in result.entries if e.kind == "action"]
     assert rollback.outcome == "dry-run" and rollback.details["server_validated"] is True
+    assert "targets: every target healthy but slow" in rollback.details["reason"]
     assert (
         rollback.command == f"kubectl rollout undo deployment/{tl.LATENCY_SERVICE} -n {tl.LATENCY_NAMESPACE} "
         "--to-revision=2"
