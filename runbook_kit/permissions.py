@@ -126,6 +126,18 @@ _NOTHING = Needs()
 STEPS: dict[str, Needs] = {
     "apply": _NOTHING,  # what it applies is declared by the plan_* step that built the plan
     # --- rk.k8s
+    # one read of the workload (rk.k8s.workload_snapshot); the views called on it read nothing more,
+    # but may also be called live, so they keep their own needs
+    "k8s.workload_snapshot": Needs(
+        k8s=(
+            *_k8s("get,list", "pods"),
+            *_k8s("get", "pods", subresource="log"),
+            *_k8s("list", "events"),
+            *_HISTORY,
+            *_DEPLOYMENT,
+            *_METRICS,
+        )
+    ),
     "k8s.pod_status": Needs(k8s=(*_k8s("list", "pods"), *_DEPLOYMENT)),
     "k8s.most_restarted_pod": _NOTHING,
     "k8s.plot_restarts": _NOTHING,
