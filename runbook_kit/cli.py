@@ -360,11 +360,14 @@ def serve(config_path: str, check_config: bool, listen: str | None, timeline_of:
         return
     import uvicorn
 
+    from runbook_kit.redact import Redactor
     from runbook_kit.serve.app import JsonFormatter, create_app
     from runbook_kit.serve.queue import Queue
 
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    credentials = {f"{source}_{name}": value for source, fields in cfg.sources.items()
+                   for name, value in fields.items() if isinstance(value, str)}
+    handler.setFormatter(JsonFormatter(Redactor.from_environment(extra=credentials)))
     logger = logging.getLogger("runbook.serve")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)

@@ -29,6 +29,7 @@ from starlette.requests import Request as HTTPRequest
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from runbook_kit.redact import Redactor
 from runbook_kit.serve import intake, recovery
 from runbook_kit.serve.config import ServeConfig
 from runbook_kit.serve.metrics import Metrics
@@ -220,7 +221,12 @@ def _child_env(config: ServeConfig) -> dict[str, str]:
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, message and the record's `fields`."""
+    """One JSON object per line: time, level, message and the record's `fields`, passed through the
+    same redactor as the records (the receiver's own credentials are known values to it)."""
+
+    def __init__(self, redactor: Redactor | None = None) -> None:
+        super().__init__()
+        self.redactor = redactor or Redactor.from_environment()
 
     def format(self, record: logging.LogRecord) -> str:
         data = {
@@ -230,4 +236,4 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         data.update(getattr(record, "fields", {}) or {})
-        return json.dumps(data, default=str)
+        return self.redactor.text(json.dumps(data, default=str))
