@@ -30,7 +30,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from runbook_kit.redact import Redactor
-from runbook_kit.serve import intake, recovery
+from runbook_kit.serve import intake, recovery, timeline
 from runbook_kit.serve.config import ServeConfig
 from runbook_kit.serve.metrics import Metrics
 from runbook_kit.serve.queue import Queue
@@ -136,6 +136,8 @@ def create_app(config: ServeConfig, *, queue: Queue | None = None) -> Starlette:
             task.add_done_callback(state["background"].discard)
         if admitted.queued and "worker" in state:
             state["worker"].wake()
+        if admitted.stored and "timeline" in state:
+            state["timeline"].wake()
         log.info(
             "stored",
             extra={
@@ -192,6 +194,9 @@ def create_app(config: ServeConfig, *, queue: Queue | None = None) -> Starlette:
         worker = Worker(queue=q, config=config, metrics=metrics, child_env=_child_env(config))
         state["worker"] = worker
         task = asyncio.create_task(worker.run())
+        forwarder = timeline.Forwarder(q, open_store(config.store))
+        state["timeline"] = forwarder
+        forwarding = asyncio.create_task(forwarder.run())
         try:
             yield
         finally:
@@ -199,6 +204,9 @@ def create_app(config: ServeConfig, *, queue: Queue | None = None) -> Starlette:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            forwarder.stop()  # one last copy of the lines the stopped runs left, bounded
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(forwarding, timeout=10)
             await asyncio.to_thread(state["writer"].close)
             if queue is None:
                 q.close()

@@ -22,6 +22,7 @@ import dataclasses
 import queue as stdqueue
 import threading
 import time
+from typing import Any
 
 from runbook_kit.serve.queue import Queue, Tx
 from runbook_kit.serve.routes import Route, RouteError, match
@@ -52,8 +53,15 @@ def _resolved(tx: Tx, event: AlertEvent, alert_id: int, out: Admitted) -> None:
     text = f"alert {_name(event)} resolved ({event.source}); no run is started for a resolved alert"
     if cancelled:
         text += f"; cancelled queued run(s) {', '.join(str(c['id']) for c in cancelled)}"
-    tx.event(kind="resolved", episode=event.episode, incident=incident, text=text)
+    tx.event(kind="resolved", episode=event.episode, incident=incident, text=text, details=_alert(event))
     tx.decide(alert_id, "resolved" + (f": cancelled {len(cancelled)} queued run(s)" if cancelled else ""))
+
+
+def _alert(event: AlertEvent) -> dict[str, Any]:
+    """What the incident's timeline keeps of an alert (labels and annotations are redacted there)."""
+    return {"alert": {"source": event.source, "status": event.status, "labels": dict(event.labels),
+                      "annotations": dict(event.annotations), "starts_at": event.starts_at,
+                      "fingerprint": event.fingerprint}}
 
 
 def _firing(
@@ -115,6 +123,7 @@ def _firing(
         incident=spec.incident,
         text=f"alert {_name(event)} firing ({event.source}) → run {run_id} of {spec.runbook} queued "
         f"({mode}) by route {route.name!r}",
+        details={**_alert(event), "severity": spec.severity, "title": spec.title},
     )
 
 

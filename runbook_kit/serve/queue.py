@@ -8,8 +8,11 @@ started and marks the others `interrupted`; nothing is re-run automatically.
 
     alerts   one row per distinct notification (dedupe_key UNIQUE); `duplicates` counts the others
     runs     queued → leased → running → succeeded | failed | aborted | interrupted | cancelled
-    events   the alert timeline (resolved, cancelled, cooldown, storm...) until the incident
-             lifecycle offers its own; `incident` and `episode` say where a line belongs
+    events   the alert timeline (firing, resolved, cancelled, storm, interrupted...); `incident` and
+             `episode` say where a line belongs; an outbox: runbook_kit.serve.timeline copies each
+             line with an incident into that incident's timeline (opening it with `details`'
+             severity and title) and sets `forwarded`, so a store that is down delays lines, never
+             loses them
 
 A connection is shared by threads behind one lock: every operation is a short transaction.
 """
@@ -52,9 +55,15 @@ CREATE INDEX IF NOT EXISTS runs_state ON runs(state);
 CREATE INDEX IF NOT EXISTS runs_episode ON runs(episode, created);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY, at REAL NOT NULL, episode TEXT, incident TEXT, kind TEXT NOT NULL,
-    text TEXT NOT NULL);
+    text TEXT NOT NULL, details TEXT, forwarded INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS events_episode ON events(episode);
 """
+# Columns added after the first release: a queue file written by an older receiver gains them.
+_MIGRATIONS = {
+    "events": (("details", "TEXT"), ("forwarded", "INTEGER NOT NULL DEFAULT 0")),
+}
+_OUTBOX_INDEX = "CREATE INDEX IF NOT EXISTS events_outbox ON events(forwarded, id)"
+
 
 
 class QueueBusy(RunbookError):
@@ -178,10 +187,18 @@ class Tx:
         ).fetchone()
         return row[0] if row else None
 
-    def event(self, *, kind: str, text: str, episode: str | None = None, incident: str | None = None) -> None:
+    def event(
+        self,
+        *,
+        kind: str,
+        text: str,
+        episode: str | None = None,
+        incident: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
         self.db.execute(
-            "INSERT INTO events(at, episode, incident, kind, text) VALUES (?,?,?,?,?)",
-            (time.time(), episode, incident, kind, text),
+            "INSERT INTO events(at, episode, incident, kind, text, details) VALUES (?,?,?,?,?,?)",
+            (time.time(), episode, incident, kind, text, json.dumps(details) if details else None),
         )
 
 
@@ -203,6 +220,12 @@ class Queue:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(_SCHEMA)
+        for table, columns in _MIGRATIONS.items():
+            have = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
+            for name, decl in columns:
+                if name not in have:
+                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
+        self.db.execute(_OUTBOX_INDEX)
 
     def close(self) -> None:
         with self._lock:
@@ -296,6 +319,7 @@ class Queue:
                 text=f"run {run_id} of {row[2]}: {state}"
                 + (f" ({reason})" if reason else "")
                 + (f"; record {record}" if record else ""),
+                details={"record": record} if record else None,
             )
 
     def recover(self) -> list[dict[str, Any]]:
@@ -333,6 +357,19 @@ class Queue:
         return {
             r["state"]: r["n"] for r in self.query("SELECT state, count(*) AS n FROM runs GROUP BY state")
         }
+
+    def outbox(self, *, limit: int = 200) -> list[dict[str, Any]]:
+        """Timeline lines not yet copied to their incident, oldest first."""
+        return self.query(
+            "SELECT * FROM events WHERE forwarded = 0 AND incident IS NOT NULL ORDER BY id LIMIT ?", (limit,)
+        )
+
+    def forwarded(self, event_ids: list[int], *, mark: int = 1) -> None:
+        """Mark lines copied (1) or left out on purpose (2: the incident already has them)."""
+        if not event_ids:
+            return
+        with self.transaction() as tx:
+            tx.db.executemany("UPDATE events SET forwarded = ? WHERE id = ?", [(mark, i) for i in event_ids])
 
     def events(self, *, episode: str | None = None, incident: str | None = None) -> list[dict[str, Any]]:
         if episode is not None:

@@ -11,6 +11,9 @@
           deployment: "{labels.deployment}"
           verify_timeout_s: 120                          # literals are coerced at load
         incident: "alert-{labels.alertname}-{fingerprint}"   # default
+        severity: {critical: P1, warning: P3}            # the alert's `severity` label → P0–P3, or a
+                                                         # level ("P2"); default: DEFAULT_SEVERITY_MAP
+        title: "{labels.alertname} in {labels.namespace}"    # the incident's title; default below
         mutate: false                                    # default: dry run, always
         cooldown: 900                                    # seconds; default 900
 
@@ -19,6 +22,12 @@ The first route that matches wins. Templates are plain text with `{labels.NAME}`
 expressions, no attribute access, so an alert's labels are data and never code. The values rendered
 from an alert are then validated and coerced exactly as `runbook run` does (params.validate), and
 reach the kernel only through the parameters cell.
+
+The incident a run belongs to is opened by the receiver (runbook_kit.serve.timeline) with the route's
+severity: a fixed level, or the alert's `severity` label mapped to a level (a label value the map
+does not name gets the map's `default`, P2 unless set). P0 is never inferred from a label by default:
+a total outage is declared by a person or by a route that says so. The title defaults to the alert's
+`summary` annotation, else its alertname and source.
 
 At load, every parameter name must be declared by the runbook's parameters cell, literals are coerced
 to the declared type, and `dry_run` cannot be set by a template: a route's `mutate` decides it.
@@ -33,6 +42,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from runbook_kit import catalog, params
+from runbook_kit import severity as sev
 from runbook_kit.errors import RunbookError
 from runbook_kit.serve.sources import AlertEvent
 
@@ -40,6 +50,13 @@ __all__ = ["ConfigError", "Route", "RouteError", "RunSpec", "load_routes", "matc
 
 DEFAULT_INCIDENT = "alert-{labels.alertname}-{fingerprint}"
 DEFAULT_COOLDOWN = 900.0
+# The alert's `severity` label → an incident level, when the route does not say otherwise. The label
+# values are those of the kube-prometheus rules, Grafana's and PagerDuty's (critical/error/warning/info).
+DEFAULT_SEVERITY_MAP = {
+    "critical": "P1", "page": "P1", "high": "P2", "error": "P2", "major": "P2",
+    "warning": "P3", "minor": "P3", "low": "P3", "info": "P3",
+}
+DEFAULT_SEVERITY = "P2"
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _FIELD = re.compile(rf"^(labels|annotations)\.({_NAME})$|^(fingerprint|source|status)$")
@@ -120,7 +137,49 @@ class RunSpec:
     incident: str
     mutate: bool
     target: str
-    severity: str | None
+    severity: str  # P0–P3: the level the incident is opened with
+    title: str  # the incident's title when this run opens it
+
+
+@dataclasses.dataclass(frozen=True)
+class Severity:
+    """A route's severity: a fixed level, or the alert's `severity` label through a map."""
+
+    level: str | None
+    mapping: Mapping[str, str]
+    default: str
+
+    def of(self, event: AlertEvent) -> str:
+        if self.level is not None:
+            return self.level
+        return self.mapping.get(event.labels.get("severity", "").strip().lower(), self.default)
+
+
+def _severity(raw: Any, where: str) -> Severity:
+    levels = list(sev.policy())
+    if raw is None:
+        return Severity(None, DEFAULT_SEVERITY_MAP, DEFAULT_SEVERITY)
+
+    def level(value: Any, field: str) -> str:
+        text = str(value).strip().upper()
+        if text not in levels:
+            raise ConfigError(f"{where}: {field}: {value!r} is not a severity level ({', '.join(levels)})")
+        return text
+
+    if isinstance(raw, str):
+        return Severity(level(raw, "severity"), {}, DEFAULT_SEVERITY)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: 'severity' must be a level ({', '.join(levels)}) or a mapping "
+                          "from the alert's severity label to levels")
+    default = level(raw.get("default", DEFAULT_SEVERITY), "severity.default")
+    mapping = {str(k).strip().lower(): level(v, f"severity.{k}") for k, v in raw.items() if k != "default"}
+    return Severity(None, mapping, default)
+
+
+def _title(event: AlertEvent) -> str:
+    summary = event.annotations.get("summary") or event.annotations.get("description")
+    name = event.labels.get("alertname") or event.fingerprint
+    return (summary or f"{name} ({event.source})").strip()[:200]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,6 +195,8 @@ class Route:
     mutate: bool
     cooldown: float
     declared: Mapping[str, params.Parameter]
+    severity: Severity = Severity(None, DEFAULT_SEVERITY_MAP, DEFAULT_SEVERITY)
+    title: Template | None = None
 
     def matches(self, event: AlertEvent) -> bool:
         if self.sources is not None and event.source not in self.sources:
@@ -170,8 +231,18 @@ class Route:
             incident=incident,
             mutate=self.mutate,
             target=target,
-            severity=event.labels.get("severity"),
+            severity=self.severity.of(event),
+            title=self._title(event),
         )
+
+    def _title(self, event: AlertEvent) -> str:
+        """The route's title template, else the default (a template naming a missing label falls back:
+        a title is never a reason to leave an alert without its run)."""
+        try:
+            text = self.title.render(event).strip() if self.title else ""
+        except RouteError:
+            text = ""
+        return text[:200] or _title(event)
 
 
 def _mapping(value: Any, where: str) -> dict[str, Any]:
@@ -196,6 +267,8 @@ def _route(raw: Any, index: int, source: str) -> Route:
         "incident",
         "mutate",
         "cooldown",
+        "severity",
+        "title",
     }
     unknown = sorted(set(raw) - known)
     if unknown:
@@ -262,6 +335,8 @@ def _route(raw: Any, index: int, source: str) -> Route:
         mutate=mutate,
         cooldown=cooldown,
         declared=declared,
+        severity=_severity(raw.get("severity"), where),
+        title=Template.parse(str(raw["title"]), f"{where}: title") if raw.get("title") else None,
     )
 
 

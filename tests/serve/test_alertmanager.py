@@ -8,6 +8,7 @@ from pathlib import Path
 
 from serve_harness import wait_for
 
+from runbook_kit import incident
 from runbook_sandbox import timeline as tl
 
 NS, DEP = tl.CRASHLOOP_NAMESPACE, tl.CRASHLOOP_DEPLOYMENT
@@ -74,3 +75,14 @@ def test_two_alertmanagers_one_run_record_names_oomkilled_resolved_in_timeline(
     )
     assert "no run is started for a resolved alert" in resolved[0]["text"]
     assert len(server.runs()) == 1
+    # the incident the route names was opened from the alert (severity label critical → P1), and the
+    # resolution is in its timeline, which people and the postmortem read
+    def in_incident():
+        opened = incident.load(run["incident"], store=str(server.store))
+        return opened if any(e["kind"] == "alert-resolved" for e in opened.events) else None
+
+    opened = wait_for(in_incident, timeout=30, what="the resolution in the incident's timeline")
+    assert (opened.severity, opened.status) == ("P1", "investigating")
+    assert opened.title == f"pods of {NS}/{DEP} are crash looping"
+    assert abs((opened.started - started).total_seconds()) < 1  # deadlines count from startsAt
+    assert [r["runbook"] for r in opened.runs] == ["pod_crashloop"]

@@ -80,7 +80,7 @@ def test_spec_coerces_from_labels_and_forces_dry_run():
         "mitigation": "rollback",
         "dry_run": True,
     }
-    assert spec.severity == "page" and not spec.mutate
+    assert spec.severity == "P1" and not spec.mutate  # the alert's `page` label, mapped
     assert spec.incident == "alert-KubePodCrashLooping-f00d"
     with pytest.raises(RouteError, match="parameter 'revision' expects int"):
         route.spec(
