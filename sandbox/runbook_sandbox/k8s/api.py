@@ -46,6 +46,7 @@ class Request:
     accept: str = JSON
     content_type: str = JSON
     body: bytes = b""
+    user: str = access.USER  # who made it: a Job pod's ServiceAccount (localpods.identity) or the admin
 
 
 @dataclass
