@@ -171,10 +171,8 @@ class Api:
         if route.sub == "log" and method == "GET":
             pod = self.store.require("pods", route.namespace or "", route.name or "")
             if localpods.is_local(pod) and self.controller.runtime is not None:
-                body, stream = podlogs.read(self.controller.runtime, pod, req.query)
-                if stream is not None:
-                    return Response(200, None, content_type="text/plain", verb="get", stream=stream)
-                return Response(200, body, content_type="text/plain", verb="get")
+                text, stream = podlogs.read(self.controller.runtime, pod, req.query)
+                return Response(200, text, content_type="text/plain", verb="get", stream=stream)
             text = subresources.pod_log(
                 self.store, namespace=route.namespace or "", name=route.name or "", query=req.query, at=now()
             )
@@ -360,15 +358,7 @@ class Api:
         return Response(200, stored, verb="patch" if req.method == "PATCH" else "update", dry_run=dry_run)
 
     def _propagation(self, req: Request) -> str:
-        body = self._body(req) if req.body else None
-        policy = req.query.get("propagationPolicy") or (body or {}).get("propagationPolicy")
-        if (body or {}).get("orphanDependents") is True:
-            policy = policy or "Orphan"
-        if policy not in (None, "Orphan", "Background", "Foreground"):
-            raise bad_request(
-                f'propagationPolicy "{policy}" is not supported; use Orphan, Background or Foreground'
-            )
-        return str(policy or "")
+        return dependents.propagation(req.query, self._body(req) if req.body else None)
 
     def _delete(self, route: Route, dry_run: bool, propagation: str = "") -> Response:
         r = route.resource

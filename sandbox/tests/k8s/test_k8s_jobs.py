@@ -128,7 +128,8 @@ ns, me = os.environ["MY_NAMESPACE"], os.environ["HOSTNAME"]
 req = urllib.request.Request(f"{server}/api/v1/namespaces/{ns}/pods/{me}",
                              headers={"Authorization": f"Bearer {token}"})
 pod = json.load(urllib.request.urlopen(req))
-print("pod", pod["metadata"]["name"], "password", os.environ["DB_PASSWORD"], "mode", os.environ["MODE"], flush=True)
+env = os.environ
+print("pod", pod["metadata"]["name"], "password", env["DB_PASSWORD"], "mode", env["MODE"], flush=True)
 print("to stderr", file=__import__("sys").stderr)
 """
 
