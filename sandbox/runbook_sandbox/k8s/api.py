@@ -22,6 +22,7 @@ from runbook_sandbox.k8s import (
     localpods,
     metrics,
     podlogs,
+    rbac,
     subresources,
     tables,
     validate,
@@ -98,6 +99,18 @@ class Api:
         else:
             raise ApiError(404, "the server could not find the requested resource")
         route = self._route(group, version, rest)
+        if req.user != access.USER:  # a ServiceAccount's token (a Job pod's process): RBAC decides
+            rbac.authorize(
+                self.store,
+                username=req.user,
+                method=req.method,
+                query=req.query,
+                group=group,
+                plural=route.resource.plural,
+                sub=route.sub,
+                namespace=route.namespace,
+                name=route.name,
+            )
         dry_run = self._dry_run(req)
         if route.resource.group == "metrics.k8s.io":
             return self._metrics(req, route)
@@ -414,8 +427,12 @@ class Api:
             raise ApiError(405, "the server does not allow this method on the requested resource")
         body = self._body(req)
         if route.resource.plural == "selfsubjectreviews":
-            return Response(201, access.self_review(body), verb="create")
-        return Response(201, access.access_review(body, state_dir=self.state_dir), verb="create")
+            return Response(201, access.self_review(body, user=req.user), verb="create")
+        doc = access.access_review(body, state_dir=self.state_dir)
+        attrs = doc["spec"].get("resourceAttributes")
+        if req.user != access.USER and isinstance(attrs, dict):
+            doc["status"] = rbac.review(self.store, username=req.user, attrs=attrs)
+        return Response(201, doc, verb="create")
 
     # --- metrics.k8s.io ---------------------------------------------------------------------
 

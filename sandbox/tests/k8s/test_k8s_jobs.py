@@ -120,6 +120,19 @@ def kubectl(sandbox: Sandbox, *args: str) -> str:
     return done.stdout
 
 
+def bind(sandbox: Sandbox, ns: str, sa: str, *, role: str, kind: str = "Role") -> None:
+    from kubernetes import client
+
+    client.RbacAuthorizationV1Api(sandbox.api_client()).create_namespaced_role_binding(
+        ns,
+        {
+            "metadata": {"name": f"{sa}-{role}"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": role},
+            "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": ns}],
+        },
+    )
+
+
 SELF_READ = """
 import json, os, urllib.request
 config = json.load(open(os.environ["KUBECONFIG"]))
@@ -146,6 +159,7 @@ def test_a_job_runs_its_command_as_a_process_and_completes(jobs_cluster: Sandbox
         {"name": "MODE", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "mode"}}},
         {"name": "MY_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
     ]
+    bind(jobs_cluster, ns, "default", role="view", kind="ClusterRole")  # it may read its own pod
     created = batch(jobs_cluster).create_namespaced_job(ns, job("hello", SELF_READ, container={"env": env}))
     uid = created.metadata.uid
     assert created.spec.selector.match_labels == {"batch.kubernetes.io/controller-uid": uid}
@@ -375,3 +389,70 @@ def test_what_the_sandbox_cannot_run_is_refused_clearly(jobs_cluster: Sandbox, n
     [pod] = pods_of(jobs_cluster, ns, "missing")
     term = pod.status.container_statuses[0].state.terminated
     assert (term.exit_code, term.reason) == (128, "StartError") and "no-such-program-here" in term.message
+
+
+PROBE = """
+import json, os, urllib.error, urllib.request
+config = json.load(open(os.environ["KUBECONFIG"]))
+server, token = config["clusters"][0]["cluster"]["server"], config["users"][0]["user"]["token"]
+ns = os.environ["MY_NAMESPACE"]
+def call(method, path, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(server + path, data=data, method=method, headers={
+        "Authorization": "Bearer " + token, "Content-Type": "application/json"})
+    try:
+        return urllib.request.urlopen(req).status, ""
+    except urllib.error.HTTPError as err:
+        return err.code, json.load(err)["message"]
+review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+          "spec": {"resourceAttributes": {"verb": "delete", "resource": "pods", "namespace": ns}}}
+print(json.dumps({
+    "list pods": call("GET", f"/api/v1/namespaces/{ns}/pods"),
+    "get own pod": call("GET", f"/api/v1/namespaces/{ns}/pods/" + os.environ["HOSTNAME"]),
+    "list secrets": call("GET", f"/api/v1/namespaces/{ns}/secrets"),
+    "list pods elsewhere": call("GET", "/api/v1/namespaces/default/pods"),
+    "list nodes": call("GET", "/api/v1/nodes"),
+    "discovery": call("GET", "/apis/batch/v1"),
+    "review": call("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", review),
+}), flush=True)
+"""
+
+
+def test_a_service_account_gets_only_what_its_role_allows(jobs_cluster: Sandbox, ns: str) -> None:
+    from kubernetes import client
+
+    rbac_api = client.RbacAuthorizationV1Api(jobs_cluster.api_client())
+    core(jobs_cluster).create_namespaced_service_account(ns, {"metadata": {"name": "runner"}})
+    rule = {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}
+    rbac_api.create_namespaced_role(ns, {"metadata": {"name": "pod-reader"}, "rules": [rule]})
+    bind(jobs_cluster, ns, "runner", role="pod-reader")
+    env = [{"name": "MY_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}]
+    spec = job("probe", PROBE, container={"env": env}, pod={"serviceAccountName": "runner"})
+    batch(jobs_cluster).create_namespaced_job(ns, spec)
+    assert conditions(finished(jobs_cluster, ns, "probe"))[-1][0] == "Complete"
+    [pod] = pods_of(jobs_cluster, ns, "probe")
+    answers = json.loads(core(jobs_cluster).read_namespaced_pod_log(pod.metadata.name, ns))
+    user = f"system:serviceaccount:{ns}:runner"
+    assert answers == {
+        "list pods": [200, ""],
+        "get own pod": [200, ""],
+        "list secrets": [
+            403,
+            f'secrets is forbidden: User "{user}" cannot list resource "secrets" in API group "" '
+            f'in the namespace "{ns}"',
+        ],
+        "list pods elsewhere": [
+            403,
+            f'pods is forbidden: User "{user}" cannot list resource "pods" in API group "" '
+            'in the namespace "default"',
+        ],
+        "list nodes": [
+            403,
+            f'nodes is forbidden: User "{user}" cannot list resource "nodes" in API group "" '
+            "at the cluster scope",
+        ],
+        "discovery": [200, ""],
+        "review": [201, ""],
+    }
+    denied = [e for e in jobs_cluster.requests() if e["user"] == user and e["status"] == 403]
+    assert len(denied) == 3
