@@ -164,6 +164,20 @@ def test_a_dead_sandbox_is_not_running_and_up_recovers(tmp_path: Path) -> None:
     assert processes_under(state_dir) == []
 
 
+@pytest.mark.skipif("k8s" not in PARTS, reason="the Kubernetes part is not installed")
+def test_down_ends_job_processes_even_when_the_kubernetes_part_was_killed(tmp_path: Path) -> None:
+    state_dir = tmp_path / "sb"
+    info = manager.up("connections", state_dir=state_dir, parts=("k8s",))
+    try:
+        [pid] = running_job_processes(info)
+        os.kill(info.pids["k8s"], 9)  # no chance to end its pods' processes itself
+        psutil.Process(info.pids["k8s"]).wait(10)
+        assert alive(pid)
+    finally:
+        manager.down(state_dir=state_dir)
+    assert not alive(pid)
+
+
 @pytest.mark.skipif("k8s" in manager.available_parts(), reason="the Kubernetes part is installed")
 def test_missing_kubernetes_part_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(SandboxError, match=r"runbook_kit\.sandbox\.k8s"):

@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     store = Store()
-    from runbook_sandbox.k8s.localpods import Node
+    from runbook_sandbox.k8s.podenv import Node
 
     node = Node(state_dir=args.state_dir, aws_url_file=args.pod_aws_url_file, entrypoints=entrypoints)
     controller = Controller(store, tick=args.tick, node=node, backoff=args.job_backoff)

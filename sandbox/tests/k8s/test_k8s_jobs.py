@@ -10,6 +10,7 @@ import base64
 import json
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,10 +27,23 @@ KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
 needs_kubectl = pytest.mark.skipif(not Path(KUBECTL).exists(), reason="kubectl is not installed")
 
 
+AWS_URL = "http://127.0.0.1:4566"
+
+
 @pytest.fixture(scope="module")
 def jobs_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    state = tmp_path_factory.mktemp("k8s-jobs")
+    (state / "aws-url").write_text(AWS_URL)  # what the AWS part would write: Job pods get it
     sandbox = start(
-        tmp_path_factory.mktemp("k8s-jobs"), "--scenario", "none", "--tick", "0.1", "--job-backoff", "0.2"
+        state,
+        "--scenario",
+        "none",
+        "--tick",
+        "0.1",
+        "--job-backoff",
+        "0.2",
+        "--pod-aws-url-file",
+        str(state / "aws-url"),
     )
     yield sandbox
     assert stop(sandbox) == 0
@@ -144,10 +158,15 @@ pod = json.load(urllib.request.urlopen(req))
 env = os.environ
 print("pod", pod["metadata"]["name"], "password", env["DB_PASSWORD"], "mode", env["MODE"], flush=True)
 print("to stderr", file=__import__("sys").stderr)
+import shutil, sys
+print(json.dumps([sys.executable, shutil.which("runbook"), env["AWS_ENDPOINT_URL"], env["AWS_REGION"]]),
+      file=open(os.environ["REPORT"], "w"))
 """
 
 
-def test_a_job_runs_its_command_as_a_process_and_completes(jobs_cluster: Sandbox, ns: str) -> None:
+def test_a_job_runs_its_command_as_a_process_and_completes(
+    jobs_cluster: Sandbox, ns: str, tmp_path: Path
+) -> None:
     core(jobs_cluster).create_namespaced_secret(
         ns, {"metadata": {"name": "db"}, "data": {"password": base64.b64encode(b"s3cret").decode()}}
     )
@@ -158,6 +177,7 @@ def test_a_job_runs_its_command_as_a_process_and_completes(jobs_cluster: Sandbox
         {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}},
         {"name": "MODE", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "mode"}}},
         {"name": "MY_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+        {"name": "REPORT", "value": str(tmp_path / "report.json")},
     ]
     bind(jobs_cluster, ns, "default", role="view", kind="ClusterRole")  # it may read its own pod
     created = batch(jobs_cluster).create_namespaced_job(ns, job("hello", SELF_READ, container={"env": env}))
@@ -194,6 +214,10 @@ def test_a_job_runs_its_command_as_a_process_and_completes(jobs_cluster: Sandbox
     assert reads[0]["user"] == f"system:serviceaccount:{ns}:default"
     assert ("Normal", "SuccessfulCreate", f"Created pod: {name}") in events_of(jobs_cluster, ns, "hello")
     assert ("Normal", "Completed", "Job completed") in events_of(jobs_cluster, ns, "hello")
+    # the kit's image stand-in: the sandbox's Python and its `runbook` first; AWS as IRSA would give it
+    python, runbook, aws, region = json.loads((tmp_path / "report.json").read_text())
+    assert python == sys.executable and runbook == str(Path(sys.executable).parent / "runbook")
+    assert (aws, region) == (AWS_URL, "us-east-1")
 
 
 @needs_kubectl
@@ -343,18 +367,23 @@ def test_a_watch_sees_the_jobs_transitions(jobs_cluster: Sandbox, ns: str) -> No
 def test_delete_propagation_ends_or_keeps_the_pods(jobs_cluster: Sandbox, ns: str) -> None:
     code = "import os, time\nprint(os.getpid(), flush=True)\ntime.sleep(60)"
     api = batch(jobs_cluster)
-    for name in ("fg", "orphan"):
+    for name in ("fg", "orphan", "bg"):
         api.create_namespaced_job(ns, job(name, code, pod={"terminationGracePeriodSeconds": 1}))
     pids = {}
-    for name in ("fg", "orphan"):
+    for name in ("fg", "orphan", "bg"):
         [pod] = wait_for(lambda n=name: pods_of(jobs_cluster, ns, n))
         pids[name] = int(
             wait_for(lambda p=pod: core(jobs_cluster).read_namespaced_pod_log(p.metadata.name, ns))
         )
     api.delete_namespaced_job("fg", ns, propagation_policy="Foreground")
     api.delete_namespaced_job("orphan", ns)  # batch/v1's default: Orphan
+    api.delete_namespaced_job("bg", ns, propagation_policy="Background")  # what kubectl sends
     wait_for(lambda: not pods_of(jobs_cluster, ns, "fg"))
-    assert not psutil.pid_exists(pids["fg"]) or psutil.Process(pids["fg"]).status() == psutil.STATUS_ZOMBIE
+    wait_for(lambda: not pods_of(jobs_cluster, ns, "bg"))  # the garbage collector's pass
+    for name in ("fg", "bg"):
+        assert (
+            not psutil.pid_exists(pids[name]) or psutil.Process(pids[name]).status() == psutil.STATUS_ZOMBIE
+        )
     [orphan] = pods_of(jobs_cluster, ns, "orphan")
     assert orphan.metadata.owner_references is None and psutil.pid_exists(pids["orphan"])
     core(jobs_cluster).delete_namespaced_pod(orphan.metadata.name, ns)
