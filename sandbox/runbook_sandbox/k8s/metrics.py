@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 from typing import Any
 
-from runbook_sandbox.k8s import apps, kubelet
+from runbook_sandbox.k8s import apps, kubelet, localpods
 from runbook_sandbox.k8s.store import Store, iso
 
 NODE_OVERHEAD_MIB = 620.0
@@ -23,7 +23,10 @@ def _jitter(key: str) -> float:
 
 
 def container_usage(pod: dict[str, Any], at: dt.datetime) -> list[tuple[str, float, float]]:
-    """(container, millicores, MiB) for each running-or-crashing container."""
+    """(container, millicores, MiB) for each running-or-crashing container (none for a Job's pod:
+    its process is real, and the app model would invent its usage)."""
+    if localpods.is_local(pod):
+        return []
     tls = kubelet.timelines(pod, at)
     out = []
     for c in pod["spec"].get("containers") or []:
