@@ -14,7 +14,9 @@ import subprocess
 import time
 from pathlib import Path
 
-__all__ = ["spawn", "stop_pid"]
+__all__ = ["CONTAINER_MARKER", "spawn", "stop_pid", "sweep"]
+
+CONTAINER_MARKER = "RUNBOOK_SANDBOX_CONTAINER"  # in the environment of a Job pod's processes
 
 
 def spawn(args: list[str], log: Path) -> subprocess.Popen[str]:
@@ -62,3 +64,19 @@ def _alive(pid: int) -> bool:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
         return state != "Z"
     return True
+
+
+def sweep(prefix: str) -> list[int]:
+    """SIGKILL every process whose CONTAINER_MARKER starts with `prefix` (what a container's end does to
+    the processes left in it: a Jupyter kernel runs in a session of its own, so a process group does not
+    reach it). Waits for them to end (3 s at most); returns the PIDs killed."""
+    import psutil
+
+    killed = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, OSError):
+            if proc.pid != os.getpid() and proc.environ().get(CONTAINER_MARKER, "").startswith(prefix):
+                proc.kill()
+                killed.append(proc)
+    psutil.wait_procs(killed, timeout=3)
+    return [proc.pid for proc in killed]

@@ -11,8 +11,10 @@ Each process starts in its own session (so a `runbook run` and the kernels it st
 with stdout and stderr captured line by line into `DIR/pods/<uid>/<container>.log` in the CRI log
 format (`<RFC3339Nano> <stream> F <line>`), which the logs endpoint serves, following while it runs.
 Ending a container (pod deleted, evicted, deadline passed) is SIGTERM to its process group and
-SIGKILL after the pod's terminationGracePeriodSeconds. Every process is listed with its start time
-in `DIR/pod-processes.json`, which `runbook sandbox down` reads to end whatever is still running even
+SIGKILL after the pod's terminationGracePeriodSeconds; when its process has ended, whatever it left
+running is killed, as a container's end kills its PID namespace (found by RUNBOOK_SANDBOX_CONTAINER in
+their environment: a Jupyter kernel has a session of its own). Every process is listed with its start
+time in `DIR/pod-processes.json`, which `runbook sandbox down` reads to end whatever is still running even
 if this server was killed first; `stop_all` ends them when the server stops.
 """
 
@@ -32,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from runbook_sandbox.k8s.store import iso, now
+from runbook_sandbox.processes import CONTAINER_MARKER, sweep
 
 PIDS_FILE = "pod-processes.json"
 
@@ -111,7 +114,7 @@ class Runtime:
         try:
             box.process = subprocess.Popen(
                 [program, *argv[1:]],
-                env=env,
+                env={**env, CONTAINER_MARKER: self._marker(box)},
                 cwd=cwd or env.get("HOME") or "/",
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
@@ -149,6 +152,7 @@ class Runtime:
         proc.stdout.close()
         proc.stderr.close()
         code = proc.wait()
+        sweep(self._marker(box))  # the container ends: what its process left running goes with it
         exit_code = 128 - code if code < 0 else code  # killed by signal N: 128 + N, like a runtime
         self._finish(box, exit_code, "Completed" if exit_code == 0 else "Error", "")
 
@@ -172,6 +176,9 @@ class Runtime:
             timer = threading.Timer(grace, self._kill_if_running, args=(box,))
             timer.daemon = True
             timer.start()
+
+    def _marker(self, box: Container) -> str:
+        return f"{self.state_dir}/pods/{box.uid}/{box.name}"
 
     def _kill_if_running(self, box: Container) -> None:
         if not box.done.is_set():
@@ -203,6 +210,7 @@ class Runtime:
             if not box.done.wait(timeout / max(1, len(boxes))):
                 self._signal(box, signal.SIGKILL)
                 box.done.wait(2)
+        sweep(f"{self.state_dir}/pods/")
 
     def _write_pids(self) -> None:
         import psutil

@@ -485,3 +485,19 @@ def test_a_service_account_gets_only_what_its_role_allows(jobs_cluster: Sandbox,
     }
     denied = [e for e in jobs_cluster.requests() if e["user"] == user and e["status"] == 403]
     assert len(denied) == 3
+
+
+LEAVES_A_KERNEL = """
+import subprocess, sys
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+print(child.pid, flush=True)
+"""
+
+
+def test_what_a_container_leaves_running_ends_with_it(jobs_cluster: Sandbox, ns: str) -> None:
+    # like a Jupyter kernel: a child in a session of its own, still running when the main process exits
+    batch(jobs_cluster).create_namespaced_job(ns, job("leaves", LEAVES_A_KERNEL))
+    assert conditions(finished(jobs_cluster, ns, "leaves"))[-1][0] == "Complete"
+    [pod] = pods_of(jobs_cluster, ns, "leaves")
+    child = int(core(jobs_cluster).read_namespaced_pod_log(pod.metadata.name, ns))
+    wait_for(lambda: not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE)
