@@ -13,6 +13,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 __all__ = ["CONTAINER_MARKER", "spawn", "stop_pid", "sweep"]
 
@@ -78,5 +79,16 @@ def sweep(prefix: str) -> list[int]:
             if proc.pid != os.getpid() and proc.environ().get(CONTAINER_MARKER, "").startswith(prefix):
                 proc.kill()
                 killed.append(proc)
-    psutil.wait_procs(killed, timeout=3)
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and any(_running(proc) for proc in killed):
+        time.sleep(0.02)
     return [proc.pid for proc in killed]
+
+
+def _running(proc: Any) -> bool:
+    import psutil
+
+    try:  # a zombie whose parent is gone may wait long for its reaper: it runs no more
+        return bool(proc.status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False

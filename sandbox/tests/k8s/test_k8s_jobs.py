@@ -220,6 +220,7 @@ def test_a_job_runs_its_command_as_a_process_and_completes(
     assert (aws, region) == (AWS_URL, "us-east-1")
 
 
+@pytest.mark.kubectl
 @needs_kubectl
 def test_kubectl_get_jobs_and_logs_job(jobs_cluster: Sandbox, ns: str) -> None:
     code = "import time\nfor i in range(3):\n    print('line', i, flush=True)\n    time.sleep(0.3)"
@@ -501,3 +502,10 @@ def test_what_a_container_leaves_running_ends_with_it(jobs_cluster: Sandbox, ns:
     [pod] = pods_of(jobs_cluster, ns, "leaves")
     child = int(core(jobs_cluster).read_namespaced_pod_log(pod.metadata.name, ns))
     wait_for(lambda: not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE)
+
+
+def test_completions_run_pods_until_that_many_succeeded(jobs_cluster: Sandbox, ns: str) -> None:
+    batch(jobs_cluster).create_namespaced_job(ns, job("thrice", "pass", completions=3, parallelism=2))
+    j = finished(jobs_cluster, ns, "thrice")
+    assert conditions(j)[-1][0] == "Complete" and j.status.succeeded == 3
+    assert len(pods_of(jobs_cluster, ns, "thrice")) == 3
