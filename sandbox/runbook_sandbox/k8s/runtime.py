@@ -30,6 +30,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,6 +89,23 @@ class Runtime:
     def uids(self) -> set[str]:
         with self._lock:
             return {uid for uid, _ in self._containers}
+
+    def usage(self, uid: str, name: str) -> tuple[float, float] | None:
+        """(millicores averaged since start, MiB resident) of a running container's processes."""
+        import psutil
+
+        box = self.get(uid, name)
+        if box is None or box.process is None or box.done.is_set():
+            return None
+        try:
+            root = psutil.Process(box.process.pid)
+            procs = [root, *root.children(recursive=True)]
+            cpu = sum(sum(p.cpu_times()[:2]) for p in procs)
+            rss = sum(p.memory_info().rss for p in procs)
+            elapsed = max(0.001, time.time() - root.create_time())
+        except psutil.Error:
+            return None
+        return cpu / elapsed * 1000, rss / 2**20
 
     def log_path(self, uid: str, name: str) -> Path:
         return self.state_dir / "pods" / uid / f"{name}.log"

@@ -280,6 +280,14 @@ def test_past_its_deadline_the_process_is_ended_and_the_job_fails(jobs_cluster: 
     [pod] = wait_for(lambda: pods_of(jobs_cluster, ns, "slow"))
     pid = int(wait_for(lambda: core(jobs_cluster).read_namespaced_pod_log(pod.metadata.name, ns)).split()[0])
     assert psutil.pid_exists(pid)
+    # metrics.k8s.io measures the real process (kubectl top): python's resident memory, not a model's
+    from kubernetes import client
+
+    custom = client.CustomObjectsApi(jobs_cluster.api_client())
+    [usage] = custom.list_namespaced_custom_object("metrics.k8s.io", "v1beta1", ns, "pods")["items"]
+    memory_kib = int(usage["containers"][0]["usage"]["memory"].removesuffix("Ki"))
+    rss_kib = psutil.Process(pid).memory_info().rss // 1024
+    assert usage["metadata"]["name"] == pod.metadata.name and abs(memory_kib - rss_kib) < rss_kib // 4
     started = time.monotonic()
     j = finished(jobs_cluster, ns, "slow")
     assert conditions(j) == [("FailureTarget", "DeadlineExceeded"), ("Failed", "DeadlineExceeded")]
