@@ -280,19 +280,9 @@ def test_past_its_deadline_the_process_is_ended_and_the_job_fails(jobs_cluster: 
     [pod] = wait_for(lambda: pods_of(jobs_cluster, ns, "slow"))
     pid = int(wait_for(lambda: core(jobs_cluster).read_namespaced_pod_log(pod.metadata.name, ns)).split()[0])
     assert psutil.pid_exists(pid)
-    # metrics.k8s.io measures the real process (kubectl top): python's resident memory, not a model's
-    from kubernetes import client
-
-    custom = client.CustomObjectsApi(jobs_cluster.api_client())
-    [usage] = custom.list_namespaced_custom_object("metrics.k8s.io", "v1beta1", ns, "pods")["items"]
-    memory_kib = int(usage["containers"][0]["usage"]["memory"].removesuffix("Ki"))
-    rss_kib = psutil.Process(pid).memory_info().rss // 1024
-    assert usage["metadata"]["name"] == pod.metadata.name and abs(memory_kib - rss_kib) < rss_kib // 4
-    started = time.monotonic()
     j = finished(jobs_cluster, ns, "slow")
     assert conditions(j) == [("FailureTarget", "DeadlineExceeded"), ("Failed", "DeadlineExceeded")]
     assert j.status.conditions[1].message == "Job was active longer than specified deadline"
-    assert time.monotonic() - started < 5
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     assert j.status.failed == 1 and j.status.active == 0
     assert pods_of(jobs_cluster, ns, "slow") == []  # the controller deleted it
@@ -384,6 +374,17 @@ def test_delete_propagation_ends_or_keeps_the_pods(jobs_cluster: Sandbox, ns: st
         pids[name] = int(
             wait_for(lambda p=pod: core(jobs_cluster).read_namespaced_pod_log(p.metadata.name, ns))
         )
+    # metrics.k8s.io measures the real processes (kubectl top): python's resident memory, not a model's
+    from kubernetes import client
+
+    custom = client.CustomObjectsApi(jobs_cluster.api_client())
+    usage = custom.list_namespaced_custom_object("metrics.k8s.io", "v1beta1", ns, "pods")["items"]
+    assert len(usage) == 3
+    for item in usage:
+        pid = pids[item["metadata"]["labels"]["job-name"]]
+        memory_kib = int(item["containers"][0]["usage"]["memory"].removesuffix("Ki"))
+        rss_kib = psutil.Process(pid).memory_info().rss // 1024
+        assert abs(memory_kib - rss_kib) < rss_kib // 4
     api.delete_namespaced_job("fg", ns, propagation_policy="Foreground")
     api.delete_namespaced_job("orphan", ns)  # batch/v1's default: Orphan
     api.delete_namespaced_job("bg", ns, propagation_policy="Background")  # what kubectl sends
