@@ -518,3 +518,19 @@ def test_completions_run_pods_until_that_many_succeeded(jobs_cluster: Sandbox, n
     j = finished(jobs_cluster, ns, "thrice")
     assert conditions(j)[-1][0] == "Complete" and j.status.succeeded == 3
     assert len(pods_of(jobs_cluster, ns, "thrice")) == 3
+
+
+def test_a_jobs_metadata_can_be_patched_its_template_cannot(jobs_cluster: Sandbox, ns: str) -> None:
+    from kubernetes.client import ApiException
+
+    api = batch(jobs_cluster)
+    api.create_namespaced_job(ns, job("patched", "pass"))
+    labelled = api.patch_namespaced_job("patched", ns, {"metadata": {"labels": {"incident": "INC-7"}}})
+    assert labelled.metadata.labels["incident"] == "INC-7"
+    assert [j.metadata.name for j in api.list_namespaced_job(ns, label_selector="incident=INC-7").items] == [
+        "patched"
+    ]
+    change = {"spec": {"template": {"spec": {"containers": [{"name": "main", "image": "other:1"}]}}}}
+    with pytest.raises(ApiException) as err:
+        api.patch_namespaced_job("patched", ns, change)
+    assert err.value.status == 422 and "spec.template: Invalid value: field is immutable" in err.value.body
