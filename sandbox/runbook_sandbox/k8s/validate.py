@@ -304,6 +304,15 @@ def _job(obj: dict[str, Any], current: dict[str, Any] | None) -> None:
                     "Invalid value: specifying one of OnExitCodes and OnPodConditions is required",
                 )
             )
+    if spec.get("completionMode", "NonIndexed") != "NonIndexed":
+        causes.append(
+            (
+                "spec.completionMode",
+                "FieldValueNotSupported",
+                f'Unsupported value: "{spec["completionMode"]}": supported values: "NonIndexed" '
+                "(in the sandbox)",
+            )
+        )
     if spec.get("selector") and not spec.get("manualSelector"):
         causes.append(
             ("spec.selector", "FieldValueInvalid", "Invalid value: `selector` will be auto-generated")

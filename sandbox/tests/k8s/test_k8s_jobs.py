@@ -410,6 +410,9 @@ def test_what_the_sandbox_cannot_run_is_refused_clearly(jobs_cluster: Sandbox, n
     with pytest.raises(ApiException) as err:
         api.create_namespaced_job(ns, job("always", "pass", pod={"restartPolicy": "Always"}))
     assert err.value.status == 422 and "spec.template.spec.restartPolicy" in err.value.body
+    with pytest.raises(ApiException) as err:
+        api.create_namespaced_job(ns, job("indexed", "pass", completionMode="Indexed"))
+    assert err.value.status == 422 and "spec.completionMode" in err.value.body
     # a ServiceAccount that does not exist: no pod, the controller's FailedCreate event
     api.create_namespaced_job(ns, job("nosa", "pass", pod={"serviceAccountName": "missing"}))
     wait_for(lambda: any(e[1] == "FailedCreate" for e in events_of(jobs_cluster, ns, "nosa")))
