@@ -424,6 +424,8 @@ def test_what_the_sandbox_cannot_run_is_refused_clearly(jobs_cluster: Sandbox, n
     assert conditions(j)[-1] == ("Failed", "BackoffLimitExceeded")
     [pod] = pods_of(jobs_cluster, ns, "vol")
     assert pod.status.reason == "UnsupportedPodSpec" and "volumes are not supported" in pod.status.message
+    warnings = [(kind, reason) for kind, reason, message in events_of(jobs_cluster, ns, pod.metadata.name)]
+    assert ("Warning", "FailedMount") in warnings
     # a command that does not exist: StartError, exit code 128
     missing = job("missing", "", backoffLimit=0, container={"command": ["no-such-program-here"]})
     api.create_namespaced_job(ns, missing)
