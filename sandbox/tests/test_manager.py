@@ -77,6 +77,37 @@ def test_env_works_as_is_for_boto3_psycopg_and_the_kits_clients(aws_pg_sandbox: 
     assert result == {"rds": timeline.DB_INSTANCE_ID, "db": [timeline.DB_NAME, "sandbox"], "kit": True}
 
 
+def running_job_processes(info: SandboxInfo) -> list[int]:
+    """Start a Job whose process sleeps, and return its PID once it runs (from the pod's log)."""
+    import time
+
+    from kubernetes import client, config
+
+    api = config.new_client_from_config(config_file=str(info.kubeconfig))
+    code = (  # and a child in a session of its own, as `runbook run` starts its kernel
+        "import os, subprocess, sys, time\n"
+        "kernel = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'],\n"
+        "                          start_new_session=True)\n"
+        "print(os.getpid(), kernel.pid, flush=True)\ntime.sleep(120)"
+    )
+    container = {"name": "main", "image": "runbook-kit:dev", "command": ["python", "-c", code]}
+    pod_spec = {"restartPolicy": "Never", "containers": [container]}
+    body = {"metadata": {"name": "sleeper"}, "spec": {"template": {"spec": pod_spec}}}
+    client.BatchV1Api(api).create_namespaced_job("default", body)
+    core = client.CoreV1Api(api)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        pods = core.list_namespaced_pod("default", label_selector="job-name=sleeper").items
+        running = [p.metadata.name for p in pods if p.status.phase == "Running"]
+        log = core.read_namespaced_pod_log(running[0], "default") if running else ""
+        if log.strip():
+            pids = [int(p) for p in log.split()]
+            assert all(alive(pid) for pid in pids)
+            return pids
+        time.sleep(0.1)
+    raise AssertionError("the Job's process did not start")
+
+
 def test_down_ends_every_process_and_closes_every_port(tmp_path: Path) -> None:
     state_dir = tmp_path / "sb"
     info = manager.up("connections", state_dir=state_dir, parts=PARTS)
@@ -85,9 +116,11 @@ def test_down_ends_every_process_and_closes_every_port(tmp_path: Path) -> None:
         assert len(info.pids) >= 3 and all(alive(pid) for pid in info.pids.values())
         assert all(not refused(port) for port in ports(info))
         assert json.loads((state_dir / "state.json").read_text())["info"]["pids"] == info.pids
+        job_pids = running_job_processes(info) if "k8s" in PARTS else []
     finally:
         manager.down(state_dir=state_dir)
     assert [name for name, pid in info.pids.items() if alive(pid)] == []
+    assert [pid for pid in job_pids if alive(pid)] == []  # a running Job pod's process too
     assert [port for port in ports(info) if not refused(port)] == []
     assert processes_under(state_dir) == []
     assert not state_dir.exists()
@@ -134,6 +167,20 @@ def test_a_dead_sandbox_is_not_running_and_up_recovers(tmp_path: Path) -> None:
     finally:
         manager.down(state_dir=state_dir)
     assert processes_under(state_dir) == []
+
+
+@pytest.mark.skipif("k8s" not in PARTS, reason="the Kubernetes part is not installed")
+def test_down_ends_job_processes_even_when_the_kubernetes_part_was_killed(tmp_path: Path) -> None:
+    state_dir = tmp_path / "sb"
+    info = manager.up("connections", state_dir=state_dir, parts=("k8s",))
+    try:
+        pids = running_job_processes(info)
+        os.kill(info.pids["k8s"], 9)  # no chance to end its pods' processes itself
+        psutil.Process(info.pids["k8s"]).wait(10)
+        assert all(alive(pid) for pid in pids)
+    finally:
+        manager.down(state_dir=state_dir)
+    assert [pid for pid in pids if alive(pid)] == []
 
 
 @pytest.mark.skipif("k8s" in manager.available_parts(), reason="the Kubernetes part is installed")

@@ -15,7 +15,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runbook_sandbox.k8s import access, discovery, metrics, subresources, tables, validate, watch
+from runbook_sandbox.k8s import (
+    access,
+    dependents,
+    discovery,
+    localpods,
+    metrics,
+    podlogs,
+    rbac,
+    subresources,
+    tables,
+    validate,
+    watch,
+)
 from runbook_sandbox.k8s.controller import Controller
 from runbook_sandbox.k8s.pods import bind, delete_pod
 from runbook_sandbox.k8s.resources import Resource, lookup
@@ -35,6 +47,7 @@ class Request:
     accept: str = JSON
     content_type: str = JSON
     body: bytes = b""
+    user: str = access.USER  # who made it: a Job pod's ServiceAccount (localpods.identity) or the admin
 
 
 @dataclass
@@ -86,6 +99,18 @@ class Api:
         else:
             raise ApiError(404, "the server could not find the requested resource")
         route = self._route(group, version, rest)
+        if req.user != access.USER:  # a ServiceAccount's token (a Job pod's process): RBAC decides
+            rbac.authorize(
+                self.store,
+                username=req.user,
+                method=req.method,
+                query=req.query,
+                group=group,
+                plural=route.resource.plural,
+                sub=route.sub,
+                namespace=route.namespace,
+                name=route.name,
+            )
         dry_run = self._dry_run(req)
         if route.resource.group == "metrics.k8s.io":
             return self._metrics(req, route)
@@ -157,6 +182,10 @@ class Api:
     def _verb(self, req: Request, route: Route, dry_run: bool) -> Response:
         r, method = route.resource, req.method
         if route.sub == "log" and method == "GET":
+            pod = self.store.require("pods", route.namespace or "", route.name or "")
+            if localpods.is_local(pod) and self.controller.runtime is not None:
+                text, stream = podlogs.read(self.controller.runtime, pod, req.query)
+                return Response(200, text, content_type="text/plain", verb="get", stream=stream)
             text = subresources.pod_log(
                 self.store, namespace=route.namespace or "", name=route.name or "", query=req.query, at=now()
             )
@@ -225,7 +254,7 @@ class Api:
             if method in ("PUT", "PATCH"):
                 return self._write(req, route, dry_run)
             if method == "DELETE":
-                return self._delete(route, dry_run)
+                return self._delete(route, dry_run, self._propagation(req))
         raise ApiError(405, "the server does not allow this method on the requested resource")
 
     def _predicates(self, req: Request, plural: str) -> Any:
@@ -309,6 +338,8 @@ class Api:
                     self.store.stamp(obj)
                     obj = bind(obj, node, at=now())
             created = self.store.create(r.plural, obj, dry_run=dry_run)
+        if r.plural in ("jobs", "pods") and not dry_run:
+            self.controller.poke()
         return Response(201, created, verb="create", dry_run=dry_run)
 
     def _write(self, req: Request, route: Route, dry_run: bool) -> Response:
@@ -339,13 +370,21 @@ class Api:
                 self.controller.settled.discard(stored["metadata"]["uid"])
         return Response(200, stored, verb="patch" if req.method == "PATCH" else "update", dry_run=dry_run)
 
-    def _delete(self, route: Route, dry_run: bool) -> Response:
+    def _propagation(self, req: Request) -> str:
+        return dependents.propagation(req.query, self._body(req) if req.body else None)
+
+    def _delete(self, route: Route, dry_run: bool, propagation: str = "") -> Response:
         r = route.resource
         with self.store.lock:
             obj = self.store.require(r.plural, route.namespace or "", route.name or "")
             if r.plural == "pods":
                 deleted = delete_pod(self.store, obj, at=now(), dry_run=dry_run)
+                self.controller.poke()
                 return Response(200, deleted, verb="delete", dry_run=dry_run)
+            if r.plural == "jobs" and not dry_run:
+                # batch/v1's default is Orphan (kubectl sends Background); Foreground ends the pods first
+                dependents.delete_job_pods(self.store, obj, policy=propagation or "Orphan", at=now())
+                self.controller.poke()
             self.store.delete(r.plural, route.namespace or "", route.name or "", dry_run=dry_run)
         if r.plural == "namespaces":
             terminating = dict(obj, status={"phase": "Terminating"})
@@ -388,10 +427,19 @@ class Api:
             raise ApiError(405, "the server does not allow this method on the requested resource")
         body = self._body(req)
         if route.resource.plural == "selfsubjectreviews":
-            return Response(201, access.self_review(body), verb="create")
-        return Response(201, access.access_review(body, state_dir=self.state_dir), verb="create")
+            return Response(201, access.self_review(body, user=req.user), verb="create")
+        doc = access.access_review(body, state_dir=self.state_dir)
+        attrs = doc["spec"].get("resourceAttributes")
+        if req.user != access.USER and isinstance(attrs, dict):
+            doc["status"] = rbac.review(self.store, username=req.user, attrs=attrs)
+        return Response(201, doc, verb="create")
 
     # --- metrics.k8s.io ---------------------------------------------------------------------
+
+    @property
+    def _usage(self) -> metrics.Usage | None:
+        runtime = self.controller.runtime
+        return runtime.usage if runtime is not None else None
 
     def _metrics(self, req: Request, route: Route) -> Response:
         if req.method != "GET":
@@ -399,10 +447,10 @@ class Api:
         at = now()
         r = route.resource
         if r.plural == "nodes":
-            items = metrics.node_metrics(self.store, at)
+            items = metrics.node_metrics(self.store, at, self._usage)
         else:
             pods = self.store.items("pods", route.namespace)
-            items = [m for m in (metrics.pod_metrics(p, at) for p in pods) if m is not None]
+            items = [m for m in (metrics.pod_metrics(p, at, self._usage) for p in pods) if m is not None]
         predicate = label_predicate(req.query.get("labelSelector"))
         if predicate:
             items = [i for i in items if predicate(i)]

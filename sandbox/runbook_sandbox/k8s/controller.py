@@ -3,8 +3,11 @@
 Every `tick` seconds it reconciles, in the order the real components would converge: garbage
 collection (owners gone, namespaces gone), deployments (one ReplicaSet per template revision and a
 rolling update within maxSurge/maxUnavailable), replicasets (create or delete pods to match
-`spec.replicas`), the scheduler (Ready, uncordoned nodes with room for the requests), the kubelet
-(container states from the app model) and PodDisruptionBudget status. Time is real time; a healthy
+`spec.replicas`), the ServiceAccount controller (`default` in every namespace), the job controller
+(jobs.py), the scheduler (Ready, uncordoned nodes with room for the requests), the kubelet
+(container states from the app model; Job pods run as local processes, localpods.py), the job
+controller again (to count what ended) and PodDisruptionBudget status. A Job's creation and a Job
+pod's process ending wake the loop at once (`poke`). Time is real time; a healthy
 pod is Ready about a second after it is created, so a rollout completes in a few ticks.
 
 Writes go through the store like API writes (new dicts, new resourceVersions) and only when an
@@ -20,16 +23,28 @@ import threading
 from collections import defaultdict
 from typing import Any
 
-from runbook_sandbox.k8s import apps, events, kubelet, workloads
+from runbook_sandbox.k8s import apps, events, jobs, kubelet, localpods, workloads
 from runbook_sandbox.k8s.deployments import DeploymentController
+from runbook_sandbox.k8s.jobs import JobController
+from runbook_sandbox.k8s.localpods import LocalKubelet
+from runbook_sandbox.k8s.podenv import Node
 from runbook_sandbox.k8s.pods import bind, default_pod, delete_pod, node_ready, requests_of
+from runbook_sandbox.k8s.runtime import Runtime
 from runbook_sandbox.k8s.store import Store, clone, iso, now
 
 
-class Controller(DeploymentController):
-    def __init__(self, store: Store, *, tick: float = 0.5) -> None:
+class Controller(DeploymentController, JobController, LocalKubelet):
+    def __init__(
+        self, store: Store, *, tick: float = 0.5, node: Node | None = None, backoff: float = 1.0
+    ) -> None:
         self.store = store
         self.tick_seconds = tick
+        self.node = node  # None: Job pods are created and scheduled but no process runs them
+        self.runtime = Runtime(node.state_dir, on_change=self.poke) if node else None
+        self.backoff = backoff
+        self.counted: dict[str, set[str]] = {}
+        self.last_failure: dict[str, dt.datetime] = {}
+        self._wake = threading.Event()
         self.settled: set[str] = set()  # uids of pods whose status cannot change by itself
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -44,11 +59,22 @@ class Controller(DeploymentController):
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread:
             self._thread.join(timeout=2)
+        if self.runtime is not None:
+            self.runtime.stop_all()
+
+    def poke(self) -> None:
+        """Run the next pass now (a Job was created, a pod's process ended)."""
+        self._wake.set()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.tick_seconds):
+        while True:
+            self._wake.wait(self.tick_seconds)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             try:
                 self.tick()
             except Exception:  # keep the cluster alive; the log shows what broke
@@ -88,6 +114,9 @@ class Controller(DeploymentController):
         for pod in self.store.values("pods"):
             if pod["metadata"]["uid"] not in self.settled:
                 dirty.add(pod["metadata"]["namespace"])
+        for job in self.store.values("jobs"):  # back-off, deadline and TTL are due by the clock
+            if job["spec"].get("ttlSecondsAfterFinished") is not None or not jobs.finished(job):
+                dirty.add(job["metadata"]["namespace"])
         return dirty
 
     def _items(self, plural: str) -> list[dict[str, Any]]:
@@ -103,9 +132,14 @@ class Controller(DeploymentController):
         pods_by_owner = self._pods_by_owner()
         for rs in self._items("replicasets"):
             self._reconcile_replicaset(rs, pods_by_owner.get(rs["metadata"]["uid"], []), at)
+        self._service_accounts()
+        self._reconcile_jobs(pods_by_owner, at)
         self._schedule(at)
         self._kubelet(at)
+        self._local_kubelet(at)
         pods_by_owner = self._pods_by_owner()
+        self._reconcile_jobs(pods_by_owner, at)
+        self._reap()
         for rs in self._items("replicasets"):
             self._replicaset_status(rs, pods_by_owner.get(rs["metadata"]["uid"], []))
         for deployment in self._items("deployments"):
@@ -127,6 +161,7 @@ class Controller(DeploymentController):
             for plural in ("deployments", "replicasets", "daemonsets")
             for o in self.store.values(plural)
         }
+        owners |= {o["metadata"]["uid"] for o in self.store.values("jobs")}
         for plural in ("pods", "replicasets", "deployments", "daemonsets", "events", "poddisruptionbudgets"):
             for obj in self._items(plural):
                 meta = obj["metadata"]
@@ -134,8 +169,14 @@ class Controller(DeploymentController):
                 if meta["namespace"] not in namespaces or (
                     owner and plural != "events" and owner not in owners
                 ):
-                    self.store.delete(plural, meta["namespace"], meta["name"])
+                    if plural == "pods":
+                        delete_pod(self.store, obj, at=now())
+                    else:
+                        self.store.delete(plural, meta["namespace"], meta["name"])
                     self.settled.discard(meta["uid"])
+        for job in self._items("jobs"):
+            if job["metadata"]["namespace"] not in namespaces:
+                self.store.delete("jobs", job["metadata"]["namespace"], job["metadata"]["name"])
 
     # --- replicasets -----------------------------------------------------------------------
 
@@ -301,7 +342,7 @@ class Controller(DeploymentController):
     def _kubelet(self, at: dt.datetime) -> None:
         for pod in self._items("pods"):
             uid = pod["metadata"]["uid"]
-            if uid in self.settled or not pod["spec"].get("nodeName"):
+            if uid in self.settled or not pod["spec"].get("nodeName") or localpods.is_local(pod):
                 continue
             status = kubelet.pod_status(pod, at)
             if status != pod.get("status"):
@@ -323,6 +364,23 @@ class Controller(DeploymentController):
                 )
             if kubelet.settled(pod, at):
                 self.settled.add(uid)
+
+    def _service_accounts(self) -> None:
+        """The ServiceAccount controller: every namespace has a `default` ServiceAccount."""
+        for ns in self.store.items("namespaces"):
+            name = ns["metadata"]["name"]
+            if (
+                ns.get("status", {}).get("phase") == "Active"
+                and self.store.get("serviceaccounts", name, "default") is None
+            ):
+                self.store.create(
+                    "serviceaccounts",
+                    {
+                        "apiVersion": "v1",
+                        "kind": "ServiceAccount",
+                        "metadata": {"name": "default", "namespace": name},
+                    },
+                )
 
     def _pdb_status(self) -> None:
         pdbs = self._items("poddisruptionbudgets")
