@@ -48,7 +48,7 @@ from runbook_kit.recorder import (
     cap_outputs,
     output_size,
 )
-from runbook_kit.recovery import finalize_stale_runs, reconcile_fallback
+from runbook_kit.recovery import finalize_stale_runs, reconcile_fallback, reconcile_index
 from runbook_kit.redact import Redactor
 from runbook_kit.store import FallbackStore, LocalStore, StoreUnwritable, default_fallback, open_store
 
@@ -473,5 +473,7 @@ def _tidy_incident(primary: Any, fallback: LocalStore, incident: str) -> None:
     with contextlib.suppress(Exception):
         reconcile_fallback(primary, fallback, incident)
     for store in (primary, fallback):
+        with contextlib.suppress(Exception):
+            reconcile_index(store, incident)
         with contextlib.suppress(Exception):
             finalize_stale_runs(store, incident)
