@@ -65,7 +65,8 @@ def test_twenty_writer_processes_lose_no_run_in_the_index(sandbox: SandboxInfo):
     assert {r["status"] for r in runs} == {"succeeded"}
     assert sorted(r["record_id"] for r in runs) == sorted(
         f"{incident}/20261130T000000.{n:06d}Z-job" for n in range(WRITERS))
-    puts = [r for r in _s3_log(sandbox)[seen:] if r["method"] == "PUT" and r["path"].endswith("/incident.json")]
+    puts = [r for r in _s3_log(sandbox)[seen:]
+            if r["method"] == "PUT" and r["path"].endswith("/incident.json")]
     assert any(r["status"] == 412 for r in puts), "the writers never collided: the test proved nothing"
     assert sum(r["status"] == 200 for r in puts) == 3 * WRITERS  # every snapshot landed exactly once
 
