@@ -39,7 +39,8 @@ from typing import Any
 from papermill.engines import Engine
 from papermill.log import logger
 
-from runbook_kit import runner
+# papermill imports every registered engine when it is imported itself: the runner (and with it the
+# recorder, nbformat...) is imported when a notebook is executed, not by every `import papermill`.
 
 __all__ = ["RunbookEngine"]
 
@@ -96,6 +97,8 @@ class RunbookEngine(Engine):
         `output_path`, `progress_bar`, `log_output` and `autosave_cell_every` are papermill's and
         are deliberately not used: OUT is written by papermill once, from what this returns."""
         import nbformat
+
+        from runbook_kit import runner
 
         parameters = dict((nb.get("metadata", {}).get("papermill", {}) or {}).get("parameters") or {})
         incident = incident if incident is not None else (os.environ.get("RUNBOOK_INCIDENT") or None)
