@@ -117,7 +117,8 @@ def main() -> None:
     net = med["import runbook_kit"] - med["python -c pass"]
     print(f"\nimport runbook_kit (net of interpreter start): {net:.3f} s")
     print(f"runbook run / papermill: {med['runbook run'] / med['papermill']:.2f}")
-    print(f"papermill --engine runbook / papermill: {med['papermill --engine runbook'] / med['papermill']:.2f}")
+    engine = med["papermill --engine runbook"]
+    print(f"papermill --engine runbook / papermill: {engine / med['papermill']:.2f}")
 
 
 if __name__ == "__main__":
