@@ -116,6 +116,12 @@ class RunbookEngine(Engine):
                     f"record {result.notebook_path}")
         if result.failure:
             logger.error(f"runbook: {result.failure}")
+        if result.recorded_elsewhere:  # `runbook run` exits 4 here; papermill has one success code
+            from runbook_kit.redact import Redactor
+
+            logger.warning(Redactor.from_environment().text(
+                f"runbook: the store could not be written ({result.recorded_elsewhere}); "
+                f"the record is in the fallback store: {result.notebook_path}"))
         record = nbformat.from_dict(copy.deepcopy(dict(result.final_record or {})))
         # papermill's own bookkeeping of this execution, beside the kit's (input/output paths)
         pm = record.metadata.setdefault("papermill", {})

@@ -158,3 +158,17 @@ def test_papermills_python_api_takes_the_incident_and_store_as_engine_keywords(t
     (run,) = _index(store, "INC-API")
     assert run["status"] == "succeeded" and Path(run["notebook"]).parent == store / "INC-API"
     assert "ran by airflow" in (tmp_path / "out.ipynb").read_text()
+
+
+def test_an_unwritable_store_keeps_the_record_in_the_fallback_and_says_so(tmp_path):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the store should be")
+    src = _notebook(tmp_path / "small.ipynb", ("code", "dry_run = True\n", ["parameters"]),
+                    ("code", "print('checked')\n", []))
+    done = _papermill(src, tmp_path / "out.ipynb", env={
+        "RUNBOOK_STORE": str(blocked / "records"), "RUNBOOK_FALLBACK_STORE": str(tmp_path / "fallback"),
+        "RUNBOOK_INCIDENT": "INC-FB"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "the record is in the fallback store" in done.stderr
+    (run,) = _index(tmp_path / "fallback", "INC-FB")
+    assert run["status"] == "succeeded" and run["primary_store"] == str(blocked / "records")
