@@ -69,7 +69,8 @@ def main() -> None:
             kept["s3 (CAS)"].append(len(json.loads(body)["runs"]))
             local = work / f"r{rnd}"
             rows["local (flock)"].append(_round(str(local), args.writers, env))
-            kept["local (flock)"].append(len(json.loads((local / "INC" / "incident.json").read_text())["runs"]))
+            index = json.loads((local / "INC" / "incident.json").read_text())
+            kept["local (flock)"].append(len(index["runs"]))
     finally:
         manager.down(state_dir=state_dir)
         shutil.rmtree(work, ignore_errors=True)
