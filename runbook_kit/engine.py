@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,7 +66,7 @@ def _source_path(nb: Any, input_path: Any) -> Iterator[str]:
         return
     import nbformat
 
-    stem = Path(str(input_path or "notebook")).stem or "notebook"
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(str(input_path or "")).stem).strip("_-") or "notebook"
     with tempfile.TemporaryDirectory(prefix="runbook-papermill-") as tmp:
         path = Path(tmp) / f"{stem}.ipynb"
         nbformat.write(nbformat.from_dict(_plain(nb)), str(path))

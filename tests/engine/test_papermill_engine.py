@@ -172,3 +172,20 @@ def test_an_unwritable_store_keeps_the_record_in_the_fallback_and_says_so(tmp_pa
     assert "the record is in the fallback store" in done.stderr
     (run,) = _index(tmp_path / "fallback", "INC-FB")
     assert run["status"] == "succeeded" and run["primary_store"] == str(blocked / "records")
+
+
+def test_a_notebook_from_stdin_is_run_from_papermills_copy_under_a_plain_name(tmp_path):
+    src = _notebook(tmp_path / "piped.ipynb", ("code", "n = 1  # how many\ndry_run = True\n", ["parameters"]),
+                    ("code", "print('n is', n)\n", []))
+    done = subprocess.run([sys.executable, "-m", "papermill", "--engine", "runbook", "-", "out.ipynb",
+                           "-p", "n", "3"], input=Path(src).read_text(), cwd=tmp_path, capture_output=True,
+                          text=True, env={**os.environ, "RUNBOOK_STORE": str(tmp_path / "store"),
+                                          "RUNBOOK_INCIDENT": "INC-IN"}, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    nb, cells = _cells(tmp_path / "out.ipynb")
+    assert nb["metadata"]["runbook_kit"]["runbook"] == "notebook"
+    assert "n is 3" in json.dumps(cells) and nb["metadata"]["papermill"]["input_path"] == "-"
+    injected = [c for c in cells if "injected-parameters" in c["metadata"].get("tags", [])]
+    assert len(injected) == 1  # papermill's own injected cell was dropped, the kit injected once
+    (run,) = _index(tmp_path / "store", "INC-IN")
+    assert run["status"] == "succeeded"
