@@ -186,6 +186,11 @@ _RUN_HELP = """Run a runbook headless; the executed notebook is always written.
         runbook run pod_crashloop -p namespace payments --json
 
     \b
+    As a Kubernetes Job (records on S3; the summary and exit codes are the same):
+        runbook run pod_crashloop -p namespace payments --incident INC-1234 \\
+            --on kubernetes --image registry.example/runbook-kit:1.4 --store s3://records/prod
+
+    \b
     Exit codes:
       0    succeeded
       1    the run failed (cell error, dead kernel, timeout), or its record could not be
@@ -211,8 +216,19 @@ _RUN_HELP = """Run a runbook headless; the executed notebook is always written.
               help="Per-cell timeout in seconds.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON document (status, record paths, findings, actions, gaps) on stdout.")
+@click.option("--on", "executor", type=click.Choice(["local", "kubernetes"]), default="local",
+              help="Where the run executes: here, or as a Kubernetes Job (an s3:// --store and an image).")
+@click.option("--image", help="Kubernetes: the kit's image (default $RUNBOOK_IMAGE, else runbook.yaml "
+              "jobs.image).")
+@click.option("--job-namespace", help="Kubernetes: the Job's namespace (default jobs.namespace, else the "
+              "kubeconfig context's).")
+@click.option("--service-account", help="Kubernetes: the pod's ServiceAccount (default runbook-<runbook>).")
+@click.option("--run-id", help="Kubernetes: run a submission whose Job exists once more (else it is "
+              "attached).")
 def run(name: str, pairs: tuple[tuple[str, str], ...], param_file: str | None, incident: str | None,
-        store: str | None, timeout: str, cell_timeout: str, as_json: bool) -> None:
+        store: str | None, timeout: str, cell_timeout: str, as_json: bool, executor: str = "local",
+        image: str | None = None, job_namespace: str | None = None, service_account: str | None = None,
+        run_id: str | None = None) -> None:
     lean_imports()
     from runbook_kit import params
     from runbook_kit.redact import Redactor
@@ -227,14 +243,21 @@ def run(name: str, pairs: tuple[tuple[str, str], ...], param_file: str | None, i
             values = params.load_parameter_file(param_file)
         values.update(dict(pairs))
         redactor = Redactor.from_environment(extra=values)
-        result = run_notebook(name, parameters=values, incident=incident, store=store,
-                              timeout=_seconds("--timeout", timeout),
-                              cell_timeout=_seconds("--cell-timeout", cell_timeout),
-                              on_step=progress.step if progress else None)
+        if executor == "kubernetes" or run_id or image or job_namespace or service_account:
+            result = _run_as_job(name, values, incident=incident, store=store, timeout=timeout,
+                                 cell_timeout=cell_timeout, image=image, namespace=job_namespace,
+                                 service_account=service_account, run_id=run_id, redactor=redactor,
+                                 local=executor == "local")
+        else:
+            result = run_notebook(name, parameters=values, incident=incident, store=store,
+                                  timeout=_seconds("--timeout", timeout),
+                                  cell_timeout=_seconds("--cell-timeout", cell_timeout),
+                                  on_step=progress.step if progress else None)
     except StoreUnwritable as exc:
         fail(str(exc), 1 if getattr(exc, "after_start", False) else 2, redactor=redactor)
     except RunbookError as exc:
-        fail(str(exc), redactor=redactor)
+        detached = type(exc).__name__ == "Detached"
+        fail(str(exc), 130 if detached else 1 if getattr(exc, "after_start", False) else 2, redactor=redactor)
     finally:
         if progress:
             progress.stop()
@@ -243,6 +266,24 @@ def run(name: str, pairs: tuple[tuple[str, str], ...], param_file: str | None, i
     else:
         report(result, redactor=redactor)
     sys.exit(result.exit_code)
+
+
+def _run_as_job(name: str, values: dict[str, Any], *, incident: str | None, store: str | None,
+                timeout: str, cell_timeout: str, image: str | None, namespace: str | None,
+                service_account: str | None, run_id: str | None, redactor: Any, local: bool) -> Any:
+    """`--on kubernetes` (runbook_kit.jobs): the run as a Job, followed; its result read from the record."""
+    from runbook_kit.errors import ParameterError
+    from runbook_kit.jobs.executor import RunRequest
+    from runbook_kit.jobs.submit import JobSettings, KubernetesExecutor
+
+    if local:
+        raise ParameterError("--image, --job-namespace, --service-account and --run-id are for "
+                             "--on kubernetes")
+    request = RunRequest(runbook=name, parameters=values, incident=incident, store=store,
+                         timeout=_seconds("--timeout", timeout),
+                         cell_timeout=_seconds("--cell-timeout", cell_timeout), run_id=run_id)
+    settings = JobSettings.load(image=image, namespace=namespace, service_account=service_account)
+    return KubernetesExecutor(settings, redactor=redactor).run(request)
 
 
 def _seconds(option: str, text: str) -> float:

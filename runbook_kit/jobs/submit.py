@@ -1,0 +1,359 @@
+"""`runbook run --on kubernetes`: submit the run as a Job (or attach to it), follow it, read its record.
+
+1. The request is checked here first (runbook, parameters, incident id, an s3:// store, an image, no
+   parameter that looks like a credential): bad input exits 2 before anything reaches the cluster.
+2. The Job (runbook_kit.jobs.manifest) is created with the executor's own client
+   (`clients.batch_v1_for_runs`: Jobs and their pods only). A 409 means the same submission exists:
+   the executor ATTACHES to it (says so) and never creates a second one.
+3. Following: the Job is watched (a watch, re-listed when it expires) while its pod's log lines are
+   streamed to stderr, each prefixed `[job/NAME]` and redacted.
+4. Then the record is read from S3 (found by the Job's name in incident.json) and returned as a
+   `RunResult`, so `runbook run` prints the same summary and exits with the same code as a local run.
+   A Job that failed without its runner ending the record gets the cause written into it
+   (runbook_kit.jobs.outcome).
+
+Ctrl-C while following DETACHES: the Job keeps running (it may be mid-mutation, and killing the pod
+would not undo anything); the message says how to follow again (the same command attaches).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import getpass
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from runbook_kit import catalog, clients, params, record, settings
+from runbook_kit.errors import Conflict, NotFound, ParameterError, RunbookError
+from runbook_kit.jobs import manifest, outcome
+from runbook_kit.jobs.executor import RunRequest
+from runbook_kit.machine import read_only
+from runbook_kit.redact import Redactor, is_secret_name
+from runbook_kit.runner import RunResult, default_incident
+from runbook_kit.store import open_store
+
+__all__ = ["Detached", "JobSettings", "KubernetesExecutor"]
+
+
+class Detached(RunbookError):
+    """Ctrl-C while following: the Job keeps running; the message says how to follow it again."""
+
+
+def _number(value: Any, name: str) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{name} must be a whole number of seconds, not {value!r}") from None
+    if number < 0:
+        raise ParameterError(f"{name} must not be negative, not {value!r}")
+    return number
+
+
+@dataclasses.dataclass(frozen=True)
+class JobSettings:
+    """Where and how Jobs run: options > environment > runbook.yaml `jobs:` > defaults (no image default)."""
+
+    image: str | None = None
+    namespace: str | None = None  # None: the kubeconfig context's namespace
+    service_account: str | None = None  # None: runbook-<runbook>
+    env_from_secrets: tuple[str, ...] = ()
+    ttl_seconds: int = manifest.DEFAULT_TTL
+    startup_seconds: int = manifest.DEFAULT_STARTUP
+    context: str | None = None
+    image_pull_policy: str | None = None
+
+    @classmethod
+    def load(
+        cls,
+        *,
+        image: str | None = None,
+        namespace: str | None = None,
+        service_account: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        conf: Mapping[str, Any] | None = None,
+    ) -> JobSettings:
+        environ = os.environ if environ is None else environ
+        conf = settings.get().jobs if conf is None else conf
+        secrets = conf.get("env_from_secrets") or ()
+        if isinstance(secrets, str) or not all(isinstance(s, str) for s in secrets):
+            raise ParameterError("jobs.env_from_secrets in runbook.yaml must be a list of Secret names")
+        return cls(
+            image=image or environ.get("RUNBOOK_IMAGE") or conf.get("image") or None,
+            namespace=namespace or conf.get("namespace") or None,
+            service_account=service_account or conf.get("service_account") or None,
+            env_from_secrets=tuple(secrets),
+            ttl_seconds=_number(conf.get("ttl_seconds", manifest.DEFAULT_TTL), "jobs.ttl_seconds"),
+            startup_seconds=_number(
+                conf.get("startup_seconds", manifest.DEFAULT_STARTUP), "jobs.startup_seconds"
+            ),
+            context=conf.get("context") or None,
+            image_pull_policy=conf.get("image_pull_policy") or None,
+        )
+
+
+def _refuse_credentials(values: Mapping[str, Any]) -> None:
+    """A Job's arguments are readable by whoever can read Jobs: a credential there would leak."""
+    plain = Redactor(())
+    for key, value in values.items():
+        text = f"{key}={manifest.arg_value(value)}"
+        if is_secret_name(key) or plain.text(text) != text:
+            raise ParameterError(
+                f"parameter {key!r} looks like a credential: a Job's arguments are readable by "
+                "anyone who can read Jobs; give it to the pod by reference (jobs.env_from_secrets)"
+            )
+
+
+class KubernetesExecutor:
+    """Runs as Kubernetes Jobs, records on S3. Clients are injectable (tests pass their own)."""
+
+    name = "kubernetes"
+
+    def __init__(
+        self,
+        job_settings: JobSettings | None = None,
+        *,
+        batch: Any = None,
+        pods: Any = None,
+        echo: Callable[[str], None] | None = None,
+        poll: float = 1.0,
+        redactor: Redactor | None = None,
+    ) -> None:
+        self.settings = job_settings or JobSettings.load()
+        self._batch, self._pods = batch, pods
+        self.echo = echo or (lambda line: print(line, file=sys.stderr, flush=True))
+        self.poll = poll
+        self.redactor = redactor or Redactor.from_environment()
+        self.job: dict[str, Any] | None = None  # the Job as last seen
+        self.attached = False
+
+    @property
+    def batch(self) -> Any:
+        self._batch = self._batch or clients.batch_v1_for_runs(context=self.settings.context)
+        return self._batch
+
+    @property
+    def pods(self) -> Any:
+        self._pods = self._pods or clients.pods_for_runs(context=self.settings.context)
+        return self._pods
+
+    # --- the request -------------------------------------------------------------------------
+    def spec(self, request: RunRequest) -> manifest.JobSpec:
+        """The Job's spec after checking the request (RunbookError on bad input; nothing is sent)."""
+        book = catalog.find(request.runbook)
+        values = params.validate(params.declared(catalog.load(book.path)), dict(request.parameters))
+        params.ensure_recordable(values)
+        _refuse_credentials(values)
+        incident = params.validate_incident_id(request.incident or default_incident())
+        store = request.store or settings.get().store
+        if not store.startswith("s3://"):
+            raise ParameterError(
+                f"--store {store!r}: --on kubernetes needs an s3:// store (a pod cannot write "
+                "this machine's folder)"
+            )
+        open_store(store)  # a malformed s3:// location is refused here
+        if not self.settings.image:
+            raise ParameterError(
+                "--on kubernetes needs an image: pass --image, set RUNBOOK_IMAGE or jobs.image "
+                "in runbook.yaml (there is no default)"
+            )
+        namespace = (
+            self.settings.namespace or clients.kube_context(context=self.settings.context)["namespace"]
+        )
+        spec = manifest.JobSpec(
+            runbook=book.name,
+            incident=incident,
+            parameters=values,
+            image=self.settings.image,
+            store=store,
+            namespace=namespace,
+            timeout=request.timeout,
+            cell_timeout=request.cell_timeout,
+            run_id=request.run_id,
+            service_account=self.settings.service_account,
+            env_from_secrets=self.settings.env_from_secrets,
+            ttl_seconds=self.settings.ttl_seconds,
+            startup_seconds=self.settings.startup_seconds,
+            read_only=read_only(),
+            started_by=_who(),
+            episode=request.episode,
+            image_pull_policy=self.settings.image_pull_policy,
+        )
+        manifest.build_job(spec)  # refuses what cannot make a safe Job
+        return spec
+
+    # --- the Job -----------------------------------------------------------------------------
+    def submit(self, spec: manifest.JobSpec) -> dict[str, Any]:
+        """Create the Job, or attach to the one of the same submission (409); returns it as JSON."""
+        body = manifest.build_job(spec)
+        try:
+            created = self.batch.create_namespaced_job(spec.namespace, body)
+            self.attached = False
+            self.echo(
+                f"runbook: submitted job/{spec.name} in namespace {spec.namespace} (image {spec.image})"
+            )
+            return dict(clients.k8s_json(created))
+        except Conflict:
+            pass
+        existing = dict(clients.k8s_json(self.batch.read_namespaced_job(spec.name, spec.namespace)))
+        self.attached = True
+        state = outcome.job_state(existing)
+        self.echo(
+            f"runbook: job/{spec.name} in namespace {spec.namespace} exists (the same submission; "
+            f"{state}): attaching to it, not running it again (pass --run-id to run it once more)"
+        )
+        return existing
+
+    def wait(self, spec: manifest.JobSpec) -> dict[str, Any]:
+        """The Job once it has finished (Complete or Failed): a watch, re-listed when it expires."""
+        while True:
+            job = dict(clients.k8s_json(self.batch.read_namespaced_job(spec.name, spec.namespace)))
+            self.job = job
+            if outcome.job_state(job) != "running":
+                return job
+            version = (job.get("metadata") or {}).get("resourceVersion")
+            try:
+                for _kind, obj in clients.k8s_watch(
+                    self.batch.list_namespaced_job,
+                    spec.namespace,
+                    field_selector=f"metadata.name={spec.name}",
+                    resource_version=version,
+                    timeout_seconds=30,
+                ):
+                    if (obj.get("metadata") or {}).get("name") == spec.name:
+                        self.job = obj
+                        if outcome.job_state(obj) != "running":
+                            return dict(obj)
+            except NotFound:  # 410 Gone: the watch's resourceVersion expired; list again
+                continue
+            except RunbookError as exc:  # a watch that cannot be held: read again after a pause
+                self.echo(f"runbook: watching job/{spec.name} failed ({exc}); reading it again")
+                time.sleep(self.poll)
+
+    def job_pods(self, spec: manifest.JobSpec) -> list[dict[str, Any]]:
+        found = self.pods.list_namespaced_pod(spec.namespace, label_selector=f"job-name={spec.name}")
+        pods = list(clients.k8s_json(found).get("items") or [])
+        return sorted(pods, key=lambda p: (p.get("metadata") or {}).get("creationTimestamp") or "")
+
+    def stream_logs(self, spec: manifest.JobSpec, done: threading.Event) -> None:
+        """Each pod's log lines, as they come, to `echo` (prefixed, redacted), until the Job is done."""
+        followed: set[str] = set()
+        told_stuck = False
+        while not done.is_set():
+            try:
+                pods = self.job_pods(spec)
+            except RunbookError:
+                pods = []
+            stuck = outcome.start_problem(pods)
+            if stuck and not told_stuck:
+                told_stuck = True
+                self.echo(f"runbook: job/{spec.name}: {stuck}")
+            ready = [
+                p
+                for p in pods
+                if p["metadata"]["name"] not in followed
+                and (p.get("status") or {}).get("phase") in ("Running", "Succeeded", "Failed")
+            ]
+            if not ready:
+                done.wait(self.poll)
+                continue
+            pod = ready[0]["metadata"]["name"]
+            followed.add(pod)
+            self._follow_pod(spec, pod)
+
+    def _follow_pod(self, spec: manifest.JobSpec, pod: str) -> None:
+        prefix = f"[job/{spec.name}] "
+        try:
+            response = self.pods.read_namespaced_pod_log(
+                pod,
+                spec.namespace,
+                container=manifest.CONTAINER,
+                follow=True,
+                _preload_content=False,
+                _request_timeout=(5, spec.deadline + 60),
+            )
+            with contextlib.closing(response):
+                buffer = b""
+                for chunk in response.stream(4096):
+                    buffer += chunk
+                    *lines, buffer = buffer.split(b"\n")
+                    for line in lines:
+                        self.echo(prefix + self.redactor.text(line.decode(errors="replace").rstrip("\r")))
+                if buffer:
+                    self.echo(prefix + self.redactor.text(buffer.decode(errors="replace")))
+        except Exception as exc:  # logs are a courtesy; the record is the account
+            self.echo(
+                f"runbook: the logs of pod {pod} could not be read ({type(exc).__name__}: "
+                f"{self.redactor.text(str(exc))[:200]})"
+            )
+
+    # --- the run -----------------------------------------------------------------------------
+    def run(self, request: RunRequest) -> RunResult:
+        spec = self.spec(request)
+        self.job = self.submit(spec)
+        done = threading.Event()
+        logs = threading.Thread(target=self.stream_logs, args=(spec, done), daemon=True)
+        logs.start()
+        try:
+            job = self.wait(spec)
+            logs.join(timeout=10)
+            return self.result(spec, job)
+        except RunbookError as exc:  # submitted: whatever fails now, the Job may be running
+            exc.after_start = True  # type: ignore[attr-defined]
+            raise
+        except KeyboardInterrupt:
+            done.set()
+            raise Detached(
+                f"detached from job/{spec.name} (namespace {spec.namespace}); it keeps running. Follow it "
+                f"again with the same command, or `kubectl logs -f job/{spec.name} -n {spec.namespace}`; "
+                f"its record: `runbook status {spec.incident} --store {spec.store}`"
+            ) from None
+        finally:
+            done.set()
+
+    def result(self, spec: manifest.JobSpec, job: Mapping[str, Any]) -> RunResult:
+        """The run's result from its record in S3, after writing the Job's failure cause into it if needed."""
+        store = open_store(spec.store)
+        cause = None
+        if outcome.job_state(job) == "failed":
+            cause = outcome.cause_of(job, self.job_pods(spec))
+            if cause:
+                self.echo(f"runbook: job/{spec.name} failed: {cause}")
+                outcome.finalize(store, incident=spec.incident, job=job, cause=cause, runbook=spec.runbook)
+        raw = store.read(f"{spec.incident}/incident.json")
+        run = outcome.find_run(json.loads(raw), spec.name) if raw else None
+        if run is None:
+            return RunResult(
+                runbook=spec.runbook,
+                incident=spec.incident,
+                status="failed",
+                notebook_path="",
+                html_path=None,
+                entries=[],
+                parameters=dict(spec.parameters),
+                failure=f"job/{spec.name} finished but its run is not in {spec.store}",
+            )
+        body = store.read(f"{run['record_id']}.ipynb") if run.get("notebook") else None
+        nb = json.loads(body) if body else {"cells": []}
+        return RunResult(
+            runbook=spec.runbook,
+            incident=spec.incident,
+            status=str(run.get("status")),
+            notebook_path=str(run.get("notebook") or ""),
+            html_path=run.get("html"),
+            entries=record.read_entries(nb),
+            failure=run.get("failure"),
+            failed_cell=(nb.get("metadata") or {}).get("runbook_kit", {}).get("failed_cell"),
+            parameters=run.get("parameters") or {},
+        )
+
+
+def _who() -> str | None:
+    with contextlib.suppress(Exception):
+        return os.environ.get("RUNBOOK_STARTED_BY") or getpass.getuser()
+    return None
