@@ -1,5 +1,6 @@
 """`python -m runbook_sandbox.k8s --state-dir DIR [--port 0] [--scenario S] [--anchor ISO] [--pods N]
-[--tick SECONDS] [--aws-endpoint URL | --aws-url-file PATH]`
+[--tick SECONDS] [--aws-endpoint URL | --aws-url-file PATH] [--pod-aws-url-file PATH]
+[--image-entrypoint IMAGE=PROGRAM ...] [--job-backoff SECONDS]`
 
 Seeds the cluster, serves it on 127.0.0.1, writes `DIR/kubeconfig` (context `runbook-sandbox`), then
 prints one JSON line `{"url", "kubeconfig", "pid"}`: the manager's signal that this part is ready.
@@ -69,7 +70,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--aws-url-file", type=Path, default=None, help="a file the AWS part writes its URL to"
     )
+    parser.add_argument(
+        "--pod-aws-url-file",
+        type=Path,
+        default=None,
+        help="a file holding the AWS part's URL, given to Job pods as AWS_ENDPOINT_URL (IRSA's stand-in)",
+    )
+    parser.add_argument(
+        "--image-entrypoint",
+        action="append",
+        default=[],
+        metavar="IMAGE=PROGRAM",
+        help="what a Job container without `command` runs for IMAGE (repeatable; default: none)",
+    )
+    parser.add_argument(
+        "--job-backoff", type=float, default=1.0, help="the job controller's first back-off, seconds"
+    )
     args = parser.parse_args(argv)
+    entrypoints: dict[str, list[str]] = {}
+    for item in args.image_entrypoint:
+        image, sep, program = item.partition("=")
+        if not sep or not image or not program.split():
+            parser.error(f"--image-entrypoint wants IMAGE=PROGRAM, got {item!r}")
+        entrypoints[image] = program.split()
     requested = set(args.scenario)
     scenarios = set(SCENARIOS) if "all" in requested else requested - {"none"}
     if "all" in requested and not (args.aws_endpoint or args.aws_url_file):
@@ -94,7 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     store = Store()
-    controller = Controller(store, tick=args.tick)
+    from runbook_sandbox.k8s.localpods import Node
+
+    node = Node(state_dir=args.state_dir, aws_url_file=args.pod_aws_url_file, entrypoints=entrypoints)
+    controller = Controller(store, tick=args.tick, node=node, backoff=args.job_backoff)
     cloud = None
     if args.aws_endpoint or args.aws_url_file:
         from runbook_sandbox.k8s.cloud import CloudNodes, wait_for_url
@@ -113,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         log_path=args.state_dir / "k8s-requests.jsonl",
     )
     url = f"http://127.0.0.1:{server.server_port}"
+    node.api_url = url
     config_path = args.state_dir / "kubeconfig"
     config_path.write_text(kubeconfig(url))
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)

@@ -15,7 +15,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runbook_sandbox.k8s import access, discovery, metrics, subresources, tables, validate, watch
+from runbook_sandbox.k8s import (
+    access,
+    dependents,
+    discovery,
+    localpods,
+    metrics,
+    podlogs,
+    subresources,
+    tables,
+    validate,
+    watch,
+)
 from runbook_sandbox.k8s.controller import Controller
 from runbook_sandbox.k8s.pods import bind, delete_pod
 from runbook_sandbox.k8s.resources import Resource, lookup
@@ -157,6 +168,12 @@ class Api:
     def _verb(self, req: Request, route: Route, dry_run: bool) -> Response:
         r, method = route.resource, req.method
         if route.sub == "log" and method == "GET":
+            pod = self.store.require("pods", route.namespace or "", route.name or "")
+            if localpods.is_local(pod) and self.controller.runtime is not None:
+                body, stream = podlogs.read(self.controller.runtime, pod, req.query)
+                if stream is not None:
+                    return Response(200, None, content_type="text/plain", verb="get", stream=stream)
+                return Response(200, body, content_type="text/plain", verb="get")
             text = subresources.pod_log(
                 self.store, namespace=route.namespace or "", name=route.name or "", query=req.query, at=now()
             )
@@ -225,7 +242,7 @@ class Api:
             if method in ("PUT", "PATCH"):
                 return self._write(req, route, dry_run)
             if method == "DELETE":
-                return self._delete(route, dry_run)
+                return self._delete(route, dry_run, self._propagation(req))
         raise ApiError(405, "the server does not allow this method on the requested resource")
 
     def _predicates(self, req: Request, plural: str) -> Any:
@@ -309,6 +326,8 @@ class Api:
                     self.store.stamp(obj)
                     obj = bind(obj, node, at=now())
             created = self.store.create(r.plural, obj, dry_run=dry_run)
+        if r.plural in ("jobs", "pods") and not dry_run:
+            self.controller.poke()
         return Response(201, created, verb="create", dry_run=dry_run)
 
     def _write(self, req: Request, route: Route, dry_run: bool) -> Response:
@@ -339,13 +358,29 @@ class Api:
                 self.controller.settled.discard(stored["metadata"]["uid"])
         return Response(200, stored, verb="patch" if req.method == "PATCH" else "update", dry_run=dry_run)
 
-    def _delete(self, route: Route, dry_run: bool) -> Response:
+    def _propagation(self, req: Request) -> str:
+        body = self._body(req) if req.body else None
+        policy = req.query.get("propagationPolicy") or (body or {}).get("propagationPolicy")
+        if (body or {}).get("orphanDependents") is True:
+            policy = policy or "Orphan"
+        if policy not in (None, "Orphan", "Background", "Foreground"):
+            raise bad_request(
+                f'propagationPolicy "{policy}" is not supported; use Orphan, Background or Foreground'
+            )
+        return str(policy or "")
+
+    def _delete(self, route: Route, dry_run: bool, propagation: str = "") -> Response:
         r = route.resource
         with self.store.lock:
             obj = self.store.require(r.plural, route.namespace or "", route.name or "")
             if r.plural == "pods":
                 deleted = delete_pod(self.store, obj, at=now(), dry_run=dry_run)
+                self.controller.poke()
                 return Response(200, deleted, verb="delete", dry_run=dry_run)
+            if r.plural == "jobs" and not dry_run:
+                # batch/v1's default is Orphan (kubectl sends Background); Foreground ends the pods first
+                dependents.delete_job_pods(self.store, obj, policy=propagation or "Orphan", at=now())
+                self.controller.poke()
             self.store.delete(r.plural, route.namespace or "", route.name or "", dry_run=dry_run)
         if r.plural == "namespaces":
             terminating = dict(obj, status={"phase": "Terminating"})

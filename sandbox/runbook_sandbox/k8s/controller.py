@@ -20,16 +20,26 @@ import threading
 from collections import defaultdict
 from typing import Any
 
-from runbook_sandbox.k8s import apps, events, kubelet, workloads
+from runbook_sandbox.k8s import apps, events, jobs, kubelet, localpods, workloads
 from runbook_sandbox.k8s.deployments import DeploymentController
+from runbook_sandbox.k8s.jobs import JobController
 from runbook_sandbox.k8s.pods import bind, default_pod, delete_pod, node_ready, requests_of
+from runbook_sandbox.k8s.runtime import Runtime
 from runbook_sandbox.k8s.store import Store, clone, iso, now
 
 
-class Controller(DeploymentController):
-    def __init__(self, store: Store, *, tick: float = 0.5) -> None:
+class Controller(DeploymentController, JobController):
+    def __init__(
+        self, store: Store, *, tick: float = 0.5, node: localpods.Node | None = None, backoff: float = 1.0
+    ) -> None:
         self.store = store
         self.tick_seconds = tick
+        self.node = node  # None: Job pods are created and scheduled but no process runs them
+        self.runtime = Runtime(node.state_dir, on_change=self.poke) if node else None
+        self.backoff = backoff
+        self.counted: dict[str, set[str]] = {}
+        self.last_failure: dict[str, dt.datetime] = {}
+        self._wake = threading.Event()
         self.settled: set[str] = set()  # uids of pods whose status cannot change by itself
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -44,11 +54,22 @@ class Controller(DeploymentController):
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread:
             self._thread.join(timeout=2)
+        if self.runtime is not None:
+            self.runtime.stop_all()
+
+    def poke(self) -> None:
+        """Run the next pass now (a Job was created, a pod's process ended)."""
+        self._wake.set()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.tick_seconds):
+        while True:
+            self._wake.wait(self.tick_seconds)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             try:
                 self.tick()
             except Exception:  # keep the cluster alive; the log shows what broke
@@ -88,6 +109,9 @@ class Controller(DeploymentController):
         for pod in self.store.values("pods"):
             if pod["metadata"]["uid"] not in self.settled:
                 dirty.add(pod["metadata"]["namespace"])
+        for job in self.store.values("jobs"):  # back-off, deadline and TTL are due by the clock
+            if job["spec"].get("ttlSecondsAfterFinished") is not None or not jobs.finished(job):
+                dirty.add(job["metadata"]["namespace"])
         return dirty
 
     def _items(self, plural: str) -> list[dict[str, Any]]:
@@ -103,9 +127,14 @@ class Controller(DeploymentController):
         pods_by_owner = self._pods_by_owner()
         for rs in self._items("replicasets"):
             self._reconcile_replicaset(rs, pods_by_owner.get(rs["metadata"]["uid"], []), at)
+        self._service_accounts()
+        self._reconcile_jobs(pods_by_owner, at)
         self._schedule(at)
         self._kubelet(at)
+        self._local_kubelet(at)
         pods_by_owner = self._pods_by_owner()
+        self._reconcile_jobs(pods_by_owner, at)
+        self._reap()
         for rs in self._items("replicasets"):
             self._replicaset_status(rs, pods_by_owner.get(rs["metadata"]["uid"], []))
         for deployment in self._items("deployments"):
@@ -127,6 +156,7 @@ class Controller(DeploymentController):
             for plural in ("deployments", "replicasets", "daemonsets")
             for o in self.store.values(plural)
         }
+        owners |= {o["metadata"]["uid"] for o in self.store.values("jobs")}
         for plural in ("pods", "replicasets", "deployments", "daemonsets", "events", "poddisruptionbudgets"):
             for obj in self._items(plural):
                 meta = obj["metadata"]
@@ -134,8 +164,14 @@ class Controller(DeploymentController):
                 if meta["namespace"] not in namespaces or (
                     owner and plural != "events" and owner not in owners
                 ):
-                    self.store.delete(plural, meta["namespace"], meta["name"])
+                    if plural == "pods":
+                        delete_pod(self.store, obj, at=now())
+                    else:
+                        self.store.delete(plural, meta["namespace"], meta["name"])
                     self.settled.discard(meta["uid"])
+        for job in self._items("jobs"):
+            if job["metadata"]["namespace"] not in namespaces:
+                self.store.delete("jobs", job["metadata"]["namespace"], job["metadata"]["name"])
 
     # --- replicasets -----------------------------------------------------------------------
 
@@ -301,7 +337,7 @@ class Controller(DeploymentController):
     def _kubelet(self, at: dt.datetime) -> None:
         for pod in self._items("pods"):
             uid = pod["metadata"]["uid"]
-            if uid in self.settled or not pod["spec"].get("nodeName"):
+            if uid in self.settled or not pod["spec"].get("nodeName") or localpods.is_local(pod):
                 continue
             status = kubelet.pod_status(pod, at)
             if status != pod.get("status"):
@@ -323,6 +359,53 @@ class Controller(DeploymentController):
                 )
             if kubelet.settled(pod, at):
                 self.settled.add(uid)
+
+    # --- Job pods: local processes (localpods.py, runtime.py) ------------------------------------
+
+    def _local_kubelet(self, at: dt.datetime) -> None:
+        if self.runtime is None or self.node is None:
+            return
+        for pod in self._items("pods"):
+            uid = pod["metadata"]["uid"]
+            if uid in self.settled or not pod["spec"].get("nodeName") or not localpods.is_local(pod):
+                continue
+            if pod["metadata"].get("deletionTimestamp"):
+                grace = float(pod["metadata"].get("deletionGracePeriodSeconds", 30))
+                self.runtime.terminate(uid, grace=grace)
+            status = localpods.sync(self.store, self.runtime, self.node, pod, at)
+            if status != pod.get("status"):
+                pod = self.store.replace("pods", dict(pod, status=status))
+            if localpods.settled(pod) and not pod["metadata"].get("deletionTimestamp"):
+                self.settled.add(uid)
+
+    def _reap(self) -> None:
+        """Remove deleted Job pods whose processes have ended (after the job controller counted them)."""
+        for pod in self._items("pods"):
+            meta = pod["metadata"]
+            if meta.get("deletionTimestamp") and (localpods.settled(pod) or self.runtime is None):
+                self.store.delete("pods", meta["namespace"], meta["name"])
+                self.settled.discard(meta["uid"])
+        if self.runtime is not None:
+            present = {p["metadata"]["uid"] for p in self.store.values("pods")}
+            for uid in self.runtime.uids() - present:
+                self.runtime.forget(uid)
+
+    def _service_accounts(self) -> None:
+        """The ServiceAccount controller: every namespace has a `default` ServiceAccount."""
+        for ns in self.store.items("namespaces"):
+            name = ns["metadata"]["name"]
+            if (
+                ns.get("status", {}).get("phase") == "Active"
+                and self.store.get("serviceaccounts", name, "default") is None
+            ):
+                self.store.create(
+                    "serviceaccounts",
+                    {
+                        "apiVersion": "v1",
+                        "kind": "ServiceAccount",
+                        "metadata": {"name": "default", "namespace": name},
+                    },
+                )
 
     def _pdb_status(self) -> None:
         pdbs = self._items("poddisruptionbudgets")

@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 from typing import Any
 
-from runbook_sandbox.k8s import apps, events, kubelet
+from runbook_sandbox.k8s import apps, events, kubelet, localpods
 from runbook_sandbox.k8s.store import Store, iso
 
 
@@ -97,11 +97,33 @@ def default_pod(pod: dict[str, Any]) -> dict[str, Any]:
 
 
 def delete_pod(
-    store: Store, pod: dict[str, Any], *, at: dt.datetime, dry_run: bool = False
+    store: Store,
+    pod: dict[str, Any],
+    *,
+    at: dt.datetime,
+    dry_run: bool = False,
+    condition: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Delete at once (grace period elapsed instantly) with the kubelet's Killing event per container."""
+    """Delete at once (grace period elapsed instantly) with the kubelet's Killing event per container.
+
+    A Job pod whose process still runs (localpods.py) is only marked (deletionTimestamp, and the
+    eviction's DisruptionTarget `condition`): the kubelet ends its process (SIGTERM, SIGKILL after
+    the grace period) and the pod is removed once it has terminated.
+    """
     meta = pod["metadata"]
-    deleted = store.delete("pods", meta["namespace"], meta["name"], dry_run=dry_run)
+    running = localpods.is_local(pod) and not localpods.settled(pod) and pod["spec"].get("nodeName")
+    if running and not dry_run:
+        if meta.get("deletionTimestamp"):
+            return pod
+        grace = int(pod["spec"].get("terminationGracePeriodSeconds", 30))
+        marked = dict(pod, metadata=dict(meta, deletionTimestamp=iso(at), deletionGracePeriodSeconds=grace))
+        if condition is not None:
+            status = dict(pod.get("status") or {})
+            status["conditions"] = [condition, *(status.get("conditions") or [])]
+            marked["status"] = status
+        deleted = store.replace("pods", marked)
+    else:
+        deleted = store.delete("pods", meta["namespace"], meta["name"], dry_run=dry_run)
     if dry_run or not pod["spec"].get("nodeName"):
         return deleted
     for c in pod["spec"]["containers"]:

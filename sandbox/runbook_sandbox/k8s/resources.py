@@ -53,6 +53,7 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("events", "Event", "", "v1", True, ("ev",)),
     Resource("configmaps", "ConfigMap", "", "v1", True, ("cm",)),
     Resource("secrets", "Secret", "", "v1", True),
+    Resource("serviceaccounts", "ServiceAccount", "", "v1", True, ("sa",)),
     Resource(
         "deployments",
         "Deployment",
@@ -80,6 +81,15 @@ RESOURCES: tuple[Resource, ...] = (
         ),
     ),
     Resource("daemonsets", "DaemonSet", "apps", "v1", True, ("ds",), categories=("all",)),
+    Resource(
+        "jobs",
+        "Job",
+        "batch",
+        "v1",
+        True,
+        categories=("all",),
+        subresources=(("status", "batch", "v1", "Job", ("get", "patch", "update")),),
+    ),
     Resource("poddisruptionbudgets", "PodDisruptionBudget", "policy", "v1", True, ("pdb",)),
     Resource("pods", "PodMetrics", "metrics.k8s.io", "v1beta1", True, verbs=_RO),
     Resource("nodes", "NodeMetrics", "metrics.k8s.io", "v1beta1", False, verbs=_RO),

@@ -120,7 +120,7 @@ class Handler(BaseHTTPRequestHandler):
     def _send(self, response: Response) -> None:
         if response.stream is not None:
             self.send_response(response.status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", response.content_type)
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
             try:

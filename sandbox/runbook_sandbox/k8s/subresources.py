@@ -17,7 +17,7 @@ from runbook_sandbox.k8s.controller import Controller
 from runbook_sandbox.k8s.pods import delete_pod
 from runbook_sandbox.k8s.selectors import selector_from_match, selector_string
 from runbook_sandbox.k8s.status import ApiError, bad_request, conflict, status_body
-from runbook_sandbox.k8s.store import Store, clone
+from runbook_sandbox.k8s.store import Store, clone, iso
 
 
 def pod_log(store: Store, *, namespace: str, name: str, query: dict[str, str], at: dt.datetime) -> str:
@@ -98,9 +98,18 @@ def eviction(
                         ]
                     },
                 )
-        delete_pod(store, pod, at=at, dry_run=dry_run)
+        disruption = {
+            "type": "DisruptionTarget",
+            "status": "True",
+            "lastProbeTime": None,
+            "lastTransitionTime": iso(at),
+            "reason": "EvictionByEvictionAPI",
+            "message": "Eviction API: evicting",
+        }
+        delete_pod(store, pod, at=at, dry_run=dry_run, condition=disruption)
         if not dry_run:
             controller.settled.discard(pod["metadata"]["uid"])
+            controller.poke()
     return status_body(code=201, success=True)
 
 

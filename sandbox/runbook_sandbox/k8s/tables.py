@@ -384,6 +384,46 @@ def event_row(ev: dict[str, Any], at: dt.datetime) -> Row:
     ]
 
 
+JOB_COLUMNS: list[Column] = [
+    _NAME,
+    ("Status", "string", 0, "Status of the job."),
+    ("Completions", "string", 0, "The completion status of the job."),
+    ("Duration", "string", 0, "Time required to complete the job."),
+    _AGE,
+    *_WIDE_WORKLOAD,
+]
+
+
+def _job_status(job: dict[str, Any]) -> str:
+    """The printer's precedence: Complete, Failed, Terminating, Suspended, FailureTarget, ..."""
+    true = {c["type"] for c in (job.get("status") or {}).get("conditions") or [] if c.get("status") == "True"}
+    if "Complete" in true:
+        return "Complete"
+    if "Failed" in true:
+        return "Failed"
+    if job["metadata"].get("deletionTimestamp"):
+        return "Terminating"
+    for kind in ("Suspended", "FailureTarget", "SuccessCriteriaMet"):
+        if kind in true:
+            return kind
+    return "Running"
+
+
+def job_row(job: dict[str, Any], at: dt.datetime) -> Row:
+    spec, status = job["spec"], job.get("status") or {}
+    succeeded = status.get("succeeded", 0)
+    if spec.get("completions") is not None:
+        completions = f"{succeeded}/{spec['completions']}"
+    elif int(spec.get("parallelism", 1)) > 1:
+        completions = f"{succeeded}/1 of {spec['parallelism']}"
+    else:
+        completions = f"{succeeded}/1"
+    started, ended = parse_time(status.get("startTime")), parse_time(status.get("completionTime"))
+    duration = human_duration(((ended or at) - started).total_seconds()) if started else ""
+    name = job["metadata"]["name"]
+    return [name, _job_status(job), completions, duration, _age(job, at), *_template_cells(job)]
+
+
 DEFAULT_COLUMNS: list[Column] = [_NAME, _AGE]
 
 
@@ -400,6 +440,7 @@ PRINTERS: dict[str, tuple[list[Column], Callable[[dict[str, Any], dt.datetime], 
     "daemonsets": (DAEMONSET_COLUMNS, daemonset_row),
     "events": (EVENT_COLUMNS, event_row),
     "poddisruptionbudgets": (PDB_COLUMNS, pdb_row),
+    "jobs": (JOB_COLUMNS, job_row),
 }
 
 

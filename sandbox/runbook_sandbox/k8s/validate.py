@@ -113,6 +113,9 @@ def prepare(plural: str, obj: dict[str, Any], *, current: dict[str, Any] | None 
     elif plural == "deployments":
         obj.update(apiVersion="apps/v1", kind="Deployment")
         _deployment(obj, current)
+    elif plural == "jobs":
+        obj.update(apiVersion="batch/v1", kind="Job")
+        _job(obj, current)
     elif plural == "namespaces":
         obj.update(apiVersion="v1", kind="Namespace")
         _raise("Namespace", "", name, _name_causes(name))
@@ -215,3 +218,110 @@ def _pod_update(obj: dict[str, Any], current: dict[str, Any]) -> None:
             ],
         )
     obj["spec"]["nodeName"] = current["spec"].get("nodeName")
+
+
+def _job(obj: dict[str, Any], current: dict[str, Any] | None) -> None:
+    """batch/v1 Job defaulting and validation (the selector and template labels the controller sets)."""
+    import uuid
+
+    meta, spec = obj["metadata"], obj.setdefault("spec", {})
+    name = meta.get("name", "")
+    if current is not None:  # the selector and the template are immutable once created
+        spec["selector"], spec["template"] = current["spec"]["selector"], current["spec"]["template"]
+        meta.setdefault("generation", current["metadata"].get("generation", 1))
+        return
+    template = spec.get("template")
+    causes = _name_causes(name)
+    if len(name) > 63:
+        causes.append(
+            (
+                "metadata.name",
+                "FieldValueInvalid",
+                f'Invalid value: "{name}": must be no more than 63 characters',
+            )
+        )
+    if not isinstance(template, dict):
+        _raise("Job", "batch", name, [*causes, ("spec.template", "FieldValueRequired", "Required value")])
+        return
+    pod_spec = template.get("spec")
+    causes += _pod_spec_causes(pod_spec, "spec.template.spec")
+    policy = (pod_spec or {}).get("restartPolicy") if isinstance(pod_spec, dict) else None
+    if policy != "Never":
+        shown = policy or "Always"
+        causes.append(
+            (
+                "spec.template.spec.restartPolicy",
+                "FieldValueNotSupported",
+                f'Unsupported value: "{shown}": supported values: "Never" '
+                "(the sandbox runs a Job's container once; OnFailure is not supported)",
+            )
+        )
+    for key in (
+        "parallelism",
+        "completions",
+        "backoffLimit",
+        "activeDeadlineSeconds",
+        "ttlSecondsAfterFinished",
+    ):
+        value = spec.get(key)
+        if value is not None and (
+            not isinstance(value, int) or value < (1 if key == "activeDeadlineSeconds" else 0)
+        ):
+            bound = "greater than 0" if key == "activeDeadlineSeconds" else "greater than or equal to 0"
+            causes.append((f"spec.{key}", "FieldValueInvalid", f"Invalid value: {value}: must be {bound}"))
+    for i, rule in enumerate((spec.get("podFailurePolicy") or {}).get("rules") or []):
+        if rule.get("action") not in ("FailJob", "Ignore", "Count", "FailIndex"):
+            causes.append(
+                (
+                    f"spec.podFailurePolicy.rules[{i}].action",
+                    "FieldValueNotSupported",
+                    f'Unsupported value: "{rule.get("action")}": supported values: "Count", "FailIndex", '
+                    '"FailJob", "Ignore"',
+                )
+            )
+        if bool(rule.get("onExitCodes")) == bool(rule.get("onPodConditions")):
+            causes.append(
+                (
+                    f"spec.podFailurePolicy.rules[{i}]",
+                    "FieldValueInvalid",
+                    "Invalid value: specifying one of OnExitCodes and OnPodConditions is required",
+                )
+            )
+    if spec.get("selector") and not spec.get("manualSelector"):
+        causes.append(
+            ("spec.selector", "FieldValueInvalid", "Invalid value: `selector` will be auto-generated")
+        )
+    _raise("Job", "batch", name, causes)
+    uid = meta.setdefault("uid", str(uuid.uuid4()))
+    labels = {
+        "batch.kubernetes.io/controller-uid": uid,
+        "batch.kubernetes.io/job-name": name,
+        "controller-uid": uid,
+        "job-name": name,
+    }
+    if not spec.get("manualSelector"):
+        spec["selector"] = {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
+    tmeta = template.setdefault("metadata", {})
+    tmeta.setdefault("creationTimestamp", None)
+    tmeta["labels"] = {**(tmeta.get("labels") or {}), **labels}
+    if not meta.get("labels"):  # a Job's labels default to its pod template's
+        meta["labels"] = dict(tmeta["labels"])
+    for key, value in (
+        ("parallelism", 1),
+        ("completions", 1),
+        ("backoffLimit", 6),
+        ("completionMode", "NonIndexed"),
+        ("suspend", False),
+        ("manualSelector", None),
+        ("podReplacementPolicy", "TerminatingOrFailed"),
+    ):
+        if value is not None:
+            spec.setdefault(key, value)
+    if spec.get("podFailurePolicy"):
+        spec["podReplacementPolicy"] = "Failed"
+        for rule in spec["podFailurePolicy"].get("rules") or []:
+            for pattern in rule.get("onPodConditions") or []:
+                pattern.setdefault("status", "True")
+    default_pod({"spec": pod_spec, "metadata": tmeta})
+    meta.setdefault("generation", 1)
+    obj["status"] = {}
