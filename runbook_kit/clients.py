@@ -230,6 +230,7 @@ def custom_objects(*, context: str | None = None) -> Any:
 _RUNS_PATHS = (
     (re.compile(r"^/apis/batch/v1/namespaces/[a-z0-9-]+/jobs(/[^/]+)?$"), {"GET", "POST", "DELETE"}),
     (re.compile(r"^/api/v1/namespaces/[a-z0-9-]+/pods(/[^/]+(/log)?)?$"), {"GET"}),
+    (re.compile(r"^/api/v1/namespaces/[a-z0-9-]+/events$"), {"GET"}),  # why a Job makes no pod
 )
 
 
@@ -274,7 +275,7 @@ def batch_v1_for_runs(*, context: str | None = None) -> Any:
 
 
 def pods_for_runs(*, context: str | None = None) -> Any:
-    """CoreV1Api for the Job executor: read the pods of its Jobs and their logs, nothing else."""
+    """CoreV1Api for the Job executor: read the pods of its Jobs, their logs and events, nothing else."""
     import kubernetes
 
     return kubernetes.client.CoreV1Api(_runs_api(context))

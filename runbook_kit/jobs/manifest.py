@@ -34,6 +34,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from runbook_kit.errors import ParameterError
+from runbook_kit.redact import Redactor, is_secret_name
 
 __all__ = [
     "LABEL_PREFIX",
@@ -132,6 +133,7 @@ class JobSpec:
     run_id: str | None = None
     service_account: str | None = None  # None: runbook-<runbook>
     env_from_secrets: Sequence[str] = ()
+    env: Mapping[str, str] = dataclasses.field(default_factory=dict)  # plain settings (jobs.env), never secrets
     ttl_seconds: int = DEFAULT_TTL
     startup_seconds: int = DEFAULT_STARTUP
     read_only: bool = False  # the submitting machine is read-only: so is the Job
@@ -186,6 +188,13 @@ def _check(spec: JobSpec) -> None:
     sa = spec.service_account
     if sa is not None and dns_name(sa, limit=253) != sa:
         raise ParameterError(f"--service-account {sa!r} is not a valid ServiceAccount name")
+    for key, value in spec.env.items():
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key) or key == "RUNBOOK_READ_ONLY":
+            raise ParameterError(f"jobs.env: {key!r} cannot be set (a variable name; RUNBOOK_READ_ONLY follows "
+                                 "the submitting machine)")
+        if is_secret_name(key) or Redactor(()).text(f"{key}={value}") != f"{key}={value}":
+            raise ParameterError(f"jobs.env: {key!r} looks like a credential; give it by reference "
+                                 "(jobs.env_from_secrets)")
     for secret in spec.env_from_secrets:
         if dns_name(secret, limit=253) != secret:
             raise ParameterError(f"jobs.env_from_secrets: {secret!r} is not a valid Secret name")
@@ -217,6 +226,7 @@ def build_job(spec: JobSpec) -> dict[str, Any]:
         {"name": "RUNBOOK_IMAGE", "value": spec.image},
         {"name": "RUNBOOK_POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
     ]
+    env += [{"name": k, "value": str(v)} for k, v in spec.env.items() if k not in {e["name"] for e in env}]
     if spec.read_only:
         env.append({"name": "RUNBOOK_READ_ONLY", "value": "1"})
     container: dict[str, Any] = {

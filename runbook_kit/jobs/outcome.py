@@ -22,7 +22,7 @@ from runbook_kit.recorder import run_entry, with_run
 from runbook_kit.recovery import finalized
 from runbook_kit.store import Store
 
-__all__ = ["CANNOT_START", "cause_of", "finalize", "find_run", "job_state", "start_problem"]
+__all__ = ["CANNOT_START", "cause_of", "finalize", "find_run", "job_state", "runner_started", "start_problem"]
 
 # waiting reasons of a container that will not start without someone changing something
 CANNOT_START = frozenset(
@@ -35,6 +35,13 @@ CANNOT_START = frozenset(
         "ErrImageNeverPull",
     }
 )
+
+
+# what `runbook run`'s exit codes mean for a pod (cli.py documents them)
+_EXIT_MEANS = {
+    2: " (bad input: nothing ran; its log says why)",
+    4: " (the store could not be written: the record went to the pod's fallback folder, gone with the pod)",
+}
 
 
 def _conditions(obj: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -73,9 +80,19 @@ def _terminated(pods: Sequence[Mapping[str, Any]]) -> str | None:
                     f"the runner's container ran out of memory (OOMKilled, exit code {term.get('exitCode')})"
                 )
             if term and term.get("exitCode") not in (None, 0):
+                code = term["exitCode"]
                 why = f", {term['reason']}" if term.get("reason") not in (None, "Error") else ""
-                return f"the runner's container exited with code {term['exitCode']}{why}"
+                return f"the runner's container exited with code {code}{why}{_EXIT_MEANS.get(code, '')}"
     return None
+
+
+def runner_started(pods: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether a container of the Job's pods ever ran (running or terminated)."""
+    return any(
+        {"running", "terminated"} & set(s.get("state") or {})
+        for p in pods
+        for s in (p.get("status") or {}).get("containerStatuses") or []
+    )
 
 
 def start_problem(pods: Sequence[Mapping[str, Any]]) -> str | None:
@@ -120,9 +137,10 @@ def _utc_now() -> str:
 
 
 def finalize(
-    store: Store, *, incident: str, job: Mapping[str, Any], cause: str, runbook: str
+    store: Store, *, incident: str, job: Mapping[str, Any], cause: str, runbook: str, runner_started: bool = True
 ) -> dict[str, Any]:
-    """Write `cause` into the record of a failed Job's run; returns its incident.json run entry.
+    """Write `cause` into the record of a failed Job's run; returns its incident.json run entry, with
+    `job_failure` set when this call changed it.
 
     A record the runner ended itself as succeeded/failed/completed-with-gaps is left as it is (its
     own account is better than ours); "running" and "aborted" become "failed", naming the cause.
@@ -137,7 +155,8 @@ def finalize(
             "started": meta.get("creationTimestamp") or _utc_now(),
             "updated": _utc_now(),
             "status": "failed",
-            "failure": f"failed: {cause}; the runbook did not start",
+            "failure": f"{cause}; "
+            + ("its runner left no record in the store" if runner_started else "the runbook did not start"),
             "notebook": None,
             "html": None,
             "record_id": f"{incident}/job-{name}",
@@ -150,16 +169,16 @@ def finalize(
         store.update_json(
             f"{incident}/incident.json", functools.partial(with_run, incident=incident, run=run)
         )
-        return run
+        return {**run, "job_failure": cause}
     if run.get("status") not in ("running", "aborted"):
         return run
     body = store.read(f"{run['record_id']}.ipynb")
     if not body:
-        run.update(status="failed", failure=f"failed: {cause}")
+        run.update(status="failed", failure=cause)
     else:
         nb = json.loads(body)
-        earlier = nb["metadata"]["runbook_kit"].get("failure")
-        why = f"failed: {cause}" + (f" (the runner recorded: {earlier})" if earlier else "")
+        earlier = str(nb["metadata"]["runbook_kit"].get("failure") or "").split(" — ", 1)[-1]
+        why = cause + (f" (the runner recorded: {earlier})" if earlier else "")
         nb = finalized(nb, why, status="failed", ename="JobFailed")
         nb["metadata"]["runbook_kit"]["job_failure"] = cause
         store.write(f"{run['record_id']}.ipynb", json.dumps(nb, indent=1).encode())
@@ -171,7 +190,7 @@ def finalize(
             ),
         }
     store.update_json(f"{incident}/incident.json", functools.partial(with_run, incident=incident, run=run))
-    return run
+    return {**run, "job_failure": cause}
 
 
 def _export_html(store: Store, run: dict[str, Any], nb: dict[str, Any]) -> None:

@@ -63,6 +63,7 @@ class JobSettings:
     namespace: str | None = None  # None: the kubeconfig context's namespace
     service_account: str | None = None  # None: runbook-<runbook>
     env_from_secrets: tuple[str, ...] = ()
+    env: Mapping[str, str] = dataclasses.field(default_factory=dict)
     ttl_seconds: int = manifest.DEFAULT_TTL
     startup_seconds: int = manifest.DEFAULT_STARTUP
     context: str | None = None
@@ -88,6 +89,7 @@ class JobSettings:
             namespace=namespace or conf.get("namespace") or None,
             service_account=service_account or conf.get("service_account") or None,
             env_from_secrets=tuple(secrets),
+            env=_plain_env(conf.get("env")),
             ttl_seconds=_number(conf.get("ttl_seconds", manifest.DEFAULT_TTL), "jobs.ttl_seconds"),
             startup_seconds=_number(
                 conf.get("startup_seconds", manifest.DEFAULT_STARTUP), "jobs.startup_seconds"
@@ -95,6 +97,14 @@ class JobSettings:
             context=conf.get("context") or None,
             image_pull_policy=conf.get("image_pull_policy") or None,
         )
+
+
+def _plain_env(raw: Any) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping) or not all(isinstance(v, str | int | float) for v in raw.values()):
+        raise ParameterError("jobs.env in runbook.yaml must map variable names to plain values")
+    return {str(k): str(v) for k, v in raw.items()}
 
 
 def _refuse_credentials(values: Mapping[str, Any]) -> None:
@@ -177,6 +187,7 @@ class KubernetesExecutor:
             run_id=request.run_id,
             service_account=self.settings.service_account,
             env_from_secrets=self.settings.env_from_secrets,
+            env=self.settings.env,
             ttl_seconds=self.settings.ttl_seconds,
             startup_seconds=self.settings.startup_seconds,
             read_only=read_only(),
@@ -240,19 +251,40 @@ class KubernetesExecutor:
         pods = list(clients.k8s_json(found).get("items") or [])
         return sorted(pods, key=lambda p: (p.get("metadata") or {}).get("creationTimestamp") or "")
 
+    def job_warning(self, spec: manifest.JobSpec) -> str | None:
+        """The Job's latest Warning event (e.g. FailedCreate: its ServiceAccount does not exist)."""
+        try:
+            found = self.pods.list_namespaced_event(
+                spec.namespace, field_selector=f"involvedObject.name={spec.name}"
+            )
+        except RunbookError:
+            return None
+        warnings = [e for e in clients.k8s_json(found).get("items") or [] if e.get("type") == "Warning"]
+        if not warnings:
+            return None
+        last = max(warnings, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
+        text = " ".join(str(last.get("message") or "").split())[:300]
+        hint = ""
+        if "service account" in text and "not found" in text:
+            hint = f"; create it with `runbook rbac {spec.runbook}` (kubectl apply)"
+        return f"{last.get('reason')}: {self.redactor.text(text)}{hint}"
+
     def stream_logs(self, spec: manifest.JobSpec, done: threading.Event) -> None:
         """Each pod's log lines, as they come, to `echo` (prefixed, redacted), until the Job is done."""
         followed: set[str] = set()
-        told_stuck = False
+        told: set[str] = set()
+        since = time.monotonic()
         while not done.is_set():
             try:
                 pods = self.job_pods(spec)
             except RunbookError:
                 pods = []
             stuck = outcome.start_problem(pods)
-            if stuck and not told_stuck:
-                told_stuck = True
-                self.echo(f"runbook: job/{spec.name}: {stuck}")
+            if not pods and time.monotonic() - since > 3 * self.poll:
+                stuck = self.job_warning(spec)
+            if stuck and stuck not in told:
+                told.add(stuck)
+                self.echo(f"runbook: job/{spec.name}: {stuck} (still following; Ctrl-C detaches)")
             ready = [
                 p
                 for p in pods
@@ -319,12 +351,14 @@ class KubernetesExecutor:
     def result(self, spec: manifest.JobSpec, job: Mapping[str, Any]) -> RunResult:
         """The run's result from its record in S3, after writing the Job's failure cause into it if needed."""
         store = open_store(spec.store)
-        cause = None
         if outcome.job_state(job) == "failed":
-            cause = outcome.cause_of(job, self.job_pods(spec))
+            pods = self.job_pods(spec)
+            cause = outcome.cause_of(job, pods)
             if cause:
-                self.echo(f"runbook: job/{spec.name} failed: {cause}")
-                outcome.finalize(store, incident=spec.incident, job=job, cause=cause, runbook=spec.runbook)
+                run = outcome.finalize(store, incident=spec.incident, job=job, cause=cause, runbook=spec.runbook,
+                                       runner_started=outcome.runner_started(pods))
+                if run.get("job_failure"):  # the runner could not end its record: the Job's status did
+                    self.echo(f"runbook: job/{spec.name} failed: {cause}")
         raw = store.read(f"{spec.incident}/incident.json")
         run = outcome.find_run(json.loads(raw), spec.name) if raw else None
         if run is None:

@@ -71,6 +71,9 @@ def test_node_loss_oom_and_exit_codes():
     plain = pod(terminated={"exitCode": 1, "reason": "Error"})
     assert outcome.cause_of(failed_job("BackoffLimitExceeded"), [plain]) == \
         "the runner's container exited with code 1"
+    lost_record = pod(terminated={"exitCode": 4, "reason": "Error"})
+    assert "fallback folder, gone with the pod" in outcome.cause_of(failed_job("BackoffLimitExceeded"), [lost_record])
+    assert outcome.runner_started([lost_record]) and not outcome.runner_started([pod(waiting={"reason": "x"})])
     assert "Odd: it broke" in outcome.cause_of(failed_job("Odd", "it broke"), [])
 
 
@@ -127,7 +130,7 @@ def test_a_killed_runner_s_record_is_finalized_failed_naming_the_cause_and_the_c
     run = outcome.finalize(store, incident="INC-1", job=job,
                            cause="the Job exceeded its activeDeadlineSeconds (60 s)", runbook="slow_job")
     assert run["status"] == "failed"
-    assert run["failure"].startswith("cell 3: `import time` — failed: the Job exceeded its activeDeadlineSeconds")
+    assert run["failure"].startswith("cell 3: `import time` — the Job exceeded its activeDeadlineSeconds")
     assert [a["title"] for a in run["actions"]] == ["scaled api to 4"]  # kept
     index = json.loads(store.read("INC-1/incident.json"))["runs"]
     assert len(index) == 1 and index[0]["status"] == "failed" and index[0]["failure"] == run["failure"]
@@ -139,17 +142,18 @@ def test_a_killed_runner_s_record_is_finalized_failed_naming_the_cause_and_the_c
               if o.get("output_type") == "error"]
     assert any(o["ename"] == "JobFailed" for o in errors)
     assert store.read(f"{run['record_id']}.html") is not None
+    assert "the runner recorded: aborted" in run["failure"] if sig == signal.SIGTERM else True
     # a second finalize (another follower) changes nothing more
     again = outcome.finalize(store, incident="INC-1", job=job, cause="x", runbook="slow_job")
-    assert again["failure"] == run["failure"]
+    assert again["failure"] == run["failure"] and "job_failure" not in again
 
 
 def test_a_job_whose_runner_never_started_still_gets_a_run_in_the_index(tmp_path):
     store = LocalStore(str(tmp_path / "store"))
     job = failed_job("DeadlineExceeded")
     run = outcome.finalize(store, incident="INC-2", job=job, cause="the pod could not start (ErrImagePull)",
-                           runbook="pod_crashloop")
+                           runbook="pod_crashloop", runner_started=False)
     index = json.loads(store.read("INC-2/incident.json"))["runs"]
-    assert index == [run]
+    assert index == [{k: v for k, v in run.items() if k != "job_failure"}]
     assert run["status"] == "failed" and "did not start" in run["failure"]
     assert run["runner"]["job"] == "rb-x-1"
