@@ -4,8 +4,9 @@ The parts start in parallel: the AWS and Kubernetes servers are subprocesses tha
 when ready, while PostgreSQL (a server plus client processes) is brought up in this process.
 Everything started is recorded in `DIR/state.json` with its PID *and* the process's start time, so
 `down` (possibly from another process, after `runbook sandbox up` exited) ends exactly those
-processes, by PID and process group, and never a recycled PID. A failed `up` tears down what it
-started before raising.
+processes, by PID and process group, and never a recycled PID; the processes of Job pods too (the
+Kubernetes part lists them in k8s/pod-processes.json). A failed `up` tears down what it started
+before raising.
 
 `SandboxInfo.env` is the whole contract with runbooks: export it, and boto3, the Kubernetes client,
 kubectl and libpq reach the sandbox through their standard variables, with no code change.
@@ -183,8 +184,20 @@ def down(*, state_dir: Path | None = None) -> None:
         for name in order:
             sig = signal.SIGINT if name == "postgres" else signal.SIGTERM  # postgres: fast shutdown
             _stop(pids[name], starts.get(name), sig, timeout=8 if name == "postgres" else 5)
+        _stop_pod_processes(state_dir)
     if state is not None or (state_dir / "pg").exists():
         shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def _stop_pod_processes(state_dir: Path) -> None:
+    """End Job pods' processes the Kubernetes part left running (it ends them itself when it stops
+    cleanly; this covers a Kubernetes part that was killed). They are listed in k8s/pod-processes.json."""
+    try:
+        listed = json.loads((state_dir / "k8s" / "pod-processes.json").read_text())
+    except (OSError, ValueError):
+        return
+    for entry in listed.values() if isinstance(listed, dict) else []:
+        _stop(int(entry["pid"]), entry.get("started"), signal.SIGTERM, timeout=3)
 
 
 def up(
@@ -240,9 +253,9 @@ def up(
             ]
             for name in names:
                 args += ["--scenario", name]
+            (state_dir / "aws" / "url").unlink(missing_ok=True)  # never a URL left by an earlier sandbox
             if "k8s" in parts and "node" in names:  # its nodes are EC2 instances: k8s must reach AWS
                 aws_url_file = state_dir / "aws" / "url"  # written by the AWS part once it listens
-                aws_url_file.unlink(missing_ok=True)  # never a URL left by an earlier sandbox
             procs["aws"] = spawn(args, state_dir / "aws" / "stderr.log")
         if "k8s" in parts:
             k8s_names = [
@@ -265,6 +278,8 @@ def up(
                 args += ["--pods", str(k8s_pods)]
             if aws_url_file:
                 args += ["--aws-url-file", str(aws_url_file)]
+            if "aws" in parts:  # Job pods get the AWS part's endpoint (the sandbox's stand-in for IRSA)
+                args += ["--pod-aws-url-file", str(state_dir / "aws" / "url")]
             procs["k8s"] = spawn(args, state_dir / "k8s" / "stderr.log")
         # the incident's Slack / Statuspage / PagerDuty stand-ins (runbook_sandbox.comms): always, ~0.1 s
         procs["comms"] = spawn([sys.executable, "-m", "runbook_sandbox.comms", "--port", "0"],

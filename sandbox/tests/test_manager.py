@@ -77,6 +77,32 @@ def test_env_works_as_is_for_boto3_psycopg_and_the_kits_clients(aws_pg_sandbox: 
     assert result == {"rds": timeline.DB_INSTANCE_ID, "db": [timeline.DB_NAME, "sandbox"], "kit": True}
 
 
+def running_job_processes(info: SandboxInfo) -> list[int]:
+    """Start a Job whose process sleeps, and return its PID once it runs (from the pod's log)."""
+    import time
+
+    from kubernetes import client, config
+
+    api = config.new_client_from_config(config_file=str(info.kubeconfig))
+    code = "import os, time\nprint(os.getpid(), flush=True)\ntime.sleep(120)"
+    container = {"name": "main", "image": "runbook-kit:dev", "command": ["python", "-c", code]}
+    pod_spec = {"restartPolicy": "Never", "containers": [container]}
+    body = {"metadata": {"name": "sleeper"}, "spec": {"template": {"spec": pod_spec}}}
+    client.BatchV1Api(api).create_namespaced_job("default", body)
+    core = client.CoreV1Api(api)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        pods = core.list_namespaced_pod("default", label_selector="job-name=sleeper").items
+        running = [p.metadata.name for p in pods if p.status.phase == "Running"]
+        log = core.read_namespaced_pod_log(running[0], "default") if running else ""
+        if log.strip():
+            pid = int(log.split()[0])
+            assert alive(pid)
+            return [pid]
+        time.sleep(0.1)
+    raise AssertionError("the Job's process did not start")
+
+
 def test_down_ends_every_process_and_closes_every_port(tmp_path: Path) -> None:
     state_dir = tmp_path / "sb"
     info = manager.up("connections", state_dir=state_dir, parts=PARTS)
@@ -85,9 +111,11 @@ def test_down_ends_every_process_and_closes_every_port(tmp_path: Path) -> None:
         assert len(info.pids) >= 3 and all(alive(pid) for pid in info.pids.values())
         assert all(not refused(port) for port in ports(info))
         assert json.loads((state_dir / "state.json").read_text())["info"]["pids"] == info.pids
+        job_pids = running_job_processes(info) if "k8s" in PARTS else []
     finally:
         manager.down(state_dir=state_dir)
     assert [name for name, pid in info.pids.items() if alive(pid)] == []
+    assert [pid for pid in job_pids if alive(pid)] == []  # a running Job pod's process too
     assert [port for port in ports(info) if not refused(port)] == []
     assert processes_under(state_dir) == []
     assert not state_dir.exists()

@@ -128,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
         endpoint = args.aws_endpoint or wait_for_url(args.aws_url_file)
         cloud = CloudNodes(store, endpoint=endpoint, group=timeline.NODE_ASG, cluster=timeline.NODE_CLUSTER)
     try:
+        from runbook_sandbox.k8s.rbac import bootstrap_roles
+
+        for role in bootstrap_roles():
+            store.create("clusterroles", role, created=anchor)
         seed(store, controller, scenarios=scenarios, anchor=anchor, now=now, pods=args.pods, cloud=cloud)
     except Exception as exc:
         logging.exception("seeding failed")

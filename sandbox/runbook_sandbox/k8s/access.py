@@ -79,11 +79,18 @@ def access_review(body: Any, *, state_dir: Path | None) -> dict[str, Any]:
     return doc
 
 
-def self_review(body: Any) -> dict[str, Any]:
-    """SelfSubjectReview (`kubectl auth whoami`): the sandbox's one user."""
+def self_review(body: Any, *, user: str = USER) -> dict[str, Any]:
+    """SelfSubjectReview (`kubectl auth whoami`): the sandbox's admin, or a Job pod's ServiceAccount."""
     return {
         "kind": "SelfSubjectReview",
         "apiVersion": "authentication.k8s.io/v1",
         "metadata": {"creationTimestamp": None},
-        "status": {"userInfo": {"username": USER, "groups": ["system:authenticated"]}},
+        "status": {"userInfo": {"username": user, "groups": _groups(user)}},
     }
+
+
+def _groups(user: str) -> list[str]:
+    if user.startswith("system:serviceaccount:"):
+        namespace = user.split(":")[2]
+        return ["system:serviceaccounts", f"system:serviceaccounts:{namespace}", "system:authenticated"]
+    return ["system:authenticated"]

@@ -22,6 +22,7 @@ from runbook_sandbox.k8s import (
     localpods,
     metrics,
     podlogs,
+    rbac,
     subresources,
     tables,
     validate,
@@ -46,6 +47,7 @@ class Request:
     accept: str = JSON
     content_type: str = JSON
     body: bytes = b""
+    user: str = access.USER  # who made it: a Job pod's ServiceAccount (localpods.identity) or the admin
 
 
 @dataclass
@@ -97,6 +99,18 @@ class Api:
         else:
             raise ApiError(404, "the server could not find the requested resource")
         route = self._route(group, version, rest)
+        if req.user != access.USER:  # a ServiceAccount's token (a Job pod's process): RBAC decides
+            rbac.authorize(
+                self.store,
+                username=req.user,
+                method=req.method,
+                query=req.query,
+                group=group,
+                plural=route.resource.plural,
+                sub=route.sub,
+                namespace=route.namespace,
+                name=route.name,
+            )
         dry_run = self._dry_run(req)
         if route.resource.group == "metrics.k8s.io":
             return self._metrics(req, route)
@@ -170,10 +184,8 @@ class Api:
         if route.sub == "log" and method == "GET":
             pod = self.store.require("pods", route.namespace or "", route.name or "")
             if localpods.is_local(pod) and self.controller.runtime is not None:
-                body, stream = podlogs.read(self.controller.runtime, pod, req.query)
-                if stream is not None:
-                    return Response(200, None, content_type="text/plain", verb="get", stream=stream)
-                return Response(200, body, content_type="text/plain", verb="get")
+                text, stream = podlogs.read(self.controller.runtime, pod, req.query)
+                return Response(200, text, content_type="text/plain", verb="get", stream=stream)
             text = subresources.pod_log(
                 self.store, namespace=route.namespace or "", name=route.name or "", query=req.query, at=now()
             )
@@ -359,15 +371,7 @@ class Api:
         return Response(200, stored, verb="patch" if req.method == "PATCH" else "update", dry_run=dry_run)
 
     def _propagation(self, req: Request) -> str:
-        body = self._body(req) if req.body else None
-        policy = req.query.get("propagationPolicy") or (body or {}).get("propagationPolicy")
-        if (body or {}).get("orphanDependents") is True:
-            policy = policy or "Orphan"
-        if policy not in (None, "Orphan", "Background", "Foreground"):
-            raise bad_request(
-                f'propagationPolicy "{policy}" is not supported; use Orphan, Background or Foreground'
-            )
-        return str(policy or "")
+        return dependents.propagation(req.query, self._body(req) if req.body else None)
 
     def _delete(self, route: Route, dry_run: bool, propagation: str = "") -> Response:
         r = route.resource
@@ -423,8 +427,12 @@ class Api:
             raise ApiError(405, "the server does not allow this method on the requested resource")
         body = self._body(req)
         if route.resource.plural == "selfsubjectreviews":
-            return Response(201, access.self_review(body), verb="create")
-        return Response(201, access.access_review(body, state_dir=self.state_dir), verb="create")
+            return Response(201, access.self_review(body, user=req.user), verb="create")
+        doc = access.access_review(body, state_dir=self.state_dir)
+        attrs = doc["spec"].get("resourceAttributes")
+        if req.user != access.USER and isinstance(attrs, dict):
+            doc["status"] = rbac.review(self.store, username=req.user, attrs=attrs)
+        return Response(201, doc, verb="create")
 
     # --- metrics.k8s.io ---------------------------------------------------------------------
 

@@ -14,7 +14,21 @@ from typing import Any
 
 from runbook_sandbox.k8s import workloads
 from runbook_sandbox.k8s.pods import delete_pod
+from runbook_sandbox.k8s.status import bad_request
 from runbook_sandbox.k8s.store import Store
+
+
+def propagation(query: dict[str, str], body: Any) -> str:
+    """The DeleteOptions' propagationPolicy ("" when the client sent none)."""
+    options = body if isinstance(body, dict) else {}
+    policy = query.get("propagationPolicy") or options.get("propagationPolicy")
+    if options.get("orphanDependents") is True:
+        policy = policy or "Orphan"
+    if policy not in (None, "Orphan", "Background", "Foreground"):
+        raise bad_request(
+            f'propagationPolicy "{policy}" is not supported; use Orphan, Background or Foreground'
+        )
+    return str(policy or "")
 
 
 def delete_job_pods(store: Store, job: dict[str, Any], *, policy: str, at: dt.datetime) -> None:

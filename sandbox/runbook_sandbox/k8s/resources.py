@@ -93,6 +93,11 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("poddisruptionbudgets", "PodDisruptionBudget", "policy", "v1", True, ("pdb",)),
     Resource("pods", "PodMetrics", "metrics.k8s.io", "v1beta1", True, verbs=_RO),
     Resource("nodes", "NodeMetrics", "metrics.k8s.io", "v1beta1", False, verbs=_RO),
+    # RBAC (rbac.py: enforced for requests made with a ServiceAccount's token)
+    Resource("roles", "Role", "rbac.authorization.k8s.io", "v1", True),
+    Resource("rolebindings", "RoleBinding", "rbac.authorization.k8s.io", "v1", True),
+    Resource("clusterroles", "ClusterRole", "rbac.authorization.k8s.io", "v1", False),
+    Resource("clusterrolebindings", "ClusterRoleBinding", "rbac.authorization.k8s.io", "v1", False),
     # reviews (access.py): answered, never stored
     Resource("selfsubjectaccessreviews", "SelfSubjectAccessReview", "authorization.k8s.io", "v1", False,
              verbs=("create",)),

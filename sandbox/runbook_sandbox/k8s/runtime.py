@@ -22,6 +22,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import selectors
 import shutil
 import signal
 import subprocess
@@ -29,7 +30,6 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 from runbook_sandbox.k8s.store import iso, now
 
@@ -126,28 +126,31 @@ class Runtime:
         return box
 
     def _wait(self, box: Container) -> None:
+        """Copy stdout and stderr into the log as lines arrive (one reader: their order is kept)."""
         proc = box.process
         assert proc is not None and proc.stdout is not None and proc.stderr is not None
-        lock = threading.Lock()
-        with box.log.open("ab", buffering=0) as out:
-            readers = [
-                threading.Thread(target=self._pump, args=(stream, tag, out, lock), daemon=True)
-                for stream, tag in ((proc.stdout, "stdout"), (proc.stderr, "stderr"))
-            ]
-            for reader in readers:
-                reader.start()
-            code = proc.wait()
-            for reader in readers:
-                reader.join(timeout=2)  # a grandchild holding the pipe must not hold the pod
+        streams = {proc.stdout.fileno(): "stdout", proc.stderr.fileno(): "stderr"}
+        partial = {fd: b"" for fd in streams}
+        with box.log.open("ab", buffering=0) as out, selectors.DefaultSelector() as sel:
+            for fd in streams:  # stdout first: when both are ready, what was printed first is written first
+                sel.register(fd, selectors.EVENT_READ)
+            while sel.get_map():
+                ready = [key.fd for key, _ in sel.select(timeout=1.0)]
+                if not ready and proc.poll() is not None:
+                    break  # a grandchild holds the pipes open after the container's process ended
+                for fd in sorted(ready, key=lambda f: streams[f] != "stdout"):
+                    chunk = os.read(fd, 65536)
+                    if not chunk:
+                        sel.unregister(fd)
+                        chunk = b"\n" if partial[fd] else b""
+                    *lines, partial[fd] = (partial[fd] + chunk).split(b"\n")
+                    at = now()
+                    out.write(b"".join(_cri_line(streams[fd], line, at) for line in lines))
+        proc.stdout.close()
+        proc.stderr.close()
+        code = proc.wait()
         exit_code = 128 - code if code < 0 else code  # killed by signal N: 128 + N, like a runtime
         self._finish(box, exit_code, "Completed" if exit_code == 0 else "Error", "")
-
-    @staticmethod
-    def _pump(stream: IO[bytes], tag: str, out: IO[bytes], lock: threading.Lock) -> None:
-        for raw in iter(stream.readline, b""):
-            with lock:
-                out.write(_cri_line(tag, raw, now()))
-        stream.close()
 
     def _finish(self, box: Container, code: int, reason: str, message: str) -> None:
         box.exit_code, box.reason, box.message, box.finished = code, reason, message, now()

@@ -3,7 +3,9 @@
 It turns requests into `api.Request`s, writes JSON (or text for logs, chunked for watches) and keeps
 the request log: one JSON line per request in `<state-dir>/k8s-requests.jsonl`, also served at
 `GET /_sandbox/requests`, so a test can prove that a dry run sent no write (every entry is a
-read or carries `dry_run: true`). `GET /_sandbox/kube-state-metrics` is for Prometheus (k8s/ksm.py).
+read or carries `dry_run: true`) and which identity made each request (`user`: the admin, or a Job
+pod's ServiceAccount as `system:serviceaccount:NS:NAME`). `GET /_sandbox/kube-state-metrics` is for
+Prometheus (k8s/ksm.py).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from runbook_sandbox.k8s import ksm
 from runbook_sandbox.k8s.api import Api, Request, Response
+from runbook_sandbox.k8s.localpods import identity
 from runbook_sandbox.k8s.store import iso, now
 
 MAX_BODY = 10 * 1024 * 1024
@@ -89,6 +92,9 @@ class Handler(BaseHTTPRequestHandler):
             content_type=self.headers.get("Content-Type") or "application/json",
             body=body,
         )
+        sa = identity(self.headers.get("Authorization"))
+        if sa is not None:
+            req.user = sa[2]
         try:
             response = self.api.handle(req)
         except Exception as exc:  # a sandbox bug must answer 500, not hang the client
@@ -113,6 +119,7 @@ class Handler(BaseHTTPRequestHandler):
                 "dry_run": response.dry_run,
                 "status": response.status,
                 "verb": response.verb or _verb_of(self.command),
+                "user": req.user,
             }
         )
         self._send(response)

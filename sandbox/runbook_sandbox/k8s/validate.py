@@ -137,7 +137,16 @@ def prepare(plural: str, obj: dict[str, Any], *, current: dict[str, Any] | None 
         _raise("PodDisruptionBudget", "policy", name, causes)
         meta.setdefault("generation", 1)
     else:
-        _raise(obj.get("kind", plural), "", name, _name_causes(name))
+        from runbook_sandbox.k8s.resources import of_plural
+
+        r = of_plural(plural)
+        obj.update(apiVersion=r.api_version, kind=r.kind)
+        if r.group == "rbac.authorization.k8s.io":  # path-segment names: `system:foo` is valid
+            bad = not name or name in (".", "..") or "/" in name or "%" in name
+            causes = [("metadata.name", "FieldValueInvalid", f'Invalid value: "{name}"')] if bad else []
+        else:
+            causes = _name_causes(name)
+        _raise(r.kind, r.group, name, causes)
     if current is not None and plural not in ("namespaces",):
         obj["status"] = current.get("status", obj.get("status"))
     return obj

@@ -30,8 +30,9 @@ def test_ready_line_kubeconfig_and_sigterm(tmp_path: Path) -> None:
         assert namespaces == {"default", "kube-system", "kube-public", "kube-node-lease"}
         log = (tmp_path / "k8s-requests.jsonl").read_text().splitlines()
         entry = json.loads(log[-1])
-        assert set(entry) == {"ts", "method", "path", "query", "dry_run", "status", "verb"}
+        assert set(entry) == {"ts", "method", "path", "query", "dry_run", "status", "verb", "user"}
         assert entry["path"] == "/api/v1/namespaces" and entry["verb"] == "list" and entry["dry_run"] is False
+        assert entry["user"] == "runbook-sandbox"
     finally:
         started = time.monotonic()
         assert stop(sandbox) == 0
