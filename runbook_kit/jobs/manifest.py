@@ -133,13 +133,16 @@ class JobSpec:
     run_id: str | None = None
     service_account: str | None = None  # None: runbook-<runbook>
     env_from_secrets: Sequence[str] = ()
-    env: Mapping[str, str] = dataclasses.field(default_factory=dict)  # plain settings (jobs.env), never secrets
+    env: Mapping[str, str] = dataclasses.field(
+        default_factory=dict
+    )  # plain settings (jobs.env), never secrets
     ttl_seconds: int = DEFAULT_TTL
     startup_seconds: int = DEFAULT_STARTUP
     read_only: bool = False  # the submitting machine is read-only: so is the Job
     started_by: str | None = None
     episode: str | None = None  # the alert receiver's run id, when serve submitted it
     image_pull_policy: str | None = None
+    active_deadline: int | None = None  # None: the run's timeout + startup_seconds
 
     @property
     def name(self) -> str:
@@ -153,6 +156,8 @@ class JobSpec:
 
     @property
     def deadline(self) -> int:
+        if self.active_deadline is not None:
+            return self.active_deadline
         return math.ceil(self.timeout) + max(0, int(self.startup_seconds))
 
     def args(self) -> list[str]:
@@ -190,11 +195,14 @@ def _check(spec: JobSpec) -> None:
         raise ParameterError(f"--service-account {sa!r} is not a valid ServiceAccount name")
     for key, value in spec.env.items():
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key) or key == "RUNBOOK_READ_ONLY":
-            raise ParameterError(f"jobs.env: {key!r} cannot be set (a variable name; RUNBOOK_READ_ONLY follows "
-                                 "the submitting machine)")
+            raise ParameterError(
+                f"jobs.env: {key!r} cannot be set (a variable name; RUNBOOK_READ_ONLY follows "
+                "the submitting machine)"
+            )
         if is_secret_name(key) or Redactor(()).text(f"{key}={value}") != f"{key}={value}":
-            raise ParameterError(f"jobs.env: {key!r} looks like a credential; give it by reference "
-                                 "(jobs.env_from_secrets)")
+            raise ParameterError(
+                f"jobs.env: {key!r} looks like a credential; give it by reference (jobs.env_from_secrets)"
+            )
     for secret in spec.env_from_secrets:
         if dns_name(secret, limit=253) != secret:
             raise ParameterError(f"jobs.env_from_secrets: {secret!r} is not a valid Secret name")

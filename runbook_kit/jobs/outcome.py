@@ -127,8 +127,11 @@ def cause_of(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> str |
 
 def find_run(data: Mapping[str, Any], job: str) -> dict[str, Any] | None:
     """The latest run in incident.json whose runner was the pod of `job`."""
-    runs: list[dict[str, Any]] = [dict(r) for r in data.get("runs", [])
-                                  if isinstance(r, Mapping) and (r.get("runner") or {}).get("job") == job]
+    runs: list[dict[str, Any]] = [
+        dict(r)
+        for r in data.get("runs", [])
+        if isinstance(r, Mapping) and (r.get("runner") or {}).get("job") == job
+    ]
     return max(runs, key=lambda r: str(r.get("started") or "")) if runs else None
 
 
@@ -137,7 +140,13 @@ def _utc_now() -> str:
 
 
 def finalize(
-    store: Store, *, incident: str, job: Mapping[str, Any], cause: str, runbook: str, runner_started: bool = True
+    store: Store,
+    *,
+    incident: str,
+    job: Mapping[str, Any],
+    cause: str,
+    runbook: str,
+    runner_started: bool = True,
 ) -> dict[str, Any]:
     """Write `cause` into the record of a failed Job's run; returns its incident.json run entry, with
     `job_failure` set when this call changed it.

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from runbook_kit import catalog, clients, params, record, settings
-from runbook_kit.errors import Conflict, NotFound, ParameterError, RunbookError
+from runbook_kit.errors import Conflict, NotFound, ParameterError, RunbookError, backend_call
 from runbook_kit.jobs import manifest, outcome
 from runbook_kit.jobs.executor import RunRequest
 from runbook_kit.machine import read_only
@@ -203,7 +203,8 @@ class KubernetesExecutor:
         """Create the Job, or attach to the one of the same submission (409); returns it as JSON."""
         body = manifest.build_job(spec)
         try:
-            created = self.batch.create_namespaced_job(spec.namespace, body)
+            with backend_call("k8s", f"create job/{spec.name}"):
+                created = self.batch.create_namespaced_job(spec.namespace, body)
             self.attached = False
             self.echo(
                 f"runbook: submitted job/{spec.name} in namespace {spec.namespace} (image {spec.image})"
@@ -211,7 +212,7 @@ class KubernetesExecutor:
             return dict(clients.k8s_json(created))
         except Conflict:
             pass
-        existing = dict(clients.k8s_json(self.batch.read_namespaced_job(spec.name, spec.namespace)))
+        existing = self.read_job(spec)
         self.attached = True
         state = outcome.job_state(existing)
         self.echo(
@@ -220,10 +221,14 @@ class KubernetesExecutor:
         )
         return existing
 
+    def read_job(self, spec: manifest.JobSpec) -> dict[str, Any]:
+        with backend_call("k8s", f"read job/{spec.name}"):
+            return dict(clients.k8s_json(self.batch.read_namespaced_job(spec.name, spec.namespace)))
+
     def wait(self, spec: manifest.JobSpec) -> dict[str, Any]:
         """The Job once it has finished (Complete or Failed): a watch, re-listed when it expires."""
         while True:
-            job = dict(clients.k8s_json(self.batch.read_namespaced_job(spec.name, spec.namespace)))
+            job = self.read_job(spec)
             self.job = job
             if outcome.job_state(job) != "running":
                 return job
@@ -247,16 +252,18 @@ class KubernetesExecutor:
                 time.sleep(self.poll)
 
     def job_pods(self, spec: manifest.JobSpec) -> list[dict[str, Any]]:
-        found = self.pods.list_namespaced_pod(spec.namespace, label_selector=f"job-name={spec.name}")
+        with backend_call("k8s", f"list the pods of job/{spec.name}"):
+            found = self.pods.list_namespaced_pod(spec.namespace, label_selector=f"job-name={spec.name}")
         pods = list(clients.k8s_json(found).get("items") or [])
         return sorted(pods, key=lambda p: (p.get("metadata") or {}).get("creationTimestamp") or "")
 
     def job_warning(self, spec: manifest.JobSpec) -> str | None:
         """The Job's latest Warning event (e.g. FailedCreate: its ServiceAccount does not exist)."""
         try:
-            found = self.pods.list_namespaced_event(
-                spec.namespace, field_selector=f"involvedObject.name={spec.name}"
-            )
+            with backend_call("k8s", f"list the events of job/{spec.name}"):
+                found = self.pods.list_namespaced_event(
+                    spec.namespace, field_selector=f"involvedObject.name={spec.name}"
+                )
         except RunbookError:
             return None
         warnings = [e for e in clients.k8s_json(found).get("items") or [] if e.get("type") == "Warning"]
@@ -333,6 +340,7 @@ class KubernetesExecutor:
         logs.start()
         try:
             job = self.wait(spec)
+            done.set()  # the pod has ended: its log stream ends too; the last lines are still read
             logs.join(timeout=10)
             return self.result(spec, job)
         except RunbookError as exc:  # submitted: whatever fails now, the Job may be running
@@ -355,8 +363,14 @@ class KubernetesExecutor:
             pods = self.job_pods(spec)
             cause = outcome.cause_of(job, pods)
             if cause:
-                run = outcome.finalize(store, incident=spec.incident, job=job, cause=cause, runbook=spec.runbook,
-                                       runner_started=outcome.runner_started(pods))
+                run = outcome.finalize(
+                    store,
+                    incident=spec.incident,
+                    job=job,
+                    cause=cause,
+                    runbook=spec.runbook,
+                    runner_started=outcome.runner_started(pods),
+                )
                 if run.get("job_failure"):  # the runner could not end its record: the Job's status did
                     self.echo(f"runbook: job/{spec.name} failed: {cause}")
         raw = store.read(f"{spec.incident}/incident.json")
