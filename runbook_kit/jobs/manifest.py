@@ -228,7 +228,7 @@ def build_job(spec: JobSpec) -> dict[str, Any]:
     """The batch/v1 Job manifest of `spec` (ParameterError when the spec cannot make a safe Job)."""
     _check(spec)
     name, job_labels = spec.name, labels(spec)
-    env = [
+    env: list[dict[str, Any]] = [
         {"name": "RUNBOOK_JOB", "value": name},
         {"name": "RUNBOOK_JOB_NAMESPACE", "value": spec.namespace},
         {"name": "RUNBOOK_IMAGE", "value": spec.image},

@@ -363,7 +363,7 @@ class KubernetesExecutor:
             pods = self.job_pods(spec)
             cause = outcome.cause_of(job, pods)
             if cause:
-                run = outcome.finalize(
+                ended = outcome.finalize(
                     store,
                     incident=spec.incident,
                     job=job,
@@ -371,7 +371,7 @@ class KubernetesExecutor:
                     runbook=spec.runbook,
                     runner_started=outcome.runner_started(pods),
                 )
-                if run.get("job_failure"):  # the runner could not end its record: the Job's status did
+                if ended.get("job_failure"):  # the runner could not end its record: the Job's status did
                     self.echo(f"runbook: job/{spec.name} failed: {cause}")
         raw = store.read(f"{spec.incident}/incident.json")
         run = outcome.find_run(json.loads(raw), spec.name) if raw else None
