@@ -141,6 +141,9 @@ class KubernetesExecutor:
         self.redactor = redactor or Redactor.from_environment()
         self.job: dict[str, Any] | None = None  # the Job as last seen
         self.attached = False
+        # every pod of the Job as last seen, deleted ones too: an evicted pod is deleted, and its last
+        # state (the DisruptionTarget condition) is what names the cause
+        self.seen: dict[str, dict[str, Any]] = {}
 
     @property
     def batch(self) -> Any:
@@ -254,8 +257,27 @@ class KubernetesExecutor:
     def job_pods(self, spec: manifest.JobSpec) -> list[dict[str, Any]]:
         with backend_call("k8s", f"list the pods of job/{spec.name}"):
             found = self.pods.list_namespaced_pod(spec.namespace, label_selector=f"job-name={spec.name}")
-        pods = list(clients.k8s_json(found).get("items") or [])
-        return sorted(pods, key=lambda p: (p.get("metadata") or {}).get("creationTimestamp") or "")
+        for pod in clients.k8s_json(found).get("items") or []:
+            self.seen[pod["metadata"]["name"]] = pod
+        return sorted(
+            self.seen.values(), key=lambda p: (p.get("metadata") or {}).get("creationTimestamp") or ""
+        )
+
+    def track_pods(self, spec: manifest.JobSpec, done: threading.Event) -> None:
+        """Watch the Job's pods until it is done, keeping each one's last state (DELETED included)."""
+        while not done.is_set():
+            try:
+                for _kind, pod in clients.k8s_watch(
+                    self.pods.list_namespaced_pod,
+                    spec.namespace,
+                    label_selector=f"job-name={spec.name}",
+                    timeout_seconds=5,
+                ):
+                    self.seen[pod["metadata"]["name"]] = pod
+                    if done.is_set():
+                        return
+            except RunbookError:
+                done.wait(self.poll)
 
     def job_warning(self, spec: manifest.JobSpec) -> str | None:
         """The Job's latest Warning event (e.g. FailedCreate: its ServiceAccount does not exist)."""
@@ -338,6 +360,7 @@ class KubernetesExecutor:
         done = threading.Event()
         logs = threading.Thread(target=self.stream_logs, args=(spec, done), daemon=True)
         logs.start()
+        threading.Thread(target=self.track_pods, args=(spec, done), daemon=True).start()
         try:
             job = self.wait(spec)
             done.set()  # the pod has ended: its log stream ends too; the last lines are still read
