@@ -121,7 +121,8 @@ def cause_of(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> str |
     if disruption:
         return disruption + ("; a run that may mutate is not re-run" if reason == "PodFailurePolicy" else "")
     if reason == "PodFailurePolicy" and "DisruptionTarget" in message:
-        return f"the pod was disrupted, its last state unseen ({message[:200]}); a run that may mutate is not re-run"
+        unseen = f"the pod was disrupted, its last state unseen ({message[:200]})"
+        return unseen + "; a run that may mutate is not re-run"
     return _terminated(pods) or stuck or f"the Job failed ({reason or 'no reason given'}: {message[:200]})"
 
 

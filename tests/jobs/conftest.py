@@ -17,13 +17,21 @@ import pytest
 def _notebook(*cells: tuple[str, str]) -> dict:
     out = []
     for i, (kind, source) in enumerate(cells):
-        cell = {"cell_type": kind, "id": f"c{i}", "metadata": {"tags": ["parameters"]} if i == 0 else {},
-                "source": source}
+        cell = {
+            "cell_type": kind,
+            "id": f"c{i}",
+            "metadata": {"tags": ["parameters"]} if i == 0 else {},
+            "source": source,
+        }
         if kind == "code":
             cell.update(outputs=[], execution_count=None)
         out.append(cell)
-    return {"nbformat": 4, "nbformat_minor": 5, "cells": out,
-            "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}}
+    return {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "cells": out,
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+    }
 
 
 # Short runbooks for the executor's own behaviour (pod_crashloop is the acceptance run).
@@ -31,10 +39,16 @@ BOOKS = {
     "hello_job": _notebook(
         ("code", "dry_run = True\nsleep = 0.0\nfail = False\n"),
         ("markdown", "## Look around\n"),
-        ("code", "import time\nimport runbook_kit as rk\nrk.record.finding('all is well', severity='info')\n"),
+        (
+            "code",
+            "import time\nimport runbook_kit as rk\nrk.record.finding('all is well', severity='info')\n",
+        ),
         ("markdown", "## Act\n"),
-        ("code", "rk.record.action('scaled api to 4', outcome='dry-run' if dry_run else 'applied')\n"
-                 "print('acting', flush=True)\ntime.sleep(sleep)\n"),
+        (
+            "code",
+            "rk.record.action('scaled api to 4', outcome='dry-run' if dry_run else 'applied')\n"
+            "print('acting', flush=True)\ntime.sleep(sleep)\n",
+        ),
         ("code", "if fail:\n    raise RuntimeError('the check failed')\n"),
     ),
 }
@@ -48,14 +62,25 @@ class JobsEnv:
     home: Path
 
     def run(self, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "runbook_kit.cli", *args], env=self.env, cwd=self.home,
-                              capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            [sys.executable, "-m", "runbook_kit.cli", *args],
+            env=self.env,
+            cwd=self.home,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
     def s3(self):
         import boto3
 
-        return boto3.client("s3", endpoint_url=self.env["AWS_ENDPOINT_URL"], region_name="us-east-1",
-                            aws_access_key_id="testing", aws_secret_access_key="testing")
+        return boto3.client(
+            "s3",
+            endpoint_url=self.env["AWS_ENDPOINT_URL"],
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
 
     def incident(self, incident: str) -> dict:
         body = self.s3().get_object(Bucket=self.bucket, Key=f"prod/{incident}/incident.json")["Body"].read()
@@ -65,8 +90,9 @@ class JobsEnv:
         import kubernetes
 
         config = kubernetes.client.Configuration()
-        kubernetes.config.load_kube_config(config_file=self.env["KUBECONFIG"], context="runbook-sandbox",
-                                           client_configuration=config)
+        kubernetes.config.load_kube_config(
+            config_file=self.env["KUBECONFIG"], context="runbook-sandbox", client_configuration=config
+        )
         api = kubernetes.client.ApiClient(config)
         return kubernetes.client.BatchV1Api(api), kubernetes.client.CoreV1Api(api), api
 
@@ -79,12 +105,22 @@ def _service_account(env: JobsEnv, name: str) -> None:
     _, core, api = env.k8s()
     rbac = kubernetes.client.RbacAuthorizationV1Api(api)
     for call, body in (
-        (lambda b: core.create_namespaced_service_account("default", b),
-         {"metadata": {"name": name, "namespace": "default"}}),
-        (rbac.create_cluster_role_binding,
-         {"metadata": {"name": f"{name}-test"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io",
-                                                            "kind": "ClusterRole", "name": "cluster-admin"},
-          "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": "default"}]}),
+        (
+            lambda b: core.create_namespaced_service_account("default", b),
+            {"metadata": {"name": name, "namespace": "default"}},
+        ),
+        (
+            rbac.create_cluster_role_binding,
+            {
+                "metadata": {"name": f"{name}-test"},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": "cluster-admin",
+                },
+                "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": "default"}],
+            },
+        ),
     ):
         try:
             call(body)
@@ -100,10 +136,25 @@ def jobs_env(sandbox, tmp_path) -> JobsEnv:
     for name, nb in BOOKS.items():
         (books / f"{name}.ipynb").write_text(json.dumps(nb))
     bucket = f"records-{uuid.uuid4().hex[:12]}"
-    (tmp_path / "runbook.yaml").write_text(json.dumps(
-        {"jobs": {"image": "runbook-kit:test", "namespace": "default", "env": {"RUNBOOK_PATH": str(books)}}}))
-    env = {**os.environ, **sandbox.env, "RUNBOOK_PATH": str(books), "RUNBOOK_CONFIG": str(tmp_path / "runbook.yaml"),
-           "HOME": str(tmp_path), "RUNBOOK_FALLBACK_STORE": str(tmp_path / "unsent")}
+    (tmp_path / "runbook.yaml").write_text(
+        json.dumps(
+            {
+                "jobs": {
+                    "image": "runbook-kit:test",
+                    "namespace": "default",
+                    "env": {"RUNBOOK_PATH": str(books)},
+                }
+            }
+        )
+    )
+    env = {
+        **os.environ,
+        **sandbox.env,
+        "RUNBOOK_PATH": str(books),
+        "RUNBOOK_CONFIG": str(tmp_path / "runbook.yaml"),
+        "HOME": str(tmp_path),
+        "RUNBOOK_FALLBACK_STORE": str(tmp_path / "unsent"),
+    }
     env.pop("AWS_PROFILE", None)
     jobs = JobsEnv(env=env, store=f"s3://{bucket}/prod", bucket=bucket, home=tmp_path)
     jobs.s3().create_bucket(Bucket=bucket)

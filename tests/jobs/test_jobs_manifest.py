@@ -14,10 +14,16 @@ DNS = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 def spec(**over):
-    base = dict(runbook="pod_crashloop", incident="INC-1234", parameters={"namespace": "payments",
-                                                                           "dry_run": True},
-                image="registry.example/runbook-kit:1.4", store="s3://records/prod", namespace="runbooks",
-                timeout=600.0, cell_timeout=120.0)
+    base = dict(
+        runbook="pod_crashloop",
+        incident="INC-1234",
+        parameters={"namespace": "payments", "dry_run": True},
+        image="registry.example/runbook-kit:1.4",
+        store="s3://records/prod",
+        namespace="runbooks",
+        timeout=600.0,
+        cell_timeout=120.0,
+    )
     return JobSpec(**{**base, **over})
 
 
@@ -39,8 +45,9 @@ def test_long_or_odd_names_still_make_valid_job_names():
 
 def test_typed_and_string_parameters_give_the_same_identity():
     # `-p replicas 3` is coerced to 3 before the name is derived: the same run either way
-    assert manifest.job_name(runbook="r", incident="i", parameters={"replicas": 3, "dry_run": False}) == \
-        manifest.job_name(runbook="r", incident="i", parameters={"dry_run": False, "replicas": 3})
+    assert manifest.job_name(
+        runbook="r", incident="i", parameters={"replicas": 3, "dry_run": False}
+    ) == manifest.job_name(runbook="r", incident="i", parameters={"dry_run": False, "replicas": 3})
     assert manifest.arg_value(True) == "true" and manifest.arg_value(3) == "3"
     assert manifest.arg_value(["a", "b"]) == '["a","b"]'
 
@@ -51,7 +58,7 @@ def test_parameters_are_an_argument_vector_never_a_shell_string():
     assert container["command"] == ["runbook"]
     args = container["args"]
     assert args[:2] == ["run", "pod_crashloop"]
-    assert args[args.index("-p") + 1:args.index("-p") + 3] == ["namespace", "pay; rm -rf /"]
+    assert args[args.index("-p") + 1 : args.index("-p") + 3] == ["namespace", "pay; rm -rf /"]
     assert args[args.index("--store") + 1] == "s3://records/prod"
     assert args[args.index("--timeout") + 1] == "600"
     assert args[args.index("--cell-timeout") + 1] == "120"
@@ -61,7 +68,9 @@ def test_a_mutating_run_is_never_retried_and_fails_on_disruption():
     job = build_job(spec(parameters={"namespace": "payments", "dry_run": False}))
     assert job["spec"]["backoffLimit"] == 0
     assert job["spec"]["podFailurePolicy"]["rules"][0] == {
-        "action": "FailJob", "onPodConditions": [{"type": "DisruptionTarget"}]}
+        "action": "FailJob",
+        "onPodConditions": [{"type": "DisruptionTarget"}],
+    }
     assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
     assert job["metadata"]["labels"]["runbook-kit.io/mutating"] == "true"
 
@@ -80,8 +89,15 @@ def test_a_runbook_without_dry_run_counts_as_mutating():
 
 
 def test_deadline_ttl_labels_service_account_and_secret_references():
-    job = build_job(spec(ttl_seconds=600, startup_seconds=30, env_from_secrets=("runbook-slack",),
-                         started_by="ana", episode="42"))
+    job = build_job(
+        spec(
+            ttl_seconds=600,
+            startup_seconds=30,
+            env_from_secrets=("runbook-slack",),
+            started_by="ana",
+            episode="42",
+        )
+    )
     assert job["spec"]["activeDeadlineSeconds"] == 630
     assert job["spec"]["ttlSecondsAfterFinished"] == 600
     labels = job["metadata"]["labels"]
@@ -99,7 +115,9 @@ def test_deadline_ttl_labels_service_account_and_secret_references():
     assert env["RUNBOOK_JOB"] == job["metadata"]["name"]
     assert "RUNBOOK_READ_ONLY" not in env
     # nothing inline that looks like a credential: only names and references
-    assert not any(re.search(r"(?i)secret|token|password|key", str(e.get("value", ""))) for e in container["env"])
+    assert not any(
+        re.search(r"(?i)secret|token|password|key", str(e.get("value", ""))) for e in container["env"]
+    )
 
 
 def test_a_read_only_machine_submits_read_only_jobs():
@@ -109,13 +127,16 @@ def test_a_read_only_machine_submits_read_only_jobs():
     assert job["metadata"]["labels"]["runbook-kit.io/mutating"] == "false"
 
 
-@pytest.mark.parametrize(("over", "said"), [
-    ({"image": ""}, "no image"),
-    ({"store": "./incidents"}, "s3://"),
-    ({"namespace": "Bad_NS"}, "namespace"),
-    ({"service_account": "bad sa"}, "ServiceAccount"),
-    ({"env_from_secrets": ("bad/secret",)}, "Secret"),
-])
+@pytest.mark.parametrize(
+    ("over", "said"),
+    [
+        ({"image": ""}, "no image"),
+        ({"store": "./incidents"}, "s3://"),
+        ({"namespace": "Bad_NS"}, "namespace"),
+        ({"service_account": "bad sa"}, "ServiceAccount"),
+        ({"env_from_secrets": ("bad/secret",)}, "Secret"),
+    ],
+)
 def test_specs_that_cannot_make_a_safe_job_are_refused(over, said):
     with pytest.raises(ParameterError, match=said):
         build_job(spec(**over))

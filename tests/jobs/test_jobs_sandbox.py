@@ -20,8 +20,11 @@ pytestmark = pytest.mark.slow
 
 def _summary(stderr: str) -> list[str]:
     """What `runbook run` prints of the run itself (the Job's own lines and the pod's log set aside)."""
-    return [ln for ln in stderr.splitlines()
-            if not ln.startswith("[job/") and not ln.startswith("runbook: submitted job/")]
+    return [
+        ln
+        for ln in stderr.splitlines()
+        if not ln.startswith("[job/") and not ln.startswith("runbook: submitted job/")
+    ]
 
 
 def _params(runbook: str) -> list[str]:
@@ -30,10 +33,26 @@ def _params(runbook: str) -> list[str]:
 
 def test_pod_crashloop_as_a_job_prints_what_a_local_run_prints(jobs_env):
     incident = new_incident()
-    on_k8s = jobs_env.run("run", "pod_crashloop", *_params("pod_crashloop"), "--incident", incident,
-                          "--store", jobs_env.store, "--on", "kubernetes")
-    local = jobs_env.run("run", "pod_crashloop", *_params("pod_crashloop"), "--incident", new_incident(),
-                         "--store", jobs_env.store)
+    on_k8s = jobs_env.run(
+        "run",
+        "pod_crashloop",
+        *_params("pod_crashloop"),
+        "--incident",
+        incident,
+        "--store",
+        jobs_env.store,
+        "--on",
+        "kubernetes",
+    )
+    local = jobs_env.run(
+        "run",
+        "pod_crashloop",
+        *_params("pod_crashloop"),
+        "--incident",
+        new_incident(),
+        "--store",
+        jobs_env.store,
+    )
     assert on_k8s.returncode == local.returncode == 0, on_k8s.stderr + local.stderr
     assert _summary(on_k8s.stderr) == _summary(local.stderr)
     # the pod's log streamed, prefixed by its Job
@@ -51,16 +70,34 @@ def test_pod_crashloop_as_a_job_prints_what_a_local_run_prints(jobs_env):
     assert job.status.succeeded == 1
     assert job.metadata.labels["runbook-kit.io/incident"] == incident
     if shutil.which("kubectl"):
-        shown = subprocess.run(["kubectl", "get", "jobs", "-n", "default"], env=jobs_env.env, capture_output=True,
-                               text=True, timeout=30)
+        shown = subprocess.run(
+            ["kubectl", "get", "jobs", "-n", "default"],
+            env=jobs_env.env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert job_name in shown.stdout
 
 
 def test_exit_codes_are_those_of_a_local_run(jobs_env):
     incident = new_incident()
-    failed = jobs_env.run("run", "hello_job", "-p", "fail", "true", "--incident", incident, "--store", jobs_env.store,
-                          "--on", "kubernetes")
-    local = jobs_env.run("run", "hello_job", "-p", "fail", "true", "--incident", incident, "--store", jobs_env.store)
+    failed = jobs_env.run(
+        "run",
+        "hello_job",
+        "-p",
+        "fail",
+        "true",
+        "--incident",
+        incident,
+        "--store",
+        jobs_env.store,
+        "--on",
+        "kubernetes",
+    )
+    local = jobs_env.run(
+        "run", "hello_job", "-p", "fail", "true", "--incident", incident, "--store", jobs_env.store
+    )
     assert failed.returncode == local.returncode == 1
     assert _summary(failed.stderr) == _summary(local.stderr)
     assert _summary(failed.stderr)[-1].startswith("runbook: failed: cell 6")
@@ -68,8 +105,19 @@ def test_exit_codes_are_those_of_a_local_run(jobs_env):
 
 def test_the_same_submission_twice_is_one_job(jobs_env):
     incident = new_incident()
-    args = ("run", "hello_job", "-p", "sleep", "2", "--incident", incident, "--store", jobs_env.store,
-            "--on", "kubernetes")
+    args = (
+        "run",
+        "hello_job",
+        "-p",
+        "sleep",
+        "2",
+        "--incident",
+        incident,
+        "--store",
+        jobs_env.store,
+        "--on",
+        "kubernetes",
+    )
     results = [None, None]
 
     def submit(i):
@@ -90,7 +138,10 @@ def test_the_same_submission_twice_is_one_job(jobs_env):
     # a deliberate second run of the same thing: --run-id
     again = jobs_env.run(*args, "--run-id", "second-look")
     assert again.returncode == 0, again.stderr
-    assert len(batch.list_namespaced_job("default", label_selector=f"runbook-kit.io/incident={incident}").items) == 2
+    assert (
+        len(batch.list_namespaced_job("default", label_selector=f"runbook-kit.io/incident={incident}").items)
+        == 2
+    )
     assert len(jobs_env.incident(incident)["runs"]) == 2
 
 
@@ -107,9 +158,31 @@ def _wait_for(predicate, timeout=60.0):
 def test_an_evicted_mutating_run_is_not_rerun_and_its_record_names_the_eviction(jobs_env):
     incident = new_incident()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runbook_kit.cli", "run", "hello_job", "-p", "dry_run", "false", "-p", "sleep", "60", "--incident", incident,
-         "--store", jobs_env.store, "--on", "kubernetes"],
-        env=jobs_env.env, cwd=jobs_env.home, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "runbook_kit.cli",
+            "run",
+            "hello_job",
+            "-p",
+            "dry_run",
+            "false",
+            "-p",
+            "sleep",
+            "60",
+            "--incident",
+            incident,
+            "--store",
+            jobs_env.store,
+            "--on",
+            "kubernetes",
+        ],
+        env=jobs_env.env,
+        cwd=jobs_env.home,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         batch, core, _ = jobs_env.k8s()
 
@@ -121,9 +194,16 @@ def test_an_evicted_mutating_run_is_not_rerun_and_its_record_names_the_eviction(
             return runs and runs[0].get("actions") and runs[0]["runner"]["pod"]
 
         pod = _wait_for(acting_pod)
-        core.create_namespaced_pod_eviction(pod, "default", {"apiVersion": "policy/v1", "kind": "Eviction",
-                                                             "metadata": {"name": pod, "namespace": "default"}})
-        out, err = proc.communicate(timeout=120)
+        core.create_namespaced_pod_eviction(
+            pod,
+            "default",
+            {
+                "apiVersion": "policy/v1",
+                "kind": "Eviction",
+                "metadata": {"name": pod, "namespace": "default"},
+            },
+        )
+        _, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -148,17 +228,38 @@ def test_a_run_past_its_job_deadline_ends_failed_naming_the_deadline(jobs_env, m
     from runbook_kit.jobs.executor import RunRequest
     from runbook_kit.jobs.submit import JobSettings, KubernetesExecutor
 
-    for key in ("KUBECONFIG", "RUNBOOK_KUBE_CONTEXT", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-                "AWS_REGION", "RUNBOOK_PATH"):
+    for key in (
+        "KUBECONFIG",
+        "RUNBOOK_KUBE_CONTEXT",
+        "AWS_ENDPOINT_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_REGION",
+        "RUNBOOK_PATH",
+    ):
         monkeypatch.setenv(key, jobs_env.env[key])
     clients.reset()
     lines: list[str] = []
-    executor = KubernetesExecutor(JobSettings.load(conf={"image": "runbook-kit:test", "namespace": "default",
-                                                         "env": {"RUNBOOK_PATH": jobs_env.env["RUNBOOK_PATH"]}}),
-                                  echo=lines.append)
+    executor = KubernetesExecutor(
+        JobSettings.load(
+            conf={
+                "image": "runbook-kit:test",
+                "namespace": "default",
+                "env": {"RUNBOOK_PATH": jobs_env.env["RUNBOOK_PATH"]},
+            }
+        ),
+        echo=lines.append,
+    )
     incident = new_incident()
-    spec = executor.spec(RunRequest(runbook="hello_job", parameters={"sleep": "60"}, incident=incident,
-                                    store=jobs_env.store, timeout=120))
+    spec = executor.spec(
+        RunRequest(
+            runbook="hello_job",
+            parameters={"sleep": "60"},
+            incident=incident,
+            store=jobs_env.store,
+            timeout=120,
+        )
+    )
     spec = dataclasses.replace(spec, active_deadline=6)  # the Job's deadline before the runner's own timeout
     executor.submit(spec)
     result = executor.result(spec, executor.wait(spec))
