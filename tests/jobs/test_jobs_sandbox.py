@@ -270,3 +270,65 @@ def test_a_run_past_its_job_deadline_ends_failed_naming_the_deadline(jobs_env, m
     assert any("failed: the Job exceeded its activeDeadlineSeconds (6 s)" in ln for ln in lines)
     run = jobs_env.incident(incident)["runs"][0]
     assert run["status"] == "failed" and "activeDeadlineSeconds (6 s)" in run["failure"]
+
+
+def test_twenty_jobs_for_one_incident_at_once_lose_no_run(jobs_env, monkeypatch):
+    """20 pods writing the same incident.json on S3 (compare-and-swap): 20 runs in its index."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from runbook_kit import clients
+    from runbook_kit.jobs.executor import RunRequest
+    from runbook_kit.jobs.submit import JobSettings, KubernetesExecutor
+
+    for key in (
+        "KUBECONFIG",
+        "RUNBOOK_KUBE_CONTEXT",
+        "AWS_ENDPOINT_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_REGION",
+        "RUNBOOK_PATH",
+    ):
+        monkeypatch.setenv(key, jobs_env.env[key])
+    clients.reset()
+    conf = {
+        "image": "runbook-kit:test",
+        "namespace": "default",
+        "env": {"RUNBOOK_PATH": jobs_env.env["RUNBOOK_PATH"]},
+    }
+    incident = new_incident()
+    said: list[str] = []
+
+    def one(i: int):
+        executor = KubernetesExecutor(JobSettings.load(conf=conf), echo=said.append)
+        request = RunRequest(
+            runbook="hello_job",
+            parameters={"sleep": "0.5"},
+            incident=incident,
+            store=jobs_env.store,
+            timeout=300,
+            run_id=f"storm-{i}",
+        )
+        spec = executor.spec(request)
+        executor.submit(spec)
+        return executor.result(spec, executor.wait(spec))
+
+    try:
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            results = list(pool.map(one, range(20)))
+    finally:
+        clients.reset()
+    trouble = [line for line in said if "failed" in line]
+    if trouble:  # what the pods said
+        _, core, _ = jobs_env.k8s()
+        for pod in core.list_namespaced_pod(
+            "default", label_selector="runbook-kit.io/incident=" + incident
+        ).items:
+            if pod.status.phase == "Failed":
+                trouble.append(core.read_namespaced_pod_log(pod.metadata.name, "default")[-2000:])
+    assert [r.status for r in results] == ["succeeded"] * 20, trouble
+    runs = jobs_env.incident(incident)["runs"]
+    assert len(runs) == 20, [r["runner"].get("job") for r in runs]
+    assert len({r["runner"]["job"] for r in runs}) == 20  # one run per Job
+    assert len({r["record_id"] for r in runs}) == 20
+    assert all(r["status"] == "succeeded" for r in runs)
