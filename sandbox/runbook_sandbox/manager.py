@@ -31,7 +31,7 @@ from typing import Any
 
 from runbook_kit.errors import RunbookError
 from runbook_sandbox import timeline
-from runbook_sandbox.processes import spawn, stop_pid
+from runbook_sandbox.processes import spawn, stop_pid, sweep
 from runbook_sandbox.scenarios import resolve
 
 __all__ = [
@@ -195,9 +195,11 @@ def _stop_pod_processes(state_dir: Path) -> None:
     try:
         listed = json.loads((state_dir / "k8s" / "pod-processes.json").read_text())
     except (OSError, ValueError):
-        return
+        listed = {}
     for entry in listed.values() if isinstance(listed, dict) else []:
         _stop(int(entry["pid"]), entry.get("started"), signal.SIGTERM, timeout=3)
+    if (state_dir / "k8s" / "pods").exists():  # what they started in sessions of their own (kernels)
+        sweep(f"{(state_dir / 'k8s').resolve()}/pods/")
 
 
 def up(

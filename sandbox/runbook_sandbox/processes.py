@@ -13,8 +13,11 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
-__all__ = ["spawn", "stop_pid"]
+__all__ = ["CONTAINER_MARKER", "spawn", "stop_pid", "sweep"]
+
+CONTAINER_MARKER = "RUNBOOK_SANDBOX_CONTAINER"  # in the environment of a Job pod's processes
 
 
 def spawn(args: list[str], log: Path) -> subprocess.Popen[str]:
@@ -62,3 +65,30 @@ def _alive(pid: int) -> bool:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
         return state != "Z"
     return True
+
+
+def sweep(prefix: str) -> list[int]:
+    """SIGKILL every process whose CONTAINER_MARKER starts with `prefix` (what a container's end does to
+    the processes left in it: a Jupyter kernel runs in a session of its own, so a process group does not
+    reach it). Waits for them to end (3 s at most); returns the PIDs killed."""
+    import psutil
+
+    killed = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, OSError):
+            if proc.pid != os.getpid() and proc.environ().get(CONTAINER_MARKER, "").startswith(prefix):
+                proc.kill()
+                killed.append(proc)
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and any(_running(proc) for proc in killed):
+        time.sleep(0.02)
+    return [proc.pid for proc in killed]
+
+
+def _running(proc: Any) -> bool:
+    import psutil
+
+    try:  # a zombie whose parent is gone may wait long for its reaper: it runs no more
+        return bool(proc.status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False

@@ -84,7 +84,12 @@ def running_job_processes(info: SandboxInfo) -> list[int]:
     from kubernetes import client, config
 
     api = config.new_client_from_config(config_file=str(info.kubeconfig))
-    code = "import os, time\nprint(os.getpid(), flush=True)\ntime.sleep(120)"
+    code = (  # and a child in a session of its own, as `runbook run` starts its kernel
+        "import os, subprocess, sys, time\n"
+        "kernel = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'],\n"
+        "                          start_new_session=True)\n"
+        "print(os.getpid(), kernel.pid, flush=True)\ntime.sleep(120)"
+    )
     container = {"name": "main", "image": "runbook-kit:dev", "command": ["python", "-c", code]}
     pod_spec = {"restartPolicy": "Never", "containers": [container]}
     body = {"metadata": {"name": "sleeper"}, "spec": {"template": {"spec": pod_spec}}}
@@ -96,9 +101,9 @@ def running_job_processes(info: SandboxInfo) -> list[int]:
         running = [p.metadata.name for p in pods if p.status.phase == "Running"]
         log = core.read_namespaced_pod_log(running[0], "default") if running else ""
         if log.strip():
-            pid = int(log.split()[0])
-            assert alive(pid)
-            return [pid]
+            pids = [int(p) for p in log.split()]
+            assert all(alive(pid) for pid in pids)
+            return pids
         time.sleep(0.1)
     raise AssertionError("the Job's process did not start")
 
@@ -162,6 +167,20 @@ def test_a_dead_sandbox_is_not_running_and_up_recovers(tmp_path: Path) -> None:
     finally:
         manager.down(state_dir=state_dir)
     assert processes_under(state_dir) == []
+
+
+@pytest.mark.skipif("k8s" not in PARTS, reason="the Kubernetes part is not installed")
+def test_down_ends_job_processes_even_when_the_kubernetes_part_was_killed(tmp_path: Path) -> None:
+    state_dir = tmp_path / "sb"
+    info = manager.up("connections", state_dir=state_dir, parts=("k8s",))
+    try:
+        pids = running_job_processes(info)
+        os.kill(info.pids["k8s"], 9)  # no chance to end its pods' processes itself
+        psutil.Process(info.pids["k8s"]).wait(10)
+        assert all(alive(pid) for pid in pids)
+    finally:
+        manager.down(state_dir=state_dir)
+    assert [pid for pid in pids if alive(pid)] == []
 
 
 @pytest.mark.skipif("k8s" in manager.available_parts(), reason="the Kubernetes part is installed")

@@ -117,9 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     store = Store()
-    from runbook_sandbox.k8s.localpods import Node
+    from runbook_sandbox.k8s.podenv import Node
 
-    node = Node(state_dir=args.state_dir, aws_url_file=args.pod_aws_url_file, entrypoints=entrypoints)
+    node = Node(
+        state_dir=args.state_dir.resolve(), aws_url_file=args.pod_aws_url_file, entrypoints=entrypoints
+    )
     controller = Controller(store, tick=args.tick, node=node, backoff=args.job_backoff)
     cloud = None
     if args.aws_endpoint or args.aws_url_file:

@@ -436,16 +436,21 @@ class Api:
 
     # --- metrics.k8s.io ---------------------------------------------------------------------
 
+    @property
+    def _usage(self) -> metrics.Usage | None:
+        runtime = self.controller.runtime
+        return runtime.usage if runtime is not None else None
+
     def _metrics(self, req: Request, route: Route) -> Response:
         if req.method != "GET":
             raise ApiError(405, "the server does not allow this method on the requested resource")
         at = now()
         r = route.resource
         if r.plural == "nodes":
-            items = metrics.node_metrics(self.store, at)
+            items = metrics.node_metrics(self.store, at, self._usage)
         else:
             pods = self.store.items("pods", route.namespace)
-            items = [m for m in (metrics.pod_metrics(p, at) for p in pods) if m is not None]
+            items = [m for m in (metrics.pod_metrics(p, at, self._usage) for p in pods) if m is not None]
         predicate = label_predicate(req.query.get("labelSelector"))
         if predicate:
             items = [i for i in items if predicate(i)]

@@ -3,8 +3,11 @@
 Every `tick` seconds it reconciles, in the order the real components would converge: garbage
 collection (owners gone, namespaces gone), deployments (one ReplicaSet per template revision and a
 rolling update within maxSurge/maxUnavailable), replicasets (create or delete pods to match
-`spec.replicas`), the scheduler (Ready, uncordoned nodes with room for the requests), the kubelet
-(container states from the app model) and PodDisruptionBudget status. Time is real time; a healthy
+`spec.replicas`), the ServiceAccount controller (`default` in every namespace), the job controller
+(jobs.py), the scheduler (Ready, uncordoned nodes with room for the requests), the kubelet
+(container states from the app model; Job pods run as local processes, localpods.py), the job
+controller again (to count what ended) and PodDisruptionBudget status. A Job's creation and a Job
+pod's process ending wake the loop at once (`poke`). Time is real time; a healthy
 pod is Ready about a second after it is created, so a rollout completes in a few ticks.
 
 Writes go through the store like API writes (new dicts, new resourceVersions) and only when an
@@ -23,14 +26,16 @@ from typing import Any
 from runbook_sandbox.k8s import apps, events, jobs, kubelet, localpods, workloads
 from runbook_sandbox.k8s.deployments import DeploymentController
 from runbook_sandbox.k8s.jobs import JobController
+from runbook_sandbox.k8s.localpods import LocalKubelet
+from runbook_sandbox.k8s.podenv import Node
 from runbook_sandbox.k8s.pods import bind, default_pod, delete_pod, node_ready, requests_of
 from runbook_sandbox.k8s.runtime import Runtime
 from runbook_sandbox.k8s.store import Store, clone, iso, now
 
 
-class Controller(DeploymentController, JobController):
+class Controller(DeploymentController, JobController, LocalKubelet):
     def __init__(
-        self, store: Store, *, tick: float = 0.5, node: localpods.Node | None = None, backoff: float = 1.0
+        self, store: Store, *, tick: float = 0.5, node: Node | None = None, backoff: float = 1.0
     ) -> None:
         self.store = store
         self.tick_seconds = tick
@@ -359,36 +364,6 @@ class Controller(DeploymentController, JobController):
                 )
             if kubelet.settled(pod, at):
                 self.settled.add(uid)
-
-    # --- Job pods: local processes (localpods.py, runtime.py) ------------------------------------
-
-    def _local_kubelet(self, at: dt.datetime) -> None:
-        if self.runtime is None or self.node is None:
-            return
-        for pod in self._items("pods"):
-            uid = pod["metadata"]["uid"]
-            if uid in self.settled or not pod["spec"].get("nodeName") or not localpods.is_local(pod):
-                continue
-            if pod["metadata"].get("deletionTimestamp"):
-                grace = float(pod["metadata"].get("deletionGracePeriodSeconds", 30))
-                self.runtime.terminate(uid, grace=grace)
-            status = localpods.sync(self.store, self.runtime, self.node, pod, at)
-            if status != pod.get("status"):
-                pod = self.store.replace("pods", dict(pod, status=status))
-            if localpods.settled(pod) and not pod["metadata"].get("deletionTimestamp"):
-                self.settled.add(uid)
-
-    def _reap(self) -> None:
-        """Remove deleted Job pods whose processes have ended (after the job controller counted them)."""
-        for pod in self._items("pods"):
-            meta = pod["metadata"]
-            if meta.get("deletionTimestamp") and (localpods.settled(pod) or self.runtime is None):
-                self.store.delete("pods", meta["namespace"], meta["name"])
-                self.settled.discard(meta["uid"])
-        if self.runtime is not None:
-            present = {p["metadata"]["uid"] for p in self.store.values("pods")}
-            for uid in self.runtime.uids() - present:
-                self.runtime.forget(uid)
 
     def _service_accounts(self) -> None:
         """The ServiceAccount controller: every namespace has a `default` ServiceAccount."""

@@ -1,198 +1,34 @@
-"""The kubelet for Job pods: their containers run as local processes (runtime.py), and their status,
-events and environment are what a node would give them.
+"""The kubelet for Job pods: their containers run as local processes (runtime.py), and their status
+and events are what a node would report.
 
-Which pods: those controlled by a Job (the seeded application pods keep the app model of kubelet.py).
-`restartPolicy` is Never for these (the Job API refuses others in the sandbox), so a container runs
-once: running -> terminated (exitCode, reason Completed/Error, startedAt/finishedAt), and the pod
-phase follows: Running, then Succeeded or Failed.
+Which pods: those of a Job (label `batch.kubernetes.io/job-name`, kept when the Job is deleted with
+propagationPolicy Orphan); the seeded application pods keep the app model of kubelet.py.
+`restartPolicy` is Never for these (the sandbox's Job API refuses others), so a container runs once:
+waiting (ContainerCreating, or CreateContainerConfigError) -> running -> terminated (exitCode, reason
+Completed/Error/StartError, startedAt/finishedAt); the pod phase follows: Pending, Running, then
+Succeeded or Failed. The environment is podenv.py's. A pod being deleted (deletionTimestamp: deleted,
+evicted, past its Job's deadline) has its processes ended (SIGTERM, SIGKILL after the grace period)
+and is removed once they have ended, after the job controller counted it.
 
-The environment is built like the kubelet's, last wins: the sandbox's own basics (PATH, HOME, TMPDIR,
-PYTHONPATH, LANG, VIRTUAL_ENV: so a developer's worktree code runs), what the node injects, then the
-container's `envFrom` (secretRef, configMapRef, with `prefix`) and `env` (value, valueFrom
-secretKeyRef / configMapKeyRef / fieldRef metadata.name, metadata.namespace, metadata.uid,
-spec.serviceAccountName, spec.nodeName, status.podIP). A missing Secret, ConfigMap or key (not
-`optional`) keeps the container waiting with CreateContainerConfigError and a Failed event, like a
-kubelet. What the node injects are the sandbox's stand-ins:
-- in-cluster API access: `KUBECONFIG`, a file pointing at this API server with a token naming the
-  pod's ServiceAccount (`system:serviceaccount:NS:NAME` in the request log), and
-  KUBERNETES_SERVICE_HOST/PORT (a real pod would read the projected token instead);
-- AWS access standing in for IRSA: AWS_ENDPOINT_URL of the sandbox's moto server, its region and test
-  credentials (only when the sandbox's AWS part runs).
-Unsupported, refused clearly (the pod fails with a Warning event, never runs wrong): volumes and
-volumeMounts, initContainers, ephemeral containers. Images are not pulled.
+Unsupported, refused clearly (the pod fails with reason UnsupportedPodSpec and a Warning event, never
+runs without what it asked for): volumes and volumeMounts, initContainers, ephemeral containers.
+Images are not pulled.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import json
-import os
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from runbook_sandbox.k8s import events
+from runbook_sandbox.k8s.podenv import ConfigError, Node, argv, environment
 from runbook_sandbox.k8s.runtime import Runtime, stamp
 from runbook_sandbox.k8s.store import Store, iso
-
-PASS_THROUGH = ("PATH", "HOME", "TMPDIR", "PYTHONPATH", "LANG", "LC_ALL", "VIRTUAL_ENV", "USER", "TZ")
-SA_TOKEN_PREFIX = "sandbox-serviceaccount"
-
-
-class ConfigError(Exception):
-    """The container cannot be configured (a missing Secret, ConfigMap or key)."""
-
-
-@dataclass
-class Node:
-    """What the node provides to the processes it starts."""
-
-    state_dir: Path
-    api_url: str = ""
-    aws_url_file: Path | None = None
-    entrypoints: dict[str, list[str]] = field(default_factory=dict)
-
-    def aws_url(self) -> str:
-        if self.aws_url_file is None:
-            return ""
-        try:
-            return self.aws_url_file.read_text().strip()
-        except OSError:
-            return ""
 
 
 def is_local(pod: dict[str, Any]) -> bool:
     """A Job's pod (by its label, which stays when the Job is deleted with propagationPolicy Orphan)."""
     return "batch.kubernetes.io/job-name" in (pod["metadata"].get("labels") or {})
-
-
-def sa_token(namespace: str, name: str) -> str:
-    return f"{SA_TOKEN_PREFIX}.{namespace}.{name}"
-
-
-def identity(authorization: str | None) -> tuple[str, str, str] | None:
-    """(namespace, name, username) of a ServiceAccount token in an Authorization header, else None."""
-    token = (authorization or "").removeprefix("Bearer ").strip()
-    parts = token.split(".")
-    if len(parts) != 3 or parts[0] != SA_TOKEN_PREFIX:
-        return None
-    return parts[1], parts[2], f"system:serviceaccount:{parts[1]}:{parts[2]}"
-
-
-def kubeconfig_for(node: Node, pod: dict[str, Any]) -> Path:
-    meta = pod["metadata"]
-    sa = pod["spec"].get("serviceAccountName") or "default"
-    path = node.state_dir / "pods" / meta["uid"] / "kubeconfig"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    doc = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "in-cluster", "cluster": {"server": node.api_url}}],
-        "users": [{"name": sa, "user": {"token": sa_token(meta["namespace"], sa)}}],
-        "contexts": [
-            {
-                "name": "in-cluster",
-                "context": {"cluster": "in-cluster", "user": sa, "namespace": meta["namespace"]},
-            }
-        ],
-        "current-context": "in-cluster",
-    }
-    path.write_text(json.dumps(doc, indent=2))
-    return path
-
-
-def _data(store: Store, kind: str, namespace: str, name: str, optional: bool) -> dict[str, str] | None:
-    plural = "secrets" if kind == "secret" else "configmaps"
-    obj = store.get(plural, namespace, name)
-    if obj is None:
-        if optional:
-            return None
-        raise ConfigError(f'{kind} "{name}" not found')
-    if plural == "secrets":
-        out = {k: base64.b64decode(v).decode(errors="replace") for k, v in (obj.get("data") or {}).items()}
-        out.update(obj.get("stringData") or {})
-        return out
-    return dict(obj.get("data") or {})
-
-
-def _field(pod: dict[str, Any], path: str) -> str:
-    values = {
-        "metadata.name": pod["metadata"]["name"],
-        "metadata.namespace": pod["metadata"]["namespace"],
-        "metadata.uid": pod["metadata"]["uid"],
-        "spec.serviceAccountName": pod["spec"].get("serviceAccountName") or "default",
-        "spec.nodeName": pod["spec"].get("nodeName", ""),
-        "status.podIP": (pod.get("status") or {}).get("podIP", ""),
-        "status.hostIP": (pod.get("status") or {}).get("hostIP", ""),
-    }
-    if path in values:
-        return str(values[path])
-    if path.startswith(("metadata.labels['", "metadata.annotations['")):
-        which, key = path.split("['", 1)
-        return str((pod["metadata"].get(which.split(".")[1]) or {}).get(key.rstrip("']"), ""))
-    raise ConfigError(f"unsupported fieldRef {path}")
-
-
-def environment(store: Store, node: Node, pod: dict[str, Any], container: dict[str, Any]) -> dict[str, str]:
-    ns = pod["metadata"]["namespace"]
-    env = {k: os.environ[k] for k in PASS_THROUGH if k in os.environ}
-    env.update(
-        KUBECONFIG=str(kubeconfig_for(node, pod)),
-        KUBERNETES_SERVICE_HOST="127.0.0.1",
-        KUBERNETES_SERVICE_PORT=node.api_url.rsplit(":", 1)[-1],
-        HOSTNAME=pod["metadata"]["name"],
-        NO_PROXY="127.0.0.1,localhost",
-        no_proxy="127.0.0.1,localhost",
-    )
-    aws = node.aws_url()
-    if aws:
-        env.update(
-            AWS_ENDPOINT_URL=aws,
-            AWS_REGION="us-east-1",
-            AWS_DEFAULT_REGION="us-east-1",
-            AWS_ACCESS_KEY_ID="testing",
-            AWS_SECRET_ACCESS_KEY="testing",
-        )
-    for source in container.get("envFrom") or []:
-        prefix = source.get("prefix", "")
-        for kind, key in (("secret", "secretRef"), ("configmap", "configMapRef")):
-            ref = source.get(key)
-            if ref:
-                data = _data(store, kind, ns, ref.get("name", ""), bool(ref.get("optional")))
-                env.update({prefix + k: v for k, v in (data or {}).items()})
-    for var in container.get("env") or []:
-        name = var["name"]
-        if "valueFrom" not in var:
-            env[name] = str(var.get("value", ""))
-            continue
-        source = var["valueFrom"]
-        if "fieldRef" in source:
-            env[name] = _field(pod, source["fieldRef"].get("fieldPath", ""))
-            continue
-        for kind, key in (("secret", "secretKeyRef"), ("configmap", "configMapKeyRef")):
-            ref = source.get(key)
-            if ref is None:
-                continue
-            optional = bool(ref.get("optional"))
-            data = _data(store, kind, ns, ref.get("name", ""), optional)
-            if data is not None and ref.get("key") in data:
-                env[name] = data[ref["key"]]
-            elif not optional:
-                what = "Secret" if kind == "secret" else "ConfigMap"
-                raise ConfigError(f"couldn't find key {ref.get('key')} in {what} {ns}/{ref.get('name')}")
-            break
-        else:
-            raise ConfigError(f"unsupported valueFrom for {name} (resourceFieldRef is not supported)")
-    return env
-
-
-def argv(node: Node, container: dict[str, Any]) -> list[str]:
-    image = container.get("image", "")
-    command = list(container.get("command") or [])
-    if not command:
-        command = node.entrypoints.get(image) or node.entrypoints.get(image.rsplit(":", 1)[0]) or []
-    return command + [str(a) for a in container.get("args") or []] if command else []
 
 
 def unsupported(pod: dict[str, Any]) -> str:
@@ -381,3 +217,44 @@ def _event(
 
 def settled(pod: dict[str, Any]) -> bool:
     return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+
+
+class LocalKubelet:
+    """Mixin for Controller: the kubelet's pass over Job pods. Needs `store`, `runtime`, `node`,
+    `settled` and `_items`."""
+
+    store: Store
+    runtime: Runtime | None
+    node: Node | None
+    settled: set[str]
+
+    def _items(self, plural: str) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def _local_kubelet(self, at: dt.datetime) -> None:
+        if self.runtime is None or self.node is None:
+            return
+        for pod in self._items("pods"):
+            uid = pod["metadata"]["uid"]
+            if uid in self.settled or not pod["spec"].get("nodeName") or not is_local(pod):
+                continue
+            if pod["metadata"].get("deletionTimestamp"):
+                grace = float(pod["metadata"].get("deletionGracePeriodSeconds", 30))
+                self.runtime.terminate(uid, grace=grace)
+            status = sync(self.store, self.runtime, self.node, pod, at)
+            if status != pod.get("status"):
+                pod = self.store.replace("pods", dict(pod, status=status))
+            if settled(pod) and not pod["metadata"].get("deletionTimestamp"):
+                self.settled.add(uid)
+
+    def _reap(self) -> None:
+        """Remove deleted Job pods whose processes have ended (after the job controller counted them)."""
+        for pod in self._items("pods"):
+            meta = pod["metadata"]
+            if meta.get("deletionTimestamp") and (settled(pod) or self.runtime is None):
+                self.store.delete("pods", meta["namespace"], meta["name"])
+                self.settled.discard(meta["uid"])
+        if self.runtime is not None:
+            present = {p["metadata"]["uid"] for p in self.store.values("pods")}
+            for uid in self.runtime.uids() - present:
+                self.runtime.forget(uid)

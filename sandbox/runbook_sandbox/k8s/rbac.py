@@ -62,6 +62,8 @@ def bootstrap_roles() -> list[dict[str, Any]]:
         {"apiGroups": ["apps"], "resources": _WORKLOADS, "verbs": _READ},
         {"apiGroups": ["batch"], "resources": ["jobs", "cronjobs"], "verbs": _READ},
         {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": _READ},
+        # metrics-server's system:aggregated-metrics-reader, aggregated into view/edit/admin
+        {"apiGroups": ["metrics.k8s.io"], "resources": ["pods", "nodes"], "verbs": _READ},
     ]
     edit = [dict(rule, verbs=_READ + _WRITE) for rule in view] + [
         {"apiGroups": [""], "resources": ["secrets"], "verbs": _READ + _WRITE},

@@ -11,8 +11,10 @@ Each process starts in its own session (so a `runbook run` and the kernels it st
 with stdout and stderr captured line by line into `DIR/pods/<uid>/<container>.log` in the CRI log
 format (`<RFC3339Nano> <stream> F <line>`), which the logs endpoint serves, following while it runs.
 Ending a container (pod deleted, evicted, deadline passed) is SIGTERM to its process group and
-SIGKILL after the pod's terminationGracePeriodSeconds. Every process is listed with its start time
-in `DIR/pod-processes.json`, which `runbook sandbox down` reads to end whatever is still running even
+SIGKILL after the pod's terminationGracePeriodSeconds; when its process has ended, whatever it left
+running is killed, as a container's end kills its PID namespace (found by RUNBOOK_SANDBOX_CONTAINER in
+their environment: a Jupyter kernel has a session of its own). Every process is listed with its start
+time in `DIR/pod-processes.json`, which `runbook sandbox down` reads to end whatever is still running even
 if this server was killed first; `stop_all` ends them when the server stops.
 """
 
@@ -28,10 +30,12 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from runbook_sandbox.k8s.store import iso, now
+from runbook_sandbox.processes import CONTAINER_MARKER, sweep
 
 PIDS_FILE = "pod-processes.json"
 
@@ -86,6 +90,23 @@ class Runtime:
         with self._lock:
             return {uid for uid, _ in self._containers}
 
+    def usage(self, uid: str, name: str) -> tuple[float, float] | None:
+        """(millicores averaged since start, MiB resident) of a running container's processes."""
+        import psutil
+
+        box = self.get(uid, name)
+        if box is None or box.process is None or box.done.is_set():
+            return None
+        try:
+            root = psutil.Process(box.process.pid)
+            procs = [root, *root.children(recursive=True)]
+            cpu = sum(sum(p.cpu_times()[:2]) for p in procs)
+            rss = sum(p.memory_info().rss for p in procs)
+            elapsed = max(0.001, time.time() - root.create_time())
+        except psutil.Error:
+            return None
+        return cpu / elapsed * 1000, rss / 2**20
+
     def log_path(self, uid: str, name: str) -> Path:
         return self.state_dir / "pods" / uid / f"{name}.log"
 
@@ -111,7 +132,7 @@ class Runtime:
         try:
             box.process = subprocess.Popen(
                 [program, *argv[1:]],
-                env=env,
+                env={**env, CONTAINER_MARKER: self._marker(box)},
                 cwd=cwd or env.get("HOME") or "/",
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
@@ -149,6 +170,7 @@ class Runtime:
         proc.stdout.close()
         proc.stderr.close()
         code = proc.wait()
+        sweep(self._marker(box))  # the container ends: what its process left running goes with it
         exit_code = 128 - code if code < 0 else code  # killed by signal N: 128 + N, like a runtime
         self._finish(box, exit_code, "Completed" if exit_code == 0 else "Error", "")
 
@@ -172,6 +194,9 @@ class Runtime:
             timer = threading.Timer(grace, self._kill_if_running, args=(box,))
             timer.daemon = True
             timer.start()
+
+    def _marker(self, box: Container) -> str:
+        return f"{self.state_dir}/pods/{box.uid}/{box.name}"
 
     def _kill_if_running(self, box: Container) -> None:
         if not box.done.is_set():
@@ -203,6 +228,7 @@ class Runtime:
             if not box.done.wait(timeout / max(1, len(boxes))):
                 self._signal(box, signal.SIGKILL)
                 box.done.wait(2)
+        sweep(f"{self.state_dir}/pods/")
 
     def _write_pids(self) -> None:
         import psutil

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from runbook_sandbox.k8s import ksm
 from runbook_sandbox.k8s.api import Api, Request, Response
-from runbook_sandbox.k8s.localpods import identity
+from runbook_sandbox.k8s.podenv import identity
 from runbook_sandbox.k8s.store import iso, now
 
 MAX_BODY = 10 * 1024 * 1024

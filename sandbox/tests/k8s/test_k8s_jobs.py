@@ -10,6 +10,7 @@ import base64
 import json
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,10 +27,23 @@ KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
 needs_kubectl = pytest.mark.skipif(not Path(KUBECTL).exists(), reason="kubectl is not installed")
 
 
+AWS_URL = "http://127.0.0.1:4566"
+
+
 @pytest.fixture(scope="module")
 def jobs_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    state = tmp_path_factory.mktemp("k8s-jobs")
+    (state / "aws-url").write_text(AWS_URL)  # what the AWS part would write: Job pods get it
     sandbox = start(
-        tmp_path_factory.mktemp("k8s-jobs"), "--scenario", "none", "--tick", "0.1", "--job-backoff", "0.2"
+        state,
+        "--scenario",
+        "none",
+        "--tick",
+        "0.1",
+        "--job-backoff",
+        "0.2",
+        "--pod-aws-url-file",
+        str(state / "aws-url"),
     )
     yield sandbox
     assert stop(sandbox) == 0
@@ -144,10 +158,15 @@ pod = json.load(urllib.request.urlopen(req))
 env = os.environ
 print("pod", pod["metadata"]["name"], "password", env["DB_PASSWORD"], "mode", env["MODE"], flush=True)
 print("to stderr", file=__import__("sys").stderr)
+import shutil, sys
+print(json.dumps([sys.executable, shutil.which("runbook"), env["AWS_ENDPOINT_URL"], env["AWS_REGION"]]),
+      file=open(os.environ["REPORT"], "w"))
 """
 
 
-def test_a_job_runs_its_command_as_a_process_and_completes(jobs_cluster: Sandbox, ns: str) -> None:
+def test_a_job_runs_its_command_as_a_process_and_completes(
+    jobs_cluster: Sandbox, ns: str, tmp_path: Path
+) -> None:
     core(jobs_cluster).create_namespaced_secret(
         ns, {"metadata": {"name": "db"}, "data": {"password": base64.b64encode(b"s3cret").decode()}}
     )
@@ -158,6 +177,7 @@ def test_a_job_runs_its_command_as_a_process_and_completes(jobs_cluster: Sandbox
         {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}},
         {"name": "MODE", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "mode"}}},
         {"name": "MY_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+        {"name": "REPORT", "value": str(tmp_path / "report.json")},
     ]
     bind(jobs_cluster, ns, "default", role="view", kind="ClusterRole")  # it may read its own pod
     created = batch(jobs_cluster).create_namespaced_job(ns, job("hello", SELF_READ, container={"env": env}))
@@ -194,8 +214,13 @@ def test_a_job_runs_its_command_as_a_process_and_completes(jobs_cluster: Sandbox
     assert reads[0]["user"] == f"system:serviceaccount:{ns}:default"
     assert ("Normal", "SuccessfulCreate", f"Created pod: {name}") in events_of(jobs_cluster, ns, "hello")
     assert ("Normal", "Completed", "Job completed") in events_of(jobs_cluster, ns, "hello")
+    # the kit's image stand-in: the sandbox's Python and its `runbook` first; AWS as IRSA would give it
+    python, runbook, aws, region = json.loads((tmp_path / "report.json").read_text())
+    assert python == sys.executable and runbook == str(Path(sys.executable).parent / "runbook")
+    assert (aws, region) == (AWS_URL, "us-east-1")
 
 
+@pytest.mark.kubectl
 @needs_kubectl
 def test_kubectl_get_jobs_and_logs_job(jobs_cluster: Sandbox, ns: str) -> None:
     code = "import time\nfor i in range(3):\n    print('line', i, flush=True)\n    time.sleep(0.3)"
@@ -255,6 +280,14 @@ def test_past_its_deadline_the_process_is_ended_and_the_job_fails(jobs_cluster: 
     [pod] = wait_for(lambda: pods_of(jobs_cluster, ns, "slow"))
     pid = int(wait_for(lambda: core(jobs_cluster).read_namespaced_pod_log(pod.metadata.name, ns)).split()[0])
     assert psutil.pid_exists(pid)
+    # metrics.k8s.io measures the real process (kubectl top): python's resident memory, not a model's
+    from kubernetes import client
+
+    custom = client.CustomObjectsApi(jobs_cluster.api_client())
+    [usage] = custom.list_namespaced_custom_object("metrics.k8s.io", "v1beta1", ns, "pods")["items"]
+    memory_kib = int(usage["containers"][0]["usage"]["memory"].removesuffix("Ki"))
+    rss_kib = psutil.Process(pid).memory_info().rss // 1024
+    assert usage["metadata"]["name"] == pod.metadata.name and abs(memory_kib - rss_kib) < rss_kib // 4
     started = time.monotonic()
     j = finished(jobs_cluster, ns, "slow")
     assert conditions(j) == [("FailureTarget", "DeadlineExceeded"), ("Failed", "DeadlineExceeded")]
@@ -343,18 +376,23 @@ def test_a_watch_sees_the_jobs_transitions(jobs_cluster: Sandbox, ns: str) -> No
 def test_delete_propagation_ends_or_keeps_the_pods(jobs_cluster: Sandbox, ns: str) -> None:
     code = "import os, time\nprint(os.getpid(), flush=True)\ntime.sleep(60)"
     api = batch(jobs_cluster)
-    for name in ("fg", "orphan"):
+    for name in ("fg", "orphan", "bg"):
         api.create_namespaced_job(ns, job(name, code, pod={"terminationGracePeriodSeconds": 1}))
     pids = {}
-    for name in ("fg", "orphan"):
+    for name in ("fg", "orphan", "bg"):
         [pod] = wait_for(lambda n=name: pods_of(jobs_cluster, ns, n))
         pids[name] = int(
             wait_for(lambda p=pod: core(jobs_cluster).read_namespaced_pod_log(p.metadata.name, ns))
         )
     api.delete_namespaced_job("fg", ns, propagation_policy="Foreground")
     api.delete_namespaced_job("orphan", ns)  # batch/v1's default: Orphan
+    api.delete_namespaced_job("bg", ns, propagation_policy="Background")  # what kubectl sends
     wait_for(lambda: not pods_of(jobs_cluster, ns, "fg"))
-    assert not psutil.pid_exists(pids["fg"]) or psutil.Process(pids["fg"]).status() == psutil.STATUS_ZOMBIE
+    wait_for(lambda: not pods_of(jobs_cluster, ns, "bg"))  # the garbage collector's pass
+    for name in ("fg", "bg"):
+        assert (
+            not psutil.pid_exists(pids[name]) or psutil.Process(pids[name]).status() == psutil.STATUS_ZOMBIE
+        )
     [orphan] = pods_of(jobs_cluster, ns, "orphan")
     assert orphan.metadata.owner_references is None and psutil.pid_exists(pids["orphan"])
     core(jobs_cluster).delete_namespaced_pod(orphan.metadata.name, ns)
@@ -456,3 +494,26 @@ def test_a_service_account_gets_only_what_its_role_allows(jobs_cluster: Sandbox,
     }
     denied = [e for e in jobs_cluster.requests() if e["user"] == user and e["status"] == 403]
     assert len(denied) == 3
+
+
+LEAVES_A_KERNEL = """
+import subprocess, sys
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+print(child.pid, flush=True)
+"""
+
+
+def test_what_a_container_leaves_running_ends_with_it(jobs_cluster: Sandbox, ns: str) -> None:
+    # like a Jupyter kernel: a child in a session of its own, still running when the main process exits
+    batch(jobs_cluster).create_namespaced_job(ns, job("leaves", LEAVES_A_KERNEL))
+    assert conditions(finished(jobs_cluster, ns, "leaves"))[-1][0] == "Complete"
+    [pod] = pods_of(jobs_cluster, ns, "leaves")
+    child = int(core(jobs_cluster).read_namespaced_pod_log(pod.metadata.name, ns))
+    wait_for(lambda: not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE)
+
+
+def test_completions_run_pods_until_that_many_succeeded(jobs_cluster: Sandbox, ns: str) -> None:
+    batch(jobs_cluster).create_namespaced_job(ns, job("thrice", "pass", completions=3, parallelism=2))
+    j = finished(jobs_cluster, ns, "thrice")
+    assert conditions(j)[-1][0] == "Complete" and j.status.succeeded == 3
+    assert len(pods_of(jobs_cluster, ns, "thrice")) == 3
