@@ -99,17 +99,26 @@ def main() -> None:
                 runs,
                 env,
             ),
+            # the same papermill CLI with the kit's engine (runbook_kit.engine): the runner's record
+            "papermill --engine runbook": timed(
+                [str(BIN / "papermill"), "--engine", "runbook", str(nb), str(work / "out-rk.ipynb"),
+                 "-p", "name", "ops"],
+                runs,
+                {**env, "RUNBOOK_STORE": str(work / "store"), "RUNBOOK_INCIDENT": "bench"},
+            ),
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)
     med = {k: statistics.median(v) for k, v in rows.items()}
     print(f"runs per row: {runs}\n")
-    print(f"{'command':<22}{'median s':>10}{'min s':>9}{'max s':>9}")
+    print(f"{'command':<28}{'median s':>10}{'min s':>9}{'max s':>9}")
     for name, values in rows.items():
-        print(f"{name:<22}{med[name]:>10.3f}{min(values):>9.3f}{max(values):>9.3f}")
+        print(f"{name:<28}{med[name]:>10.3f}{min(values):>9.3f}{max(values):>9.3f}")
     net = med["import runbook_kit"] - med["python -c pass"]
     print(f"\nimport runbook_kit (net of interpreter start): {net:.3f} s")
     print(f"runbook run / papermill: {med['runbook run'] / med['papermill']:.2f}")
+    engine = med["papermill --engine runbook"]
+    print(f"papermill --engine runbook / papermill: {engine / med['papermill']:.2f}")
 
 
 if __name__ == "__main__":

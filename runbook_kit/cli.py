@@ -479,5 +479,81 @@ def doctor(runbook: str | None, namespace: str | None, context: str | None, dsn:
     sys.exit(report.exit_code)
 
 
+# --- runbook rbac (runbook_kit.rbac) -------------------------------------------------------------
+
+@cli.command()
+@click.argument("runbook")
+@click.option("-n", "--namespace", "namespaces", multiple=True, metavar="NAMESPACE",
+              help="A namespace the runbook reads (repeatable): a Role and RoleBinding in each.")
+@click.option("--cluster-wide", is_flag=True,
+              help="Grant the namespaced rules in every namespace (in the ClusterRole) instead.")
+@click.option("--service-account", help="ServiceAccount (default runbook-<runbook>, the Job executor's).")
+@click.option("--service-account-namespace", metavar="NAMESPACE",
+              help="Where the ServiceAccount lives (default: the first -n, else `default`).")
+@click.option("--read-only", is_flag=True, help="Leave out what only mitigations need (diagnosis only).")
+@click.option("--iam", is_flag=True, help="Also print the IAM policy of its AWS actions (for IRSA).")
+@click.option("--sql", is_flag=True, help="Also print the PostgreSQL GRANTs it needs.")
+@click.option("--db-role", metavar="ROLE", help="Database role of the GRANTs (default: the service account).")
+@click.option("--json", "as_json", is_flag=True,
+              help='One JSON document: {"kubernetes": a v1 List, "iam": ..., "sql": [...]}.')
+def rbac(runbook: str, namespaces: tuple[str, ...], cluster_wide: bool, service_account: str | None,
+         service_account_namespace: str | None, read_only: bool, iam: bool, sql: bool, db_role: str | None,
+         as_json: bool) -> None:
+    """Print the least-privilege identity RUNBOOK needs, from the permissions it declares.
+
+    The ServiceAccount, a Role + RoleBinding per namespace for namespaced resources and a ClusterRole +
+    ClusterRoleBinding for cluster-scoped ones (nodes, namespaces, pods of every namespace): exactly
+    the verbs and resources its steps use (runbook_kit/permissions.py), never `*`. YAML, ready for
+    `kubectl apply -f -`; --iam and --sql add the IAM policy and the GRANTs as `#` comments (kubectl
+    ignores them), or as keys with --json. A drain evicts pods of every namespace on the node: give
+    node_health and k8s_mitigation --cluster-wide when they may drain. Changes nothing. Exit codes:
+    0 printed, 2 bad input (unknown runbook, no namespace for namespaced rules, a name Kubernetes
+    refuses).
+
+    \b
+        runbook rbac pod_crashloop -n payments | kubectl apply -f -
+        runbook rbac k8s_mitigation -n payments -n storefront --service-account-namespace runbooks
+        runbook rbac node_health --iam --json
+    """
+    from runbook_kit import rbac as rbac_
+
+    try:
+        ident = rbac_.identity(runbook, namespaces=namespaces, service_account=service_account,
+                               service_account_namespace=service_account_namespace,
+                               cluster_wide=cluster_wide, read_only=read_only)
+    except RunbookError as exc:
+        fail(str(exc))
+    objects = ident.kubernetes()
+    policy = rbac_.iam_policy(ident) if iam else None
+    grants = rbac_.sql_grants(ident, role=db_role or ident.service_account) if sql else []
+    if as_json:
+        doc: dict[str, Any] = {"kubernetes": {"apiVersion": "v1", "kind": "List", "items": objects}}
+        if iam:
+            doc["iam"] = policy
+        if sql:
+            doc["sql"] = grants
+        _echo_json(doc)
+    else:
+        import yaml
+
+        click.echo(yaml.safe_dump_all(objects, sort_keys=False, explicit_start=True).rstrip())
+        if policy is not None:
+            click.echo(f"# IAM policy of {runbook}'s AWS actions (attach it to the IRSA role):")
+            click.echo("\n".join(f"# {ln}" for ln in json.dumps(policy, indent=2).splitlines()))
+        if grants:
+            click.echo("# PostgreSQL, as an admin (on RDS: the master user):")
+            click.echo("\n".join(f"# {g}" for g in grants))
+    # what the runbook needs beyond this output, and what it does not need: said, never silently left out
+    notes = [what for what, asked, has in (("also needs AWS actions (add --iam)", iam, ident.needs.iam),
+                                           ("also needs PostgreSQL roles (add --sql)", sql, ident.needs.sql))
+             if has and not asked]
+    notes += [what for what, asked, has in (("makes no AWS call (no IAM policy)", iam, policy),
+                                            ("needs no PostgreSQL role (no GRANT)", sql, grants),
+                                            ("needs no Kubernetes permission (the ServiceAccount only)",
+                                             True, ident.needs.k8s)) if asked and not has]
+    if notes:
+        click.echo(f"runbook: {runbook} " + "; ".join(notes), err=True)
+
+
 if __name__ == "__main__":
     main()

@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from runbook_kit import catalog, record
+from runbook_kit.errors import Conflict
 from runbook_kit.redact import Redactor
 from runbook_kit.store import FallbackStore, run_basename
 
@@ -214,6 +215,7 @@ class Recorder:
         self._exporter: Any = None
         self._lock = threading.Lock()
         self._told_fallback = False
+        self.index_missed: str | None = None  # why the last incident.json update did not land
 
     # naming cells ------------------------------------------------------------------------------
     def cell_label(self, nb: Mapping[str, Any], index: int, *, markdown: bool = False) -> str:
@@ -338,8 +340,21 @@ class Recorder:
         if isinstance(self.store, FallbackStore) and self.store.fell_back:
             run["primary_store"] = self.store.primary.location
             run["primary_error"] = self.store.fell_back
-        self.store.update_json(f"{self.incident}/incident.json",
-                               lambda data: self.redactor.value(with_run(data, self.incident, run)))
+        try:
+            self.store.update_json(f"{self.incident}/incident.json",
+                                   lambda data: self.redactor.value(with_run(data, self.incident, run)))
+        except Conflict as exc:
+            # others kept winning the index's compare-and-swap: the record itself is written (its own
+            # object); say so once, and let the next update, or the next reader, add the entry
+            told, self.index_missed = self.index_missed, str(exc)
+            if told is None:
+                print(self.redactor.text(
+                    f"runbook: the incident index {self.store.url(f'{self.incident}/incident.json')} "
+                    f"stayed contended ({exc}); the record is written at {self.notebook_path}, and the "
+                    f"next reader of the incident adds it to the index (runbook status {self.incident})"),
+                    file=sys.stderr)
+        else:
+            self.index_missed = None
 
 
 def run_entry(meta: Mapping[str, Any], *, notebook: str, html: str | None) -> dict[str, Any]:

@@ -11,6 +11,10 @@ another time (PID reuse); a run from another host is left as it is (nothing here
 
 `reconcile_fallback` copies into the store the records a run had to leave in the fallback store while
 the store could not be written.
+
+`reconcile_index` adds to incident.json the runs whose record is in the store but whose entry is
+missing or still "running" while the record has finished: a run whose index updates all lost the
+compare-and-swap (many Jobs of one incident writing at once, store.S3Store) wrote its record anyway.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from runbook_kit.recorder import (
 )
 from runbook_kit.store import Store
 
-__all__ = ["finalize_stale_runs", "finalized", "read_incident", "reconcile_fallback"]
+__all__ = ["finalize_stale_runs", "finalized", "read_incident", "reconcile_fallback", "reconcile_index"]
 
 
 def _utc_now() -> str:
@@ -177,8 +181,41 @@ def reconcile_fallback(primary: Store, fallback: Store, incident: str) -> list[d
     return done
 
 
+def reconcile_index(store: Store, incident: str) -> list[dict[str, Any]]:
+    """Add to incident.json each run whose record is in the store and whose entry is missing, or says
+    "running" while the record has ended; returns the entries added or replaced.
+
+    One listing of the incident's records; only those records are read."""
+    raw = store.read(f"{incident}/incident.json")
+    known = {r.get("record_id"): r for r in (json.loads(raw).get("runs", []) if raw else [])}
+    done = []
+    for record_id in store.records(incident):
+        entry = known.get(record_id)
+        if entry is not None and entry.get("status") != "running":
+            continue
+        body = store.read(f"{record_id}.ipynb")
+        meta = (json.loads(body).get("metadata") or {}).get("runbook_kit") if body else None
+        if not meta or meta.get("record_id") != record_id or meta.get("status") == "running":
+            continue  # not a record of this kit, or a run still going: its own updates index it
+        html = store.url(f"{record_id}.html") if store.read(f"{record_id}.html") is not None else None
+        new = {**(entry or {}), **run_entry(meta, notebook=store.url(f"{record_id}.ipynb"), html=html),
+               "indexed_by_reader": _utc_now()}
+
+        def add(data: dict[str, Any], new: dict[str, Any] = new) -> dict[str, Any]:
+            current = next((r for r in data.get("runs", []) if r.get("record_id") == new["record_id"]), None)
+            if current is not None and current.get("status") != "running":
+                return data  # the run's own final update landed meanwhile
+            return with_run(data, incident, new)
+
+        store.update_json(f"{incident}/incident.json", add)
+        done.append(new)
+    return done
+
+
 def read_incident(store: Store, incident: str) -> dict[str, Any] | None:
-    """incident.json of `incident` after finalizing its stale runs (None when there is no such incident)."""
+    """incident.json of `incident` after adding the runs its index missed and finalizing its stale
+    runs (None when there is no such incident)."""
+    reconcile_index(store, incident)
     finalize_stale_runs(store, incident)
     raw = store.read(f"{incident}/incident.json")
     return json.loads(raw) if raw else None

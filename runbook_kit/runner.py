@@ -48,7 +48,7 @@ from runbook_kit.recorder import (
     cap_outputs,
     output_size,
 )
-from runbook_kit.recovery import finalize_stale_runs, reconcile_fallback
+from runbook_kit.recovery import finalize_stale_runs, reconcile_fallback, reconcile_index
 from runbook_kit.redact import Redactor
 from runbook_kit.store import FallbackStore, LocalStore, StoreUnwritable, default_fallback, open_store
 
@@ -75,6 +75,8 @@ class RunResult:
     parameters: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     signal: int | None = None  # the signal that aborted the run
     recorded_elsewhere: str | None = None  # why the record is in the fallback store, when it is
+    # the final record as written (redacted); for callers that hand it on (the papermill engine)
+    final_record: Mapping[str, Any] | None = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
     def exit_code(self) -> int:
@@ -446,7 +448,7 @@ def run_notebook(
         html_path=recorder.html_path, entries=record.read_entries(final),
         failure=recorder.redactor.text(run.state.failure) if run.state.failure else None,
         failed_cell=run.state.failed_cell, parameters=final["metadata"]["runbook_kit"]["parameters"],
-        signal=run.interrupted, recorded_elsewhere=store_used.fell_back,
+        signal=run.interrupted, recorded_elsewhere=store_used.fell_back, final_record=final,
     )
     _tell_incident(result, recorder)
     return result
@@ -471,5 +473,7 @@ def _tidy_incident(primary: Any, fallback: LocalStore, incident: str) -> None:
     with contextlib.suppress(Exception):
         reconcile_fallback(primary, fallback, incident)
     for store in (primary, fallback):
+        with contextlib.suppress(Exception):
+            reconcile_index(store, incident)
         with contextlib.suppress(Exception):
             finalize_stale_runs(store, incident)

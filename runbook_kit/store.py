@@ -67,6 +67,7 @@ class Store(Protocol):
     def read(self, key: str) -> bytes | None: ...
     def update_json(self, key: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]: ...
     def incident_keys(self, name: str) -> list[str]: ...
+    def records(self, incident: str) -> list[str]: ...
 
 
 def run_basename(runbook: str, started: dt.datetime) -> str:
@@ -113,6 +114,11 @@ class LocalStore:
         """`<incident>/<name>` for every incident folder that holds a file `name` (e.g. incident.json)."""
         return sorted(f"{p.parent.name}/{p.name}" for p in self.root.glob(f"*/{name}") if p.is_file())
 
+    def records(self, incident: str) -> list[str]:
+        """`<incident>/<record>` (no extension) of every run record (.ipynb) of the incident."""
+        folder = self._path(f"{incident}/incident.json").parent
+        return sorted(f"{incident}/{p.stem}" for p in folder.glob("*.ipynb") if p.is_file())
+
     @contextlib.contextmanager
     def _lock(self, key: str) -> Iterator[None]:
         """An flock on `.<name>.lock` beside the key: opened without following a symlink, never truncated."""
@@ -141,9 +147,16 @@ class LocalStore:
 class S3Store:
     """Records on S3. incident.json updates are compare-and-swap: a conditional put (`If-Match` the
     ETag read, or `If-None-Match: *` for a new file) retried on 412, so concurrent runs and commands
-    on several machines lose no update."""
+    on several machines (20 Jobs of one incident) lose no update.
+
+    Retries back off exponentially with full jitter (a random wait in [0, min(cap, base·2^attempt)]),
+    so colliding writers spread out instead of colliding again in step; at most MAX_ATTEMPTS tries
+    (about 10 s of waiting in all). When they run out, update_json raises Conflict: a run catches it,
+    says so, and its record (its own object, never contended) is written all the same; the next
+    reader of the incident adds the missing entry from the record (recovery.reconcile_index)."""
 
     MAX_ATTEMPTS = 20
+    BACKOFF_BASE, BACKOFF_CAP = 0.05, 1.0  # seconds
 
     def __init__(self, location: str) -> None:
         self.location = location
@@ -205,6 +218,23 @@ class S3Store:
                         keys.append(rest)
         return sorted(keys)
 
+    def records(self, incident: str) -> list[str]:
+        """`<incident>/<record>` (no extension) of every run record (.ipynb) of the incident."""
+        prefix = self._key(f"{incident}/incident.json")[: -len("incident.json")]
+        keys: list[str] = []
+        with backend_call("aws", f"list s3://{self.bucket}/{prefix}"):
+            paginator = self._client().get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for obj in page.get("Contents", []):
+                    name = str(obj["Key"])[len(prefix):]
+                    if "/" not in name and name.endswith(".ipynb"):
+                        keys.append(f"{incident}/{name.removesuffix('.ipynb')}")
+        return sorted(keys)
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait before retry `attempt` (0-based): full jitter under an exponential bound."""
+        return min(self.BACKOFF_CAP, self.BACKOFF_BASE * 2 ** attempt) * random.random()  # noqa: S311
+
     def update_json(self, key: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
         for attempt in range(self.MAX_ATTEMPTS):
             raw, etag = self._read_versioned(key)
@@ -214,7 +244,7 @@ class S3Store:
                 self.write(key, json.dumps(data, indent=2).encode(), **condition)
                 return data
             except Conflict:  # someone wrote in between: read again and re-apply the change
-                time.sleep(min(0.05 * 2 ** attempt, 1.0) * random.random())  # noqa: S311
+                time.sleep(self.backoff(attempt))
         raise Conflict("aws", f"update {self.url(key)}",
                        f"still contended after {self.MAX_ATTEMPTS} attempts")
 
@@ -259,10 +289,23 @@ class FallbackStore:
         return self.current.read(key)
 
     def update_json(self, key: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+        """Contention (Conflict: the store answered, others kept winning) is raised as it is: the
+        store is reachable, and moving the index to the fallback would split it in two."""
+        if self.current is self.primary:
+            try:
+                return dict(self.primary.update_json(key, change))
+            except Conflict:
+                raise
+            except Exception as exc:
+                self.fell_back = f"{type(exc).__name__}: {exc}"[:300]
+                self.current = self.fallback
         return dict(self._attempt(lambda store: store.update_json(key, change)))
 
     def incident_keys(self, name: str) -> list[str]:
         return self.current.incident_keys(name)
+
+    def records(self, incident: str) -> list[str]:
+        return self.current.records(incident)
 
 
 def default_fallback() -> str:

@@ -13,6 +13,12 @@ Write calls that succeed are recorded in the CloudTrail store, so a runbook can 
 in the trail. Requests carrying the `x-sandbox-seed` header (the seeding client) are not recorded.
 Every other request is logged (service, action, DryRun flag, status; no parameters) and served at
 `GET /_sandbox/requests`, the witness that a dry run changed nothing, as the Kubernetes part's log is.
+
+S3 conditional writes are atomic, as on real S3: moto honours `If-Match` and `If-None-Match: *` on
+PutObject (412 PreconditionFailed), but checks the condition and stores the object as two steps with
+no lock between them, and the server runs a thread per request; so every S3 write of one object
+(PUT, POST, DELETE) runs under that object's lock here. The kit's compare-and-swap of incident.json
+relies on it (tests/store/test_s3_concurrency.py: 20 writer processes, no run lost).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import datetime as dt
 import io
 import json
 import re
+import threading
 import urllib.parse
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -152,6 +159,9 @@ class GapFillApp:
         self.stacks: seed_changes.StackBook = seed_changes.StackBook()
         # every request but the sandbox's own (seeding, node sync): the witness of dry runs
         self.requests: collections.deque[dict[str, Any]] = collections.deque(maxlen=20_000)
+        self._object_locks: collections.defaultdict[str, threading.Lock] = collections.defaultdict(
+            threading.Lock)
+        self._locks_lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         """Serve, and log every request that is not the seeding client's (`GET /_sandbox/requests`)."""
@@ -215,7 +225,8 @@ class GapFillApp:
             status_holder.append(status)
             return start_response(status, headers, *args)
 
-        result = self.moto_app(environ, recording_start_response)
+        with self._object_lock(environ, service):
+            result = self.moto_app(environ, recording_start_response)
         if (
             status_holder
             and status_holder[0].startswith("2")
@@ -223,6 +234,18 @@ class GapFillApp:
         ):
             self._record(environ, body, target, service, region, access_key)
         return result
+
+    def _object_lock(self, environ: dict[str, Any], service: str) -> Any:
+        """The lock of the S3 object a write addresses (check and store of a conditional put in one
+        step, as real S3 does); a no-op context for every other request."""
+        import contextlib
+
+        path = environ.get("PATH_INFO", "")
+        if service != "s3" or environ.get("REQUEST_METHOD") not in ("PUT", "POST", "DELETE") \
+                or path.strip("/").count("/") < 1:
+            return contextlib.nullcontext()
+        with self._locks_lock:
+            return self._object_locks[path]
 
     def _query_protocol(
         self, body: bytes, region: str, start_response: Callable[..., Any]
