@@ -38,7 +38,7 @@ from runbook_kit.redact import Redactor, is_secret_name
 from runbook_kit.runner import RunResult, default_incident
 from runbook_kit.store import open_store
 
-__all__ = ["Detached", "JobSettings", "KubernetesExecutor"]
+__all__ = ["Detached", "JobRef", "JobSettings", "KubernetesExecutor"]
 
 
 class Detached(RunbookError):
@@ -117,6 +117,37 @@ def _refuse_credentials(values: Mapping[str, Any]) -> None:
                 f"parameter {key!r} looks like a credential: a Job's arguments are readable by "
                 "anyone who can read Jobs; give it to the pod by reference (jobs.env_from_secrets)"
             )
+
+
+@dataclasses.dataclass(frozen=True)
+class JobRef:
+    """A Job this executor submitted, read back from the cluster (serve's reconcile): what following it
+    and reading its record need, from its name, namespace and annotations."""
+
+    name: str
+    namespace: str
+    incident: str
+    runbook: str
+    store: str
+    deadline: int = 3600
+    parameters: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def of(cls, job: Mapping[str, Any]) -> JobRef:
+        meta = job.get("metadata") or {}
+        notes = meta.get("annotations") or {}
+        prefix = manifest.LABEL_PREFIX
+        return cls(
+            name=str(meta.get("name")),
+            namespace=str(meta.get("namespace")),
+            incident=str(notes.get(f"{prefix}/incident")),
+            runbook=str(notes.get(f"{prefix}/runbook")),
+            store=str(notes.get(f"{prefix}/store")),
+            deadline=int((job.get("spec") or {}).get("activeDeadlineSeconds") or 3600),
+        )
+
+
+Target = manifest.JobSpec | JobRef
 
 
 class KubernetesExecutor:
@@ -224,11 +255,11 @@ class KubernetesExecutor:
         )
         return existing
 
-    def read_job(self, spec: manifest.JobSpec) -> dict[str, Any]:
+    def read_job(self, spec: Target) -> dict[str, Any]:
         with backend_call("k8s", f"read job/{spec.name}"):
             return dict(clients.k8s_json(self.batch.read_namespaced_job(spec.name, spec.namespace)))
 
-    def wait(self, spec: manifest.JobSpec) -> dict[str, Any]:
+    def wait(self, spec: Target) -> dict[str, Any]:
         """The Job once it has finished (Complete or Failed): a watch, re-listed when it expires."""
         while True:
             job = self.read_job(spec)
@@ -254,7 +285,7 @@ class KubernetesExecutor:
                 self.echo(f"runbook: watching job/{spec.name} failed ({exc}); reading it again")
                 time.sleep(self.poll)
 
-    def job_pods(self, spec: manifest.JobSpec) -> list[dict[str, Any]]:
+    def job_pods(self, spec: Target) -> list[dict[str, Any]]:
         with backend_call("k8s", f"list the pods of job/{spec.name}"):
             found = self.pods.list_namespaced_pod(spec.namespace, label_selector=f"job-name={spec.name}")
         for pod in clients.k8s_json(found).get("items") or []:
@@ -263,7 +294,7 @@ class KubernetesExecutor:
             self.seen.values(), key=lambda p: (p.get("metadata") or {}).get("creationTimestamp") or ""
         )
 
-    def track_pods(self, spec: manifest.JobSpec, done: threading.Event) -> None:
+    def track_pods(self, spec: Target, done: threading.Event) -> None:
         """Watch the Job's pods until it is done, keeping each one's last state (DELETED included)."""
         while not done.is_set():
             try:
@@ -279,7 +310,7 @@ class KubernetesExecutor:
             except RunbookError:
                 done.wait(self.poll)
 
-    def job_warning(self, spec: manifest.JobSpec) -> str | None:
+    def job_warning(self, spec: Target) -> str | None:
         """The Job's latest Warning event (e.g. FailedCreate: its ServiceAccount does not exist)."""
         try:
             with backend_call("k8s", f"list the events of job/{spec.name}"):
@@ -298,7 +329,7 @@ class KubernetesExecutor:
             hint = f"; create it with `runbook rbac {spec.runbook}` (kubectl apply)"
         return f"{last.get('reason')}: {self.redactor.text(text)}{hint}"
 
-    def stream_logs(self, spec: manifest.JobSpec, done: threading.Event) -> None:
+    def stream_logs(self, spec: Target, done: threading.Event) -> None:
         """Each pod's log lines, as they come, to `echo` (prefixed, redacted), until the Job is done."""
         followed: set[str] = set()
         told: set[str] = set()
@@ -327,7 +358,7 @@ class KubernetesExecutor:
             followed.add(pod)
             self._follow_pod(spec, pod)
 
-    def _follow_pod(self, spec: manifest.JobSpec, pod: str) -> None:
+    def _follow_pod(self, spec: Target, pod: str) -> None:
         prefix = f"[job/{spec.name}] "
         try:
             response = self.pods.read_namespaced_pod_log(
@@ -379,7 +410,7 @@ class KubernetesExecutor:
         finally:
             done.set()
 
-    def result(self, spec: manifest.JobSpec, job: Mapping[str, Any]) -> RunResult:
+    def result(self, spec: Target, job: Mapping[str, Any]) -> RunResult:
         """The run's result from its record in S3, after writing the Job's failure cause into it if needed."""
         store = open_store(spec.store)
         if outcome.job_state(job) == "failed":
