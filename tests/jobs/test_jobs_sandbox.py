@@ -332,3 +332,47 @@ def test_twenty_jobs_for_one_incident_at_once_lose_no_run(jobs_env, monkeypatch)
     assert len({r["runner"]["job"] for r in runs}) == 20  # one run per Job
     assert len({r["record_id"] for r in runs}) == 20
     assert all(r["status"] == "succeeded" for r in runs)
+
+
+def test_ctrl_c_detaches_and_the_job_keeps_running(jobs_env):
+    import signal
+
+    incident = new_incident()
+    args = [
+        "run",
+        "hello_job",
+        "-p",
+        "sleep",
+        "5",
+        "--incident",
+        incident,
+        "--store",
+        jobs_env.store,
+        "--on",
+        "kubernetes",
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runbook_kit.cli", *args],
+        env=jobs_env.env,
+        cwd=jobs_env.home,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    batch, _, _ = jobs_env.k8s()
+    _wait_for(
+        lambda: (
+            batch.list_namespaced_job("default", label_selector=f"runbook-kit.io/incident={incident}").items
+        )
+    )
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    said = err.strip().splitlines()[-1]
+    assert said.startswith("runbook: detached from job/rb-hello-job-") and "it keeps running" in said
+    assert "kubectl logs -f job/" in said and f"runbook status {incident}" in said
+    job = batch.list_namespaced_job("default", label_selector=f"runbook-kit.io/incident={incident}").items[0]
+    assert not job.status.failed  # not killed
+    again = jobs_env.run(*args)  # the same command attaches and sees it through
+    assert again.returncode == 0 and "attaching to it" in again.stderr
+    assert len(jobs_env.incident(incident)["runs"]) == 1

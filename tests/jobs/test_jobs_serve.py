@@ -122,13 +122,13 @@ def test_reconcile_brings_back_jobs_started_before_a_restart(serve_env):
     # the first Job ends while "serve is down"
     executor_done = KubernetesExecutor(JobSettings.load(conf=config.jobs), echo=lambda _l: None)
     batch, _, _ = jobs_env.k8s()
-    first = [
+    first = next(
         j
         for j in batch.list_namespaced_job(
             "default", label_selector=f"runbook-kit.io/incident={incident}"
         ).items
         if j.metadata.labels["runbook-kit.io/episode"].endswith(f"-{finished['id']}")
-    ][0]
+    )
     executor_done.wait(JobRef.of(clients.k8s_json(first)))
     interrupted = queue.recover()  # what serve does first when it starts again
     assert {r["id"] for r in interrupted} == {finished["id"], running["id"]}
