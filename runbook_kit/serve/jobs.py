@@ -16,11 +16,14 @@ in the incident's timeline (`run-reconciled`). Nothing is re-submitted, a mutati
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
+import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from runbook_kit import clients
 from runbook_kit.errors import RunbookError, backend_call
@@ -33,8 +36,33 @@ from runbook_kit.serve.queue import Queue
 
 __all__ = ["episode_label", "execute", "reconcile"]
 
+T = TypeVar("T")
 log = logging.getLogger("runbook.serve")
 _UNFINISHED = ("queued", "leased", "running", "interrupted")
+
+
+async def _following(call: Callable[..., T], *args: Any) -> T:
+    """`call` in a daemon thread: following a Job may last as long as the Job, and a stopping receiver
+    must not wait for it (the Job keeps running; the next start reconciles it). asyncio.to_thread's
+    threads are joined at interpreter exit."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(value: Any, failed: bool) -> None:
+        if not future.done():
+            (future.set_exception if failed else future.set_result)(value)
+
+    def target() -> None:
+        value: Any
+        try:
+            value, failed = call(*args), False
+        except BaseException as exc:  # handed to the awaiting task
+            value, failed = exc, True
+        with contextlib.suppress(RuntimeError):  # the loop is gone: the receiver stopped
+            loop.call_soon_threadsafe(settle, value, failed)
+
+    threading.Thread(target=target, name="runbook-job-follow", daemon=True).start()
+    return await future
 
 
 def queue_key(config: ServeConfig) -> str:
@@ -72,7 +100,7 @@ async def execute(queue: Queue, config: ServeConfig, row: dict[str, Any], parame
     )
     await asyncio.to_thread(queue.started, run_id)
     try:
-        result = await asyncio.to_thread(_executor(config).run, request)
+        result = await _following(_executor(config).run, request)
     except RunbookError as exc:
         reason = "; ".join(filter(None, [row.get("reason"), f"job: {exc}"]))[:500]
         await asyncio.to_thread(
@@ -158,7 +186,7 @@ async def _settle(
     started = time.monotonic()
     try:
         if running:
-            job = await asyncio.to_thread(executor.wait, ref)
+            job = await _following(executor.wait, ref)
         result = await asyncio.to_thread(executor.result, ref, job)
     except RunbookError as exc:
         log.error(
