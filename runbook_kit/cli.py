@@ -231,8 +231,8 @@ def run(name: str, pairs: tuple[tuple[str, str], ...], param_file: str | None, i
         run_id: str | None = None) -> None:
     lean_imports()
     from runbook_kit import params
+    from runbook_kit.jobs.executor import RunRequest
     from runbook_kit.redact import Redactor
-    from runbook_kit.runner import run_notebook
     from runbook_kit.store import StoreUnwritable
 
     values: dict[str, Any] = {}
@@ -243,16 +243,12 @@ def run(name: str, pairs: tuple[tuple[str, str], ...], param_file: str | None, i
             values = params.load_parameter_file(param_file)
         values.update(dict(pairs))
         redactor = Redactor.from_environment(extra=values)
-        if executor == "kubernetes" or run_id or image or job_namespace or service_account:
-            result = _run_as_job(name, values, incident=incident, store=store, timeout=timeout,
-                                 cell_timeout=cell_timeout, image=image, namespace=job_namespace,
-                                 service_account=service_account, run_id=run_id, redactor=redactor,
-                                 local=executor == "local")
-        else:
-            result = run_notebook(name, parameters=values, incident=incident, store=store,
-                                  timeout=_seconds("--timeout", timeout),
-                                  cell_timeout=_seconds("--cell-timeout", cell_timeout),
-                                  on_step=progress.step if progress else None)
+        request = RunRequest(runbook=name, parameters=values, incident=incident, store=store,
+                             timeout=_seconds("--timeout", timeout), run_id=run_id,
+                             cell_timeout=_seconds("--cell-timeout", cell_timeout),
+                             on_step=progress.step if progress and executor == "local" else None)
+        job_options = {"image": image, "namespace": job_namespace, "service_account": service_account}
+        result = _executor(executor, job_options, run_id, redactor).run(request)
     except StoreUnwritable as exc:
         fail(str(exc), 1 if getattr(exc, "after_start", False) else 2, redactor=redactor)
     except RunbookError as exc:
@@ -268,22 +264,21 @@ def run(name: str, pairs: tuple[tuple[str, str], ...], param_file: str | None, i
     sys.exit(result.exit_code)
 
 
-def _run_as_job(name: str, values: dict[str, Any], *, incident: str | None, store: str | None,
-                timeout: str, cell_timeout: str, image: str | None, namespace: str | None,
-                service_account: str | None, run_id: str | None, redactor: Any, local: bool) -> Any:
-    """`--on kubernetes` (runbook_kit.jobs): the run as a Job, followed; its result read from the record."""
+def _executor(on: str, job_options: dict[str, str | None], run_id: str | None, redactor: Any) -> Any:
+    """`--on`: the local executor, or Kubernetes Jobs (runbook_kit.jobs) with their options."""
     from runbook_kit.errors import ParameterError
-    from runbook_kit.jobs.executor import RunRequest
+    from runbook_kit.jobs.executor import LocalExecutor
+
+    if on == "local":
+        if run_id or any(job_options.values()):
+            raise ParameterError("--image, --job-namespace, --service-account and --run-id are for "
+                                 "--on kubernetes")
+        return LocalExecutor()
     from runbook_kit.jobs.submit import JobSettings, KubernetesExecutor
 
-    if local:
-        raise ParameterError("--image, --job-namespace, --service-account and --run-id are for "
-                             "--on kubernetes")
-    request = RunRequest(runbook=name, parameters=values, incident=incident, store=store,
-                         timeout=_seconds("--timeout", timeout),
-                         cell_timeout=_seconds("--cell-timeout", cell_timeout), run_id=run_id)
-    settings = JobSettings.load(image=image, namespace=namespace, service_account=service_account)
-    return KubernetesExecutor(settings, redactor=redactor).run(request)
+    settings = JobSettings.load(image=job_options["image"], namespace=job_options["namespace"],
+                                service_account=job_options["service_account"])
+    return KubernetesExecutor(settings, redactor=redactor)
 
 
 def _seconds(option: str, text: str) -> float:
