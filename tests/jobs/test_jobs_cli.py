@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import BOOKS
+from jobs_harness import BOOKS
 
 
 @pytest.fixture

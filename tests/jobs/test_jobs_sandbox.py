@@ -11,7 +11,7 @@ import threading
 import time
 
 import pytest
-from conftest import new_incident
+from jobs_harness import new_incident
 
 from runbook_sandbox.scenarios import runbook_parameters
 

@@ -7,7 +7,7 @@ import asyncio
 import json
 
 import pytest
-from conftest import new_incident
+from jobs_harness import new_incident
 
 from runbook_kit import clients
 from runbook_kit.jobs.executor import RunRequest
