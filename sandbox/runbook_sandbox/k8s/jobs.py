@@ -17,7 +17,7 @@ SIGTERM, then SIGKILL after terminationGracePeriodSeconds) and the terminal cond
 none is left running, as 1.31+ does. Events as the controller emits them: SuccessfulCreate,
 SuccessfulDelete, FailedCreate (a missing ServiceAccount), Completed, BackoffLimitExceeded,
 DeadlineExceeded, PodFailurePolicy. A finished Job with `ttlSecondsAfterFinished` is deleted with its
-pods once that many seconds have passed. Suspended and Indexed Jobs are not run (a Warning event says so).
+pods once that many seconds have passed. A suspended Job is not run; Indexed Jobs are refused (422).
 """
 
 from __future__ import annotations
@@ -116,9 +116,7 @@ class JobController:
     def _reconcile_job(self, job: dict[str, Any], pods: list[dict[str, Any]], at: dt.datetime) -> None:
         spec, uid = job["spec"], job["metadata"]["uid"]
         status = clone(job.get("status") or {})
-        if spec.get("suspend") or spec.get("completionMode") == "Indexed":
-            if spec.get("completionMode") == "Indexed":
-                self._event(job, "Unsupported", "Indexed Jobs are not run by the sandbox", at, warning=True)
+        if spec.get("suspend"):
             return
         status.setdefault("startTime", iso(at))
         counted = self.counted.setdefault(uid, set())

@@ -108,7 +108,7 @@ def sync(store: Store, runtime: Runtime, node: Node, pod: dict[str, Any], at: dt
         events.record(
             store,
             pod,
-            reason="FailedCreatePodSandBox",
+            reason="FailedMount" if why_not.startswith("volumes") else "Failed",
             type_="Warning",
             message=why_not,
             component="kubelet",

@@ -236,7 +236,15 @@ def _job(obj: dict[str, Any], current: dict[str, Any] | None) -> None:
     meta, spec = obj["metadata"], obj.setdefault("spec", {})
     name = meta.get("name", "")
     if current is not None:  # the selector and the template are immutable once created
-        spec["selector"], spec["template"] = current["spec"]["selector"], current["spec"]["template"]
+        for key in ("selector", "template"):
+            if key in spec and spec[key] != current["spec"][key]:
+                _raise(
+                    "Job",
+                    "batch",
+                    name,
+                    [(f"spec.{key}", "FieldValueInvalid", "Invalid value: field is immutable")],
+                )
+            spec[key] = current["spec"][key]
         meta.setdefault("generation", current["metadata"].get("generation", 1))
         return
     template = spec.get("template")
@@ -296,6 +304,15 @@ def _job(obj: dict[str, Any], current: dict[str, Any] | None) -> None:
                     "Invalid value: specifying one of OnExitCodes and OnPodConditions is required",
                 )
             )
+    if spec.get("completionMode", "NonIndexed") != "NonIndexed":
+        causes.append(
+            (
+                "spec.completionMode",
+                "FieldValueNotSupported",
+                f'Unsupported value: "{spec["completionMode"]}": supported values: "NonIndexed" '
+                "(in the sandbox)",
+            )
+        )
     if spec.get("selector") and not spec.get("manualSelector"):
         causes.append(
             ("spec.selector", "FieldValueInvalid", "Invalid value: `selector` will be auto-generated")
