@@ -487,13 +487,15 @@ def doctor(runbook: str | None, namespace: str | None, context: str | None, dsn:
               help="Where the ServiceAccount lives (default: the first -n, else `default`).")
 @click.option("--read-only", is_flag=True, help="Leave out what only mitigations need (diagnosis only).")
 @click.option("--iam", is_flag=True, help="Also print the IAM policy of its AWS actions (for IRSA).")
+@click.option("--iam-role-arn", metavar="ARN",
+              help="IRSA: annotate the ServiceAccount with the IAM role its pods assume.")
 @click.option("--sql", is_flag=True, help="Also print the PostgreSQL GRANTs it needs.")
 @click.option("--db-role", metavar="ROLE", help="Database role of the GRANTs (default: the service account).")
 @click.option("--json", "as_json", is_flag=True,
               help='One JSON document: {"kubernetes": a v1 List, "iam": ..., "sql": [...]}.')
 def rbac(runbook: str, namespaces: tuple[str, ...], cluster_wide: bool, service_account: str | None,
-         service_account_namespace: str | None, read_only: bool, iam: bool, sql: bool, db_role: str | None,
-         as_json: bool) -> None:
+         service_account_namespace: str | None, read_only: bool, iam: bool, iam_role_arn: str | None,
+         sql: bool, db_role: str | None, as_json: bool) -> None:
     """Print the least-privilege identity RUNBOOK needs, from the permissions it declares.
 
     The ServiceAccount, a Role + RoleBinding per namespace for namespaced resources and a ClusterRole +
@@ -515,7 +517,7 @@ def rbac(runbook: str, namespaces: tuple[str, ...], cluster_wide: bool, service_
     try:
         ident = rbac_.identity(runbook, namespaces=namespaces, service_account=service_account,
                                service_account_namespace=service_account_namespace,
-                               cluster_wide=cluster_wide, read_only=read_only)
+                               cluster_wide=cluster_wide, read_only=read_only, iam_role_arn=iam_role_arn)
     except RunbookError as exc:
         fail(str(exc))
     objects = ident.kubernetes()

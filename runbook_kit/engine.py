@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,7 +66,7 @@ def _source_path(nb: Any, input_path: Any) -> Iterator[str]:
         return
     import nbformat
 
-    stem = Path(str(input_path or "notebook")).stem or "notebook"
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(str(input_path or "")).stem).strip("_-") or "notebook"
     with tempfile.TemporaryDirectory(prefix="runbook-papermill-") as tmp:
         path = Path(tmp) / f"{stem}.ipynb"
         nbformat.write(nbformat.from_dict(_plain(nb)), str(path))
@@ -116,6 +117,12 @@ class RunbookEngine(Engine):
                     f"record {result.notebook_path}")
         if result.failure:
             logger.error(f"runbook: {result.failure}")
+        if result.recorded_elsewhere:  # `runbook run` exits 4 here; papermill has one success code
+            from runbook_kit.redact import Redactor
+
+            logger.warning(Redactor.from_environment().text(
+                f"runbook: the store could not be written ({result.recorded_elsewhere}); "
+                f"the record is in the fallback store: {result.notebook_path}"))
         record = nbformat.from_dict(copy.deepcopy(dict(result.final_record or {})))
         # papermill's own bookkeeping of this execution, beside the kit's (input/output paths)
         pm = record.metadata.setdefault("papermill", {})

@@ -36,6 +36,8 @@ from runbook_kit.errors import ParameterError
 __all__ = ["Identity", "default_service_account", "iam_policy", "identity", "sql_grants"]
 
 MANAGED_BY = "runbook-kit"
+IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 _LABEL = "runbook-kit.io/runbook"
 _DNS = re.compile(r"[^a-z0-9-]+")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -71,8 +73,8 @@ class Identity:
 
     def __init__(self, *, runbook: str, needs: permissions.Needs, service_account: str,
                  service_account_namespace: str, namespaces: Sequence[str], cluster_wide: bool,
-                 read_only: bool) -> None:
-        self.runbook, self.needs = runbook, needs
+                 read_only: bool, iam_role_arn: str | None = None) -> None:
+        self.runbook, self.needs, self.iam_role_arn = runbook, needs, iam_role_arn
         self.service_account, self.sa_namespace = service_account, service_account_namespace
         self.namespaces, self.cluster_wide, self.read_only = tuple(namespaces), cluster_wide, read_only
 
@@ -97,8 +99,11 @@ class Identity:
 
     def kubernetes(self) -> list[dict[str, Any]]:
         """ServiceAccount, then Role/RoleBinding per namespace, then ClusterRole/ClusterRoleBinding."""
-        out: list[dict[str, Any]] = [{"apiVersion": "v1", "kind": "ServiceAccount",
-                                      "metadata": self._meta(self.service_account, self.sa_namespace)}]
+        meta = self._meta(self.service_account, self.sa_namespace)
+        if self.iam_role_arn is not None:  # IRSA: the pod's AWS identity, by reference
+            meta["annotations"] = {IRSA_ANNOTATION: self.iam_role_arn}
+        account: dict[str, Any] = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta}
+        out: list[dict[str, Any]] = [account]
         rbac = "rbac.authorization.k8s.io/v1"
         namespaced = self.namespaced
         if namespaced and not self.cluster_wide:
@@ -125,7 +130,7 @@ class Identity:
 
 def identity(runbook: str, *, namespaces: Sequence[str] = (), service_account: str | None = None,
              service_account_namespace: str | None = None, cluster_wide: bool = False,
-             read_only: bool = False) -> Identity:
+             read_only: bool = False, iam_role_arn: str | None = None) -> Identity:
     """The identity of `runbook` (UnknownRunbook for a name no runbook has).
 
     ParameterError when the runbook reads namespaced resources and neither a namespace nor
@@ -138,8 +143,12 @@ def identity(runbook: str, *, namespaces: Sequence[str] = (), service_account: s
     namespaces = tuple(dict.fromkeys(namespaces))
     sa_ns = service_account_namespace or (namespaces[0] if namespaces else "default")
     _check_name("service account namespace", sa_ns)
+    if iam_role_arn is not None and not _ROLE_ARN.match(iam_role_arn):
+        raise ParameterError(f"--iam-role-arn {iam_role_arn!r} is not an IAM role ARN "
+                             "(arn:aws:iam::<12-digit account>:role/<name>)")
     out = Identity(runbook=runbook, needs=needs, service_account=name, service_account_namespace=sa_ns,
-                   namespaces=namespaces, cluster_wide=cluster_wide, read_only=read_only)
+                   namespaces=namespaces, cluster_wide=cluster_wide, read_only=read_only,
+                   iam_role_arn=iam_role_arn)
     if out.namespaced and not namespaces and not cluster_wide:
         raise ParameterError(f"runbook {runbook!r} reads namespaced resources: name the namespace(s) "
                              "with -n NAMESPACE (repeatable), or grant them in every namespace with "

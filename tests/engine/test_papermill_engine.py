@@ -22,13 +22,15 @@ from runbook_sandbox.scenarios import runbook_parameters
 SECRET = "s3cr3t-papermill-token-7a6b5c"
 
 
-def _papermill(src: str, out: Path, *params: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _papermill(src: str, out: Path, *params: str, env: dict[str, str],
+              cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     args = [sys.executable, "-m", "papermill", "--engine", "runbook", src, str(out), "--log-output",
             "--autosave-cell-every", "1"]
     for pair in params:
         name, _, value = pair.partition("=")
         args += ["-p", name, value]
-    return subprocess.run(args, env={**os.environ, **env}, capture_output=True, text=True, timeout=600)
+    return subprocess.run(args, env={**os.environ, **env}, capture_output=True, text=True, timeout=600,
+                          cwd=cwd or out.parent)
 
 
 def _notebook(path: Path, *cells: tuple[str, str, list[str]]) -> str:
@@ -136,4 +138,54 @@ def test_a_parameter_the_runbook_does_not_declare_is_refused_before_a_kernel_sta
     done = _papermill(src, tmp_path / "out.ipynb", "namespac=payments",
                       env={"RUNBOOK_STORE": str(tmp_path / "store")})
     assert done.returncode != 0 and "namespac" in done.stderr
-    assert not (Path.cwd() / "ran").exists() and not (tmp_path / "store").exists()
+    assert not (tmp_path / "ran").exists() and not (tmp_path / "store").exists()
+
+
+def test_papermills_python_api_takes_the_incident_and_store_as_engine_keywords(tmp_path, monkeypatch):
+    """What Airflow's PapermillOperator calls: papermill.execute_notebook(..., engine_name="runbook");
+    keywords papermill does not know go to the engine."""
+    import papermill
+
+    monkeypatch.delenv("RUNBOOK_INCIDENT", raising=False)
+    src = _notebook(tmp_path / "api.ipynb", ("code", "who = 'nobody'  # who ran\ndry_run = True\n",
+                                             ["parameters"]), ("code", "print('ran by', who)\n", []))
+    store = tmp_path / "records"
+    nb = papermill.execute_notebook(src, str(tmp_path / "out.ipynb"), parameters={"who": "airflow"},
+                                    engine_name="runbook", incident="INC-API", store=str(store),
+                                    progress_bar=False)
+    assert nb.metadata.runbook_kit.incident == "INC-API"
+    assert nb.metadata.runbook_kit.parameters == {"who": "airflow"}
+    (run,) = _index(store, "INC-API")
+    assert run["status"] == "succeeded" and Path(run["notebook"]).parent == store / "INC-API"
+    assert "ran by airflow" in (tmp_path / "out.ipynb").read_text()
+
+
+def test_an_unwritable_store_keeps_the_record_in_the_fallback_and_says_so(tmp_path):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the store should be")
+    src = _notebook(tmp_path / "small.ipynb", ("code", "dry_run = True\n", ["parameters"]),
+                    ("code", "print('checked')\n", []))
+    done = _papermill(src, tmp_path / "out.ipynb", env={
+        "RUNBOOK_STORE": str(blocked / "records"), "RUNBOOK_FALLBACK_STORE": str(tmp_path / "fallback"),
+        "RUNBOOK_INCIDENT": "INC-FB"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "the record is in the fallback store" in done.stderr
+    (run,) = _index(tmp_path / "fallback", "INC-FB")
+    assert run["status"] == "succeeded" and run["primary_store"] == str(blocked / "records")
+
+
+def test_a_notebook_from_stdin_is_run_from_papermills_copy_under_a_plain_name(tmp_path):
+    src = _notebook(tmp_path / "piped.ipynb", ("code", "n = 1  # how many\ndry_run = True\n", ["parameters"]),
+                    ("code", "print('n is', n)\n", []))
+    done = subprocess.run([sys.executable, "-m", "papermill", "--engine", "runbook", "-", "out.ipynb",
+                           "-p", "n", "3"], input=Path(src).read_text(), cwd=tmp_path, capture_output=True,
+                          text=True, env={**os.environ, "RUNBOOK_STORE": str(tmp_path / "store"),
+                                          "RUNBOOK_INCIDENT": "INC-IN"}, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    nb, cells = _cells(tmp_path / "out.ipynb")
+    assert nb["metadata"]["runbook_kit"]["runbook"] == "notebook"
+    assert "n is 3" in json.dumps(cells) and nb["metadata"]["papermill"]["input_path"] == "-"
+    injected = [c for c in cells if "injected-parameters" in c["metadata"].get("tags", [])]
+    assert len(injected) == 1  # papermill's own injected cell was dropped, the kit injected once
+    (run,) = _index(tmp_path / "store", "INC-IN")
+    assert run["status"] == "succeeded"

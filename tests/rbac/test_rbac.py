@@ -86,11 +86,16 @@ def test_objects_are_client_models_and_rules_are_exactly_the_declared_permission
 
 
 def test_json_iam_and_sql_say_what_the_runbook_needs_beyond_kubernetes():
+    arn = "arn:aws:iam::123456789012:role/runbook-db-mitigation"
     done = runbook("rbac", "db_mitigation", "--iam", "--sql", "--db-role", "oncall", "--json",
-                   "--service-account-namespace", "runbooks")
+                   "--service-account-namespace", "runbooks", "--iam-role-arn", arn)
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
     assert doc["kubernetes"]["kind"] == "List"
+    (account,) = [as_model(o) for o in doc["kubernetes"]["items"]]  # it needs no Kubernetes permission
+    assert account.metadata.annotations == {"eks.amazonaws.com/role-arn": arn}
+    assert account.metadata.namespace == "runbooks"
+    assert "needs no Kubernetes permission" in done.stderr
     needs = permissions.needs("db_mitigation")
     actions = {a for s in doc["iam"]["Statement"] for a in s["Action"]}
     assert actions == {a.action for a in needs.iam} and not any("*" in a for a in actions)
@@ -109,6 +114,7 @@ def test_json_iam_and_sql_say_what_the_runbook_needs_beyond_kubernetes():
     (["nope"], "no runbook named 'nope'"),
     (["pod_crashloop"], "-n NAMESPACE"),
     (["pod_crashloop", "-n", "Payments_1"], "not a valid Kubernetes name"),
+    (["node_health", "--cluster-wide", "--iam-role-arn", "runbook-role"], "not an IAM role ARN"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, says):
     done = runbook("rbac", *args)
