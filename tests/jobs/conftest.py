@@ -8,7 +8,7 @@ import os
 import uuid
 
 import pytest
-from jobs_harness import BOOKS, JobsEnv, _service_account
+from jobs_harness import BOOKS, JobsEnv, _service_account, least_privilege
 
 
 @pytest.fixture
@@ -40,6 +40,6 @@ def jobs_env(sandbox, tmp_path) -> JobsEnv:
     env.pop("AWS_PROFILE", None)
     jobs = JobsEnv(env=env, store=f"s3://{bucket}/prod", bucket=bucket, home=tmp_path)
     jobs.s3().create_bucket(Bucket=bucket)
-    for name in ("runbook-hello-job", "runbook-pod-crashloop"):
-        _service_account(jobs, name)
+    _service_account(jobs, "runbook-hello-job")
+    least_privilege(jobs, "pod_crashloop", "payments")  # the Job runs under what `runbook rbac` prints
     return jobs

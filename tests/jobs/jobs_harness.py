@@ -95,9 +95,27 @@ class JobsEnv:
         return kubernetes.client.BatchV1Api(api), kubernetes.client.CoreV1Api(api), api
 
 
+def least_privilege(env: JobsEnv, runbook: str, *namespaces: str) -> None:
+    """The pod's identity as `runbook rbac RUNBOOK -n NS | kubectl apply -f -` gives it."""
+    import kubernetes
+    import yaml
+
+    args = [a for ns in namespaces for a in ("-n", ns)]
+    done = env.run("rbac", runbook, *args, "--service-account-namespace", "default")
+    assert done.returncode == 0, done.stderr
+    _, _, api = env.k8s()
+    for doc in yaml.safe_load_all(done.stdout):
+        if doc:
+            try:
+                kubernetes.utils.create_from_dict(api, doc)
+            except kubernetes.utils.FailToCreateError as exc:
+                if any(e.status != 409 for e in exc.api_exceptions):
+                    raise
+
+
 def _service_account(env: JobsEnv, name: str) -> None:
-    """The pod's identity; bound to cluster-admin here, where the test is about the executor (the
-    least-privilege Role of a runbook is `runbook rbac`'s)."""
+    """The pod's identity for the short test runbooks (which call no API): bound to cluster-admin,
+    where the test is about the executor."""
     import kubernetes
 
     _, core, api = env.k8s()
