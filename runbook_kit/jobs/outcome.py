@@ -167,7 +167,7 @@ def finalize(
             "status": "failed",
             "failure": f"{cause}; "
             + ("its runner left no record in the store" if runner_started else "the runbook did not start"),
-            "notebook": None,
+            "notebook": "",
             "html": None,
             "record_id": f"{incident}/job-{name}",
             "runner": {"job": name, "namespace": meta.get("namespace")},
