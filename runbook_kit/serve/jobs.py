@@ -167,8 +167,8 @@ async def reconcile(queue: Queue, config: ServeConfig) -> list[asyncio.Task[None
             + "; not re-submitted"
         )
         await asyncio.to_thread(_note, queue, row, text)
-        if running:
-            await asyncio.to_thread(queue.started, row["id"])
+        # running from here until its Job's outcome is in: the worker never claims it meanwhile
+        await asyncio.to_thread(queue.started, row["id"])
         tasks.append(asyncio.create_task(_settle(queue, config, row, ref, job, running)))
     return tasks
 
