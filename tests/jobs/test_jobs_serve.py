@@ -153,3 +153,29 @@ def test_reconcile_brings_back_jobs_started_before_a_restart(serve_env):
     )
     assert len(jobs_env.incident(incident)["runs"]) == 2
     assert json.loads(rows[running["id"]]["parameters"]) == {"sleep": 4}
+
+
+def test_serve_reconciles_when_it_starts(serve_env):
+    """The app's start-up (its lifespan) recovers the queue, then reconciles its Jobs."""
+    from runbook_kit.serve.app import create_app
+
+    jobs_env, config, queue = serve_env
+    incident = new_incident()
+    row = _row(queue, incident, {"sleep": 0})
+    queue.started(row["id"])
+    _submit_as_serve(config, row, {"sleep": 0})  # ... and then serve was killed
+
+    async def start_serve() -> dict:
+        app = create_app(config, queue=queue)
+        async with app.router.lifespan_context(app):
+            for _ in range(300):
+                done = queue.query("SELECT * FROM runs WHERE id = ?", (row["id"],))[0]
+                if done["state"] not in ("running", "interrupted"):
+                    return done
+                await asyncio.sleep(0.2)
+        raise AssertionError("the run was not reconciled")
+
+    done = asyncio.run(start_serve())
+    assert done["state"] == "succeeded" and done["record"].startswith(f"{jobs_env.store}/{incident}/")
+    kinds = [e["kind"] for e in queue.events(incident=incident)]
+    assert kinds.index("run-interrupted") < kinds.index("run-reconciled") < kinds.index("run-succeeded")
