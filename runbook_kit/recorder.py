@@ -95,8 +95,8 @@ def runner_identity() -> dict[str, Any]:
     pid = os.getpid()
     ident: dict[str, Any] = {"host": socket.gethostname(), "pid": pid, "start": start_ticks(pid)}
     if os.environ.get("RUNBOOK_JOB"):  # set in the Job's pod (runbook_kit.jobs.manifest)
-        for key, env in (("job", "RUNBOOK_JOB"), ("namespace", "RUNBOOK_JOB_NAMESPACE"), ("pod", "RUNBOOK_POD"),
-                         ("image", "RUNBOOK_IMAGE")):
+        for key, env in (("job", "RUNBOOK_JOB"), ("namespace", "RUNBOOK_JOB_NAMESPACE"),
+                         ("pod", "RUNBOOK_POD"), ("image", "RUNBOOK_IMAGE")):
             if os.environ.get(env):
                 ident[key] = os.environ[env]
     return ident
