@@ -186,6 +186,11 @@ _RUN_HELP = """Run a runbook headless; the executed notebook is always written.
         runbook run pod_crashloop -p namespace payments --json
 
     \b
+    As a Kubernetes Job (records on S3; the summary and exit codes are the same):
+        runbook run pod_crashloop -p namespace payments --incident INC-1234 \\
+            --on kubernetes --image registry.example/runbook-kit:1.4 --store s3://records/prod
+
+    \b
     Exit codes:
       0    succeeded
       1    the run failed (cell error, dead kernel, timeout), or its record could not be
@@ -211,12 +216,23 @@ _RUN_HELP = """Run a runbook headless; the executed notebook is always written.
               help="Per-cell timeout in seconds.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON document (status, record paths, findings, actions, gaps) on stdout.")
+@click.option("--on", "executor", type=click.Choice(["local", "kubernetes"]), default="local",
+              help="Where the run executes: here, or as a Kubernetes Job (an s3:// --store and an image).")
+@click.option("--image", help="Kubernetes: the kit's image (default $RUNBOOK_IMAGE, else runbook.yaml "
+              "jobs.image).")
+@click.option("--job-namespace", help="Kubernetes: the Job's namespace (default jobs.namespace, else the "
+              "kubeconfig context's).")
+@click.option("--service-account", help="Kubernetes: the pod's ServiceAccount (default runbook-<runbook>).")
+@click.option("--run-id", help="Kubernetes: run a submission whose Job exists once more (else it is "
+              "attached).")
 def run(name: str, pairs: tuple[tuple[str, str], ...], param_file: str | None, incident: str | None,
-        store: str | None, timeout: str, cell_timeout: str, as_json: bool) -> None:
+        store: str | None, timeout: str, cell_timeout: str, as_json: bool, executor: str = "local",
+        image: str | None = None, job_namespace: str | None = None, service_account: str | None = None,
+        run_id: str | None = None) -> None:
     lean_imports()
     from runbook_kit import params
+    from runbook_kit.jobs.executor import RunRequest
     from runbook_kit.redact import Redactor
-    from runbook_kit.runner import run_notebook
     from runbook_kit.store import StoreUnwritable
 
     values: dict[str, Any] = {}
@@ -227,14 +243,17 @@ def run(name: str, pairs: tuple[tuple[str, str], ...], param_file: str | None, i
             values = params.load_parameter_file(param_file)
         values.update(dict(pairs))
         redactor = Redactor.from_environment(extra=values)
-        result = run_notebook(name, parameters=values, incident=incident, store=store,
-                              timeout=_seconds("--timeout", timeout),
-                              cell_timeout=_seconds("--cell-timeout", cell_timeout),
-                              on_step=progress.step if progress else None)
+        request = RunRequest(runbook=name, parameters=values, incident=incident, store=store,
+                             timeout=_seconds("--timeout", timeout), run_id=run_id,
+                             cell_timeout=_seconds("--cell-timeout", cell_timeout),
+                             on_step=progress.step if progress and executor == "local" else None)
+        job_options = {"image": image, "namespace": job_namespace, "service_account": service_account}
+        result = _executor(executor, job_options, run_id, redactor).run(request)
     except StoreUnwritable as exc:
         fail(str(exc), 1 if getattr(exc, "after_start", False) else 2, redactor=redactor)
     except RunbookError as exc:
-        fail(str(exc), redactor=redactor)
+        detached = type(exc).__name__ == "Detached"
+        fail(str(exc), 130 if detached else 1 if getattr(exc, "after_start", False) else 2, redactor=redactor)
     finally:
         if progress:
             progress.stop()
@@ -243,6 +262,23 @@ def run(name: str, pairs: tuple[tuple[str, str], ...], param_file: str | None, i
     else:
         report(result, redactor=redactor)
     sys.exit(result.exit_code)
+
+
+def _executor(on: str, job_options: dict[str, str | None], run_id: str | None, redactor: Any) -> Any:
+    """`--on`: the local executor, or Kubernetes Jobs (runbook_kit.jobs) with their options."""
+    from runbook_kit.errors import ParameterError
+    from runbook_kit.jobs.executor import LocalExecutor
+
+    if on == "local":
+        if run_id or any(job_options.values()):
+            raise ParameterError("--image, --job-namespace, --service-account and --run-id are for "
+                                 "--on kubernetes")
+        return LocalExecutor()
+    from runbook_kit.jobs.submit import JobSettings, KubernetesExecutor
+
+    settings = JobSettings.load(image=job_options["image"], namespace=job_options["namespace"],
+                                service_account=job_options["service_account"])
+    return KubernetesExecutor(settings, redactor=redactor)
 
 
 def _seconds(option: str, text: str) -> float:

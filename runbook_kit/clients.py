@@ -47,11 +47,15 @@ __all__ = [
     "authorization_v1",
     "aws",
     "aws_region",
+    "batch_v1_for_runs",
     "core_v1",
     "custom_objects",
     "k8s_api",
+    "k8s_json",
+    "k8s_watch",
     "kube_context",
     "pg_connect",
+    "pods_for_runs",
     "policy_v1",
     "reset",
 ]
@@ -132,13 +136,9 @@ def aws(service: str, *, region: str | None = None) -> Any:
 @functools.cache
 def k8s_api(*, context: str | None = None) -> Any:
     """A kubernetes ApiClient for a kubeconfig context (in-cluster config when there is none)."""
-    import os
-
     import kubernetes
 
-    s = settings.get()
-    context = context or s.kube_context
-    timeout = (s.connect_timeout, s.read_timeout)
+    timeout = _k8s_timeout()
 
     class _ApiClient(kubernetes.client.ApiClient):
         """Every request gets the configured (connect, read) timeout unless the caller sets one;
@@ -151,6 +151,21 @@ def k8s_api(*, context: str | None = None) -> Any:
                 raise _refuse(f"k8s {method} {urlsplit(url).path}")
             return super().call_api(method, url, *args, **kwargs)
 
+    return _ApiClient(_k8s_configuration(context))
+
+
+def _k8s_timeout() -> tuple[float, float]:
+    s = settings.get()
+    return (s.connect_timeout, s.read_timeout)
+
+
+def _k8s_configuration(context: str | None) -> Any:
+    import os
+
+    import kubernetes
+
+    s = settings.get()
+    context = context or s.kube_context
     configuration = kubernetes.client.Configuration()
     kubeconfig_file = os.path.expanduser(s.kubeconfig.split(os.pathsep)[0]) if s.kubeconfig else ""
     in_cluster = bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
@@ -165,7 +180,7 @@ def k8s_api(*, context: str | None = None) -> Any:
         else:
             kubernetes.config.load_incluster_config(client_configuration=configuration)
     configuration.retries = s.retries
-    return _ApiClient(configuration)
+    return configuration
 
 
 _K8S_REVIEWS = re.compile(
@@ -204,6 +219,91 @@ def custom_objects(*, context: str | None = None) -> Any:
     import kubernetes
 
     return kubernetes.client.CustomObjectsApi(k8s_api(context=context))
+
+
+# --- the Job executor's own client (runbook_kit.jobs) -------------------------------------------
+# Submitting a run as a Job is the executor's infrastructure write, not a change to the system under
+# incident: this client may create, read, watch and delete Jobs and read their pods and logs, nothing
+# else. On a read-only machine it may still create Jobs, but only Jobs that are read-only themselves
+# (RUNBOOK_READ_ONLY in the container's environment).
+
+_RUNS_PATHS = (
+    (re.compile(r"^/apis/batch/v1/namespaces/[a-z0-9-]+/jobs(/[^/]+)?$"), {"GET", "POST", "DELETE"}),
+    (re.compile(r"^/api/v1/namespaces/[a-z0-9-]+/pods(/[^/]+(/log)?)?$"), {"GET"}),
+    (re.compile(r"^/api/v1/namespaces/[a-z0-9-]+/events$"), {"GET"}),  # why a Job makes no pod
+)
+
+
+def _runs_request_allowed(method: str, url: str, body: Any) -> str | None:
+    """None when the Job executor's client may send this request, else why not."""
+    path = urlsplit(url).path
+    if not any(rx.match(path) and method.upper() in verbs for rx, verbs in _RUNS_PATHS):
+        return f"k8s {method} {path}: refused, the runs client only creates, reads and deletes Jobs"
+    if read_only() and method.upper() == "POST":
+        template = ((body or {}).get("spec") or {}).get("template") or {}
+        containers = (template.get("spec") or {}).get("containers") or []
+        flagged = containers and all(any(e.get("name") == "RUNBOOK_READ_ONLY" and e.get("value") == "1"
+                                         for e in c.get("env") or []) for c in containers)
+        if not flagged:
+            return f"k8s POST {path}: refused, a read-only machine submits only read-only Jobs"
+    return None
+
+
+@functools.cache
+def _runs_api(context: str | None) -> Any:
+    import kubernetes
+
+    timeout = _k8s_timeout()
+
+    class _RunsApiClient(kubernetes.client.ApiClient):
+        def call_api(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+            if kwargs.get("_request_timeout") is None:
+                kwargs["_request_timeout"] = timeout
+            why = _runs_request_allowed(method, url, kwargs.get("body"))
+            if why:
+                raise UnsafeActionRefused(why)
+            return super().call_api(method, url, *args, **kwargs)
+
+    return _RunsApiClient(_k8s_configuration(context))
+
+
+def batch_v1_for_runs(*, context: str | None = None) -> Any:
+    """BatchV1Api for the Job executor: create/get/watch/delete Jobs only."""
+    import kubernetes
+
+    return kubernetes.client.BatchV1Api(_runs_api(context))
+
+
+def pods_for_runs(*, context: str | None = None) -> Any:
+    """CoreV1Api for the Job executor: read the pods of its Jobs, their logs and events, nothing else."""
+    import kubernetes
+
+    return kubernetes.client.CoreV1Api(_runs_api(context))
+
+
+@functools.cache
+def _serializer() -> Any:
+    import kubernetes
+
+    return kubernetes.client.ApiClient(kubernetes.client.Configuration())
+
+
+def k8s_json(obj: Any) -> Any:
+    """An API object (or a list of them) as the API's JSON (camelCase keys): pure code reads that."""
+    return _serializer().sanitize_for_serialization(obj)
+
+
+def k8s_watch(list_call: Any, *args: Any, **kwargs: Any) -> Any:
+    """Events of a list call as a watch (kubernetes.watch), each `(type, object as JSON)`.
+
+    A watch whose resourceVersion is too old ends with NotFound (410 Gone): list again and resume.
+    """
+    import kubernetes
+
+    watcher = kubernetes.watch.Watch()
+    with backend_call("k8s", "watch"):
+        for event in watcher.stream(list_call, *args, **kwargs):
+            yield event["type"], k8s_json(event["object"])
 
 
 # --- PostgreSQL --------------------------------------------------------------------------------
@@ -316,6 +416,7 @@ def reset() -> None:
     _boto3_session.cache_clear()
     aws.cache_clear()
     k8s_api.cache_clear()
+    _runs_api.cache_clear()
 
 
 # --- access checks (runbook doctor) ------------------------------------------------------------

@@ -90,7 +90,16 @@ def start_ticks(pid: int) -> int | None:
 
 
 def runner_identity() -> dict[str, Any]:
-    return {"host": socket.gethostname(), "pid": os.getpid(), "start": start_ticks(os.getpid())}
+    """Host, PID and start time; in a Kubernetes Job (runbook_kit.jobs) also the Job, pod and image,
+    so whoever submitted it finds this record and can finalize it from the Job's status."""
+    pid = os.getpid()
+    ident: dict[str, Any] = {"host": socket.gethostname(), "pid": pid, "start": start_ticks(pid)}
+    if os.environ.get("RUNBOOK_JOB"):  # set in the Job's pod (runbook_kit.jobs.manifest)
+        for key, env in (("job", "RUNBOOK_JOB"), ("namespace", "RUNBOOK_JOB_NAMESPACE"),
+                         ("pod", "RUNBOOK_POD"), ("image", "RUNBOOK_IMAGE")):
+            if os.environ.get(env):
+                ident[key] = os.environ[env]
+    return ident
 
 
 # --- output caps --------------------------------------------------------------------------------

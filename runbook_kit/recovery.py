@@ -40,7 +40,7 @@ from runbook_kit.recorder import (
 )
 from runbook_kit.store import Store
 
-__all__ = ["finalize_stale_runs", "read_incident", "reconcile_fallback", "reconcile_index"]
+__all__ = ["finalize_stale_runs", "finalized", "read_incident", "reconcile_fallback", "reconcile_index"]
 
 
 def _utc_now() -> str:
@@ -109,38 +109,44 @@ def finalize_stale_runs(store: Store, incident: str, *, html: bool = True) -> li
     return done
 
 
-def _finalized(nb: dict[str, Any], why: str) -> dict[str, Any]:
-    """A stored "running" record, finalized as aborted (it is already redacted)."""
+def _finalized(nb: dict[str, Any], why: str, *, status: str = "aborted",
+               ename: str = "RunAborted") -> dict[str, Any]:
+    """A stored "running" record, finalized as aborted (it is already redacted). runbook_kit.jobs also
+    finalizes an "aborted" one as failed with the Job's cause: the cell named is the one that was
+    running, or else the one the runner marked."""
     meta = nb["metadata"]["runbook_kit"]
     cells = [c for c in nb["cells"] if not {"runbook-summary", "runbook-error"} & set(
         c.get("metadata", {}).get("tags") or [])]
     current = meta.get("current_cell")
+    current = meta.get("failed_cell") if current is None else current
     entries = record.read_entries({"cells": cells})
     failure_md = md_escape(why)
     if isinstance(current, int) and 0 <= current < len(cells):
         cell = cells[current]
         cell.setdefault("metadata", {}).setdefault("papermill", {}).update(status="failed", exception=True)
         cell.setdefault("outputs", []).append(
-            {"output_type": "error", "ename": "RunAborted", "evalue": why,
-             "traceback": [f"RunAborted: {why}"]})
+            {"output_type": "error", "ename": ename, "evalue": why, "traceback": [f"{ename}: {why}"]})
         first = next((ln for ln in _source(cell).splitlines() if ln.strip()), "").strip()[:80]
         meta["failure"] = f"cell {current}: `{first}` — {why}"
         failure_md = f"cell {current}: <code>{md_escape(first)}</code> — {md_escape(why)}"
         meta["failed_cell"] = current
-        cells.insert(current, banner_cell("aborted", failure_md))
+        cells.insert(current, banner_cell(status, failure_md))
         entries = record.read_entries({"cells": cells})
     else:
         meta["failure"] = why
-    meta.update(status="aborted", current_cell=None, updated=_utc_now(),
+    meta.update(status=status, current_cell=None, updated=_utc_now(),
                 entries=[e.to_json() for e in entries])
     nb.setdefault("metadata", {}).setdefault("papermill", {})["exception"] = True
-    nb["cells"] = [summary_cell(entries, status="aborted", runbook=str(meta.get("runbook")),
+    nb["cells"] = [summary_cell(entries, status=status, runbook=str(meta.get("runbook")),
                                  incident=str(meta.get("incident")), failure=failure_md,
                                  started=str(meta.get("started")), values=meta.get("parameters") or {}),
                    *cells]
     for i, cell in enumerate(nb["cells"]):
         cell.setdefault("id", f"rk-{i:04d}-{cell['cell_type'][:4]}")
     return nb
+
+
+finalized = _finalized  # runbook_kit.jobs: a Job's record finalized from the Job's status
 
 
 def reconcile_fallback(primary: Store, fallback: Store, incident: str) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ The file is optional and found at `$RUNBOOK_CONFIG`, `./runbook.yaml` or
     severity: {P1: {update_every: 20}}       # overrides of the severity policy (runbook_kit.incident)
     contacts: {oncall: {name: Ana, slack: U01ANA, pagerduty: PXXXXXX}}
     comms: {slack: {channel: C0INCIDENTS}}   # also statuspage / pagerduty (runbook_kit.comms)
+    jobs: {image: registry.example/runbook-kit:1.4, namespace: runbooks}   # runbook_kit.jobs
 
 The standard chains stay in charge where they exist: boto3 reads `AWS_PROFILE`, `AWS_REGION`,
 `AWS_ENDPOINT_URL` and its credential chain; the Kubernetes client reads `KUBECONFIG`; libpq reads
@@ -51,6 +52,7 @@ class Settings:
     contacts: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     comms: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     triage: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # severity thresholds (triage.py)
+    jobs: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # runs as Kubernetes Jobs (jobs/)
 
     def database(self, name_or_dsn: str | None) -> str | None:
         """A DSN: a configured database name, a DSN given as is, or the default DSN."""
@@ -113,6 +115,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         contacts=dict(data.get("contacts") or {}),
         comms=_comms(data.get("comms") or {}, environ),
         triage=dict(data.get("triage") or {}),
+        jobs=dict(data.get("jobs") or {}),
     )
 
 

@@ -191,6 +191,10 @@ def create_app(config: ServeConfig, *, queue: Queue | None = None) -> Starlette:
         state["writer"] = intake.GroupCommit(
             q, routes=config.routes, storm_per_minute=config.storm_per_minute
         )
+        if config.executor == "kubernetes":  # Jobs started before this start: their outcome, never re-run
+            from runbook_kit.serve import jobs
+
+            state["reconciled"] = await jobs.reconcile(q, config)
         worker = Worker(queue=q, config=config, metrics=metrics, child_env=_child_env(config))
         state["worker"] = worker
         task = asyncio.create_task(worker.run())

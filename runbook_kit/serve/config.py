@@ -14,6 +14,8 @@
       pagerduty: {secrets: [{file: /run/secrets/runbook/pagerduty}]}
       sns: {topics: ["arn:aws:sns:eu-west-1:123456789012:alarms"]}
     routes: [...]                            # runbook_kit.serve.routes
+    executor: kubernetes                     # each run a Kubernetes Job (default: local, a child process)
+    jobs: {image: registry.example/runbook-kit:1.4, namespace: runbooks}   # as runbook.yaml's jobs:
 
 Credentials are never written in the file: each is `{file: PATH}` or `{env: NAME}` and read at start.
 A source that is not configured is not served (404), and a configured source without credentials is a
@@ -50,6 +52,8 @@ class ServeConfig:
     routes: list[Route]
     path: str
     secret_env: frozenset[str] = frozenset()  # variables credentials came from: kept out of the runs
+    executor: str = "local"  # or "kubernetes": each run a Job (runbook_kit.serve.jobs)
+    jobs: dict[str, Any] = dataclasses.field(default_factory=dict)  # runbook.yaml's `jobs:` keys
 
 
 def secret(spec: Any, where: str) -> str:
@@ -147,6 +151,8 @@ def load(path: str | os.PathLike[str]) -> ServeConfig:
         "run_timeout",
         "cell_timeout",
         "lease",
+        "executor",
+        "jobs",
     }
     unknown = sorted(set(raw) - known)
     if unknown:
@@ -173,6 +179,7 @@ def load(path: str | os.PathLike[str]) -> ServeConfig:
         raise ConfigError(f"{where}: a number is wrong ({exc})") from None
     if numbers["concurrency"] < 1:
         raise ConfigError(f"{where}: concurrency must be at least 1")
+    executor, jobs = _executor(raw, where)
     return ServeConfig(
         host=host or "127.0.0.1",
         port=numbers["port"],
@@ -188,4 +195,22 @@ def load(path: str | os.PathLike[str]) -> ServeConfig:
         routes=load_routes(raw.get("routes"), source=where),
         path=where,
         secret_env=frozenset(_env_names(sources_raw)),
+        executor=executor,
+        jobs=jobs,
     )
+
+
+def _executor(raw: dict[str, Any], where: str) -> tuple[str, dict[str, Any]]:
+    """`executor: kubernetes` needs an s3:// store and an image (`jobs: {image: ...}` or RUNBOOK_IMAGE)."""
+    executor = str(raw.get("executor", "local"))
+    jobs = raw.get("jobs") or {}
+    if executor not in ("local", "kubernetes") or not isinstance(jobs, dict):
+        raise ConfigError(f"{where}: executor must be local or kubernetes, jobs a mapping")
+    if executor == "kubernetes":
+        if not str(raw.get("store") or "").startswith("s3://"):
+            raise ConfigError(f"{where}: executor kubernetes needs an s3:// store (a pod cannot write a "
+                              "folder here)")
+        if not (jobs.get("image") or os.environ.get("RUNBOOK_IMAGE")):
+            raise ConfigError(f"{where}: executor kubernetes needs jobs.image (or RUNBOOK_IMAGE); there is "
+                              "no default")
+    return executor, dict(jobs)

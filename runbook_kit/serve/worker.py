@@ -143,6 +143,10 @@ class Worker:
                         reason=cancelled,
                     )
                     return
+            if self.config.executor == "kubernetes":  # the run as a Job (runbook_kit.serve.jobs)
+                from runbook_kit.serve import jobs
+
+                return await jobs.execute(self.queue, self.config, row, parameters)
             with open(path, "w", encoding="utf-8") as fh:
                 json.dump(parameters, fh)
             cmd = [
