@@ -213,6 +213,15 @@ _RUN_HELP = """Run a runbook headless; the executed notebook is always written.
               help="Print one JSON document (status, record paths, findings, actions, gaps) on stdout.")
 def run(name: str, pairs: tuple[tuple[str, str], ...], param_file: str | None, incident: str | None,
         store: str | None, timeout: str, cell_timeout: str, as_json: bool) -> None:
+    run_command(name=name, pairs=pairs, param_file=param_file, incident=incident, store=store,
+                timeout=timeout, cell_timeout=cell_timeout, as_json=as_json)
+
+
+def run_command(*, name: str, pairs: tuple[tuple[str, str], ...] = (), param_file: str | None,
+                incident: str | None, store: str | None, timeout: str, cell_timeout: str,
+                as_json: bool = False, kernel: Any = None) -> NoReturn:
+    """`runbook run`, the whole of it (output, exit codes); `kernel`: a runner.StartedKernel to run on
+    (runbook serve's warm standbys), so that a warm run is exactly a `runbook run`."""
     lean_imports()
     from runbook_kit import params
     from runbook_kit.redact import Redactor
@@ -230,7 +239,7 @@ def run(name: str, pairs: tuple[tuple[str, str], ...], param_file: str | None, i
         result = run_notebook(name, parameters=values, incident=incident, store=store,
                               timeout=_seconds("--timeout", timeout),
                               cell_timeout=_seconds("--cell-timeout", cell_timeout),
-                              on_step=progress.step if progress else None)
+                              on_step=progress.step if progress else None, kernel=kernel)
     except StoreUnwritable as exc:
         fail(str(exc), 1 if getattr(exc, "after_start", False) else 2, redactor=redactor)
     except RunbookError as exc:
