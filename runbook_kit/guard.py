@@ -30,8 +30,9 @@ spacing); any other value fails closed: the machine is read-only and every refus
 
 Interactive safety: in a JupyterLab kernel (not a headless run, whose runner starts the kernel
 with `RUNBOOK_HEADLESS`; `RUNBOOK_INCIDENT` / `RUNBOOK_NAME` count too), applying a plan for real
-shows it and asks for confirmation (`input()`), and a plan older than `RUNBOOK_PLAN_MAX_AGE_MIN` minutes (default 10) is re-planned
-(when the planner gave `replan`) or refused with "re-run the plan cell".
+shows it and asks for confirmation (`input()`), and a plan older than `RUNBOOK_PLAN_MAX_AGE_MIN`
+minutes (default 10) is re-planned (when the planner gave `replan`) or refused with "re-run the plan
+cell".
 """
 
 from __future__ import annotations

@@ -295,7 +295,9 @@ def validate_incident_id(incident: str) -> str:
     return incident
 
 
-def inject(nb: dict[str, Any], values: Mapping[str, Any], *, run: Mapping[str, str] | None = None) -> int | None:
+def inject(
+    nb: dict[str, Any], values: Mapping[str, Any], *, run: Mapping[str, str] | None = None
+) -> int | None:
     """Insert an `injected-parameters` cell after the parameters cell (papermill's layout).
 
     `run` ({"runbook", "incident"}): the headless run's identity, told to the kernel by the same cell

@@ -38,8 +38,8 @@ __all__ = [
     "SEVERITIES",
     "Entry",
     "action",
-    "degrade",
     "begin_run",
+    "degrade",
     "entries_this_session",
     "event",
     "finding",
@@ -49,11 +49,11 @@ __all__ = [
     "has_gaps",
     "missing",
     "read_entries",
-    "this_run",
     "read_step",
     "status_of",
     "summary",
     "summary_markdown",
+    "this_run",
 ]
 
 MIME = "application/vnd.runbook-kit.entry+json"

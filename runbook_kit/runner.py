@@ -53,8 +53,8 @@ from runbook_kit.redact import Redactor
 from runbook_kit.store import FallbackStore, LocalStore, StoreUnwritable, default_fallback, open_store
 
 __all__ = [
-    "DEFAULT_CELL_TIMEOUT", "DEFAULT_TIMEOUT", "EXIT_CODES", "RunResult", "StartedKernel", "kernel_environment",
-    "run_notebook", "start_kernel",
+    "DEFAULT_CELL_TIMEOUT", "DEFAULT_TIMEOUT", "EXIT_CODES", "RunResult", "StartedKernel",
+    "kernel_environment", "run_notebook", "start_kernel",
 ]
 
 DEFAULT_TIMEOUT = 1800.0  # a whole run
@@ -481,10 +481,8 @@ def run_notebook(
                kernel_name=kernel_name, on_step=on_step, kernel=kernel)
     run.write()  # the record exists before the kernel starts; an unwritable store stops here
     try:
-        if kernel is None:
-            final = asyncio.run(_main(run))  # the record as written
-        else:
-            final = kernel.loop.run_until_complete(_main(run))
+        # the record as written; a started kernel runs on the loop it was started on
+        final = asyncio.run(_main(run)) if kernel is None else kernel.loop.run_until_complete(_main(run))
     except StoreUnwritable as exc:
         exc.after_start = True  # type: ignore[attr-defined]
         raise

@@ -50,8 +50,8 @@ class ServeConfig:
     sources: dict[str, dict[str, Any]]
     routes: list[Route]
     path: str
-    secret_env: frozenset[str] = frozenset()
-    warm_kernels: int = 2  # runbook_kit.serve.warm; 0: every run starts its own kernel  # variables credentials came from: kept out of the runs
+    secret_env: frozenset[str] = frozenset()  # variables credentials came from: kept out of the runs
+    warm_kernels: int = 2  # runbook_kit.serve.warm; 0: every run starts its own kernel
 
 
 def secret(spec: Any, where: str) -> str:

@@ -2,8 +2,10 @@
 
 A standby (`python -m runbook_kit.standby`) has imported the runner, started its kernel with a generic
 environment (headless, nothing about any run) and imported the heavy libraries in it, then waits for
-one job on its stdin; it then runs exactly `runbook run` and exits. Taking one starts its replacement
-at once, so the pool is refilled while the run executes.
+one job on its stdin; it then runs exactly `runbook run` and exits. Its replacement is started when
+that run ends (`refill`), not when it begins: warming a kernel costs ~2–3 s of CPU, and on a small
+machine it would slow the very run it replaces; the other standbys of the pool serve the alerts that
+arrive meanwhile.
 
 It keeps what a cold child gives: a process per run (a run that eats the memory or hangs never takes
 the receiver down), SIGTERM when the receiver dies (`PR_SET_PDEATHSIG`), a lower CPU priority, and the
@@ -48,10 +50,15 @@ class Pool:
         self._tasks: set[asyncio.Task[None]] = set()
         self._procs: dict[int, asyncio.subprocess.Process] = {}  # every standby not yet taken
         self._failures = 0  # consecutive deaths: the pause before the next start grows
+        self._live = 0  # standbys starting or ready (not yet taken, not dead)
         self._closing = False
 
     def start(self) -> None:
-        for _ in range(self.size):
+        self.refill()
+
+    def refill(self) -> None:
+        """Start standbys until `size` are starting or ready (after a run, or a death)."""
+        while not self._closing and self._live < self.size:
             self._spawn()
 
     def take(self) -> asyncio.subprocess.Process | None:
@@ -62,8 +69,7 @@ class Pool:
             if watcher is not None:
                 watcher.cancel()
             self._procs.pop(proc.pid, None)
-            if not self._closing:
-                self._spawn()
+            self._live -= 1
             if proc.returncode is None:
                 return proc
         return None
@@ -88,6 +94,7 @@ class Pool:
         self.ready.clear()
 
     def _spawn(self) -> None:
+        self._live += 1
         task = asyncio.create_task(self._standby())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -148,9 +155,9 @@ class Pool:
     def _died(self, pid: int | None, why: str) -> None:
         self.died += 1
         self._failures += 1
+        self._live -= 1
         log.warning("warm standby died; starting another", extra={"fields": {"pid": pid, "why": why}})
-        if not self._closing:
-            self._spawn()
+        self.refill()
 
     def status(self) -> dict[str, Any]:
         return {"size": self.size, "ready": len(self.ready), "started": self.started, "died": self.died}

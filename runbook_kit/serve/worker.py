@@ -95,9 +95,21 @@ class ColdChild:
         self.env = env
 
     async def launch(self, job: Job) -> Process | None:
-        cmd = [sys.executable, "-m", "runbook_kit.cli", "run", job.runbook, "-f", job.param_file,
-               "--incident", job.incident, "--timeout", str(job.timeout),
-               "--cell-timeout", str(job.cell_timeout)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "runbook_kit.cli",
+            "run",
+            job.runbook,
+            "-f",
+            job.param_file,
+            "--incident",
+            job.incident,
+            "--timeout",
+            str(job.timeout),
+            "--cell-timeout",
+            str(job.cell_timeout),
+        ]
         if job.store:
             cmd += ["--store", job.store]
         return await asyncio.create_subprocess_exec(
@@ -122,8 +134,16 @@ class WarmStandby:
         if proc is None:
             return None
         assert proc.stdin is not None
-        line = json.dumps({"runbook": job.runbook, "param_file": job.param_file, "incident": job.incident,
-                           "store": job.store, "timeout": job.timeout, "cell_timeout": job.cell_timeout})
+        line = json.dumps(
+            {
+                "runbook": job.runbook,
+                "param_file": job.param_file,
+                "incident": job.incident,
+                "store": job.store,
+                "timeout": job.timeout,
+                "cell_timeout": job.cell_timeout,
+            }
+        )
         try:
             proc.stdin.write(line.encode() + b"\n")
             await proc.stdin.drain()
@@ -148,10 +168,13 @@ class Worker:
         self._wake = asyncio.Event()
         self._stopping = False
         self._tmp = tempfile.mkdtemp(prefix="runbook-serve-")
-        self.pool = Pool(size=config.warm_kernels,
-                         env={**self.env, "RUNBOOK_SERVE_STANDBY": self.owner},  # recovery.py checks it
-                         preexec_fn=_child_setup)
-        self.executors: list[WarmStandby | ColdChild] = [WarmStandby(self.pool)] if config.warm_kernels else []
+        self.pool = Pool(
+            size=config.warm_kernels,
+            env={**self.env, "RUNBOOK_SERVE_STANDBY": self.owner},  # recovery.py checks it
+            preexec_fn=_child_setup,
+        )
+        # tried in order; the last always takes the run
+        self.executors: list[WarmStandby | ColdChild] = [WarmStandby(self.pool)] * bool(config.warm_kernels)
         self.executors.append(ColdChild(self.env))
 
     def wake(self) -> None:
@@ -235,9 +258,15 @@ class Worker:
                     return
             with open(path, "w", encoding="utf-8") as fh:
                 json.dump(parameters, fh)
-            job = Job(run_id=run_id, runbook=row["runbook"], param_file=path, incident=row["incident"],
-                      store=self.config.store, timeout=self.config.run_timeout,
-                      cell_timeout=self.config.cell_timeout)
+            job = Job(
+                run_id=run_id,
+                runbook=row["runbook"],
+                param_file=path,
+                incident=row["incident"],
+                store=self.config.store,
+                timeout=self.config.run_timeout,
+                cell_timeout=self.config.cell_timeout,
+            )
             await asyncio.to_thread(self.queue.started, run_id)
             proc, how = await self._launch(job)
             self.active[run_id] = proc
@@ -294,6 +323,7 @@ class Worker:
                 )
         finally:
             self.active.pop(run_id, None)
+            self.pool.refill()  # the standby it used (if any) is replaced now that the run is over
             with contextlib.suppress(OSError):
                 os.unlink(path)
             self._wake.set()
