@@ -78,8 +78,9 @@ async def _warm(km: Any, modules: tuple[tuple[str, tuple[str, ...]], ...]) -> No
             if msg.get("msg_type") == "error":
                 errors.append(f"{msg['content'].get('ename')}: {msg['content'].get('evalue')}")
 
-        reply = await kc.execute_interactive(_WARM_CODE.format(modules=[(m, list(n)) for m, n in modules]), silent=True,
-                                             store_history=False, timeout=120, output_hook=on_output)
+        code = _WARM_CODE.format(modules=[(m, list(n)) for m, n in modules])
+        reply = await kc.execute_interactive(code, silent=True, store_history=False, timeout=120,
+                                             output_hook=on_output)
         if reply["content"].get("status") != "ok":
             content = reply["content"]
             raise RuntimeError(errors[0] if errors else f"{content.get('ename')}: {content.get('evalue')}")
