@@ -76,7 +76,9 @@ def _ready(server: Server, n: int) -> list[dict[str, Any]]:
 def _ident(server: Server, target: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """Post an Ident alert; (its run row, the record, the finding's details)."""
     before = len(server.runs())
-    assert server.post("alertmanager", am_payload(am_alert({"alertname": "Ident", "target": target})))[0] == 202
+    assert (
+        server.post("alertmanager", am_payload(am_alert({"alertname": "Ident", "target": target})))[0] == 202
+    )
     run = server.finished_runs(before + 1)[-1]
     assert run["state"] == "succeeded", run
     nb = json.loads(Path(run["record"]).read_text())
@@ -151,8 +153,11 @@ def test_a_standby_killed_while_it_waits_is_replaced_and_the_next_run_is_warm(se
     server = _server(serve, warm_kernels=1)
     [first] = _ready(server, 1)
     os.kill(first["pid"], signal.SIGKILL)
-    died = wait_for(lambda: server.log_lines("warm standby died; starting another"), timeout=30,
-                    what="the death to be logged")
+    died = wait_for(
+        lambda: server.log_lines("warm standby died; starting another"),
+        timeout=30,
+        what="the death to be logged",
+    )
     assert died[0]["pid"] == first["pid"] and "died while it waited" in died[0]["why"]
     second = _ready(server, 2)[-1]
     assert second["pid"] != first["pid"]
@@ -195,22 +200,33 @@ def test_a_run_whose_process_is_killed_is_aborted_as_a_cold_one_and_not_re_run(s
 def test_warm_kernels_is_checked_at_load(tmp_path):
     (tmp_path / "token").write_text("t")
     for value, ok in ((0, True), (3, True), (-1, False), (99, False), ("two", False)):
-        (tmp_path / "serve.yaml").write_text(json.dumps({
-            "queue": str(tmp_path / "q.db"), "warm_kernels": value, "routes": [],
-            "sources": {"alertmanager": {"bearer_token": {"file": str(tmp_path / "token")}}},
-        }))
+        (tmp_path / "serve.yaml").write_text(
+            json.dumps(
+                {
+                    "queue": str(tmp_path / "q.db"),
+                    "warm_kernels": value,
+                    "routes": [],
+                    "sources": {"alertmanager": {"bearer_token": {"file": str(tmp_path / "token")}}},
+                }
+            )
+        )
         if ok:
             assert load(tmp_path / "serve.yaml").warm_kernels == value
         else:
-            with pytest.raises(ConfigError, match="warm_kernels|a number is wrong"):
+            with pytest.raises(ConfigError, match=r"warm_kernels|a number is wrong"):
                 load(tmp_path / "serve.yaml")
 
 
 def test_a_stale_run_identity_in_the_runners_environment_never_reaches_the_kernel(tmp_path):
     book = tmp_path / "ident.ipynb"
     book.write_text(json.dumps(IDENT))
-    result = run_notebook(str(book), parameters={"target": "x"}, incident="INC-9", store=str(tmp_path / "s"),
-                          env={"RUNBOOK_INCIDENT": "INC-old", "RUNBOOK_NAME": "other"})
+    result = run_notebook(
+        str(book),
+        parameters={"target": "x"},
+        incident="INC-9",
+        store=str(tmp_path / "s"),
+        env={"RUNBOOK_INCIDENT": "INC-old", "RUNBOOK_NAME": "other"},
+    )
     [finding] = result.findings
     assert finding.details["run"] == {"runbook": "ident", "incident": "INC-9"}
     assert finding.details["env"] == ["RUNBOOK_HEADLESS"]
