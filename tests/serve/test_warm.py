@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from serve_harness import Server, am_alert, am_payload, wait_for
+from serve_harness import ROOT, Server, am_alert, am_payload, wait_for
 
 from runbook_kit.runner import run_notebook
 from runbook_kit.serve.config import ConfigError, load
@@ -230,3 +232,27 @@ def test_a_stale_run_identity_in_the_runners_environment_never_reaches_the_kerne
     [finding] = result.findings
     assert finding.details["run"] == {"runbook": "ident", "incident": "INC-9"}
     assert finding.details["env"] == ["RUNBOOK_HEADLESS"]
+
+
+def _standby(tmp_path: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runbook_kit.standby"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert proc.stdout is not None and proc.stdout.readline().startswith(b"ready")
+    return proc
+
+
+def test_a_standby_refuses_a_job_it_cannot_read_and_leaves_quietly_when_its_input_ends(tmp_path):
+    bad, idle = _standby(tmp_path), _standby(tmp_path)
+    out, err = bad.communicate(b"not json\n", timeout=60)
+    assert bad.returncode == 2 and out == b""
+    assert err.decode().strip().startswith("runbook: the standby could not read its job")
+    assert not (tmp_path / "incidents").exists()  # nothing ran
+    out, err = idle.communicate(b"", timeout=60)  # the pool closed its input: it stops, kernel too
+    assert idle.returncode == 0 and out == b"" and err == b""
