@@ -56,14 +56,30 @@ WARM_IMPORTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("kubernetes.config", ()),
     ("boto3", ()),
 )
-# List comprehensions have their own scope: the kernel's namespace gains no name; silent: no history.
-# Then one figure with a title is drawn to PNG in memory (as the kit's plots are: a Figure, no pyplot,
-# so nothing is left open), so the first plot of a run does not pay for loading fonts.
-_WARM_CODE = (
-    "[[getattr(__import__('importlib').import_module(m), n) for n in names] for m, names in {modules!r}]\n"
-    "(lambda f: (f.add_subplot().set_title('warm'), f.savefig(__import__('io').BytesIO(), format='png')))"
-    "(__import__('matplotlib.figure').figure.Figure(layout='constrained'))"
-)
+# Run in the kernel silently (no history, no output), leaving no name in its namespace. A module
+# that is not installed is skipped: the run imports (or misses) it as a cold run would. Then one
+# figure with a title is drawn to PNG in memory (as the kit's plots are: a Figure, no pyplot, so
+# nothing is left open), so the first plot of a run does not pay for loading fonts.
+_WARM_CODE = """\
+def _runbook_warm(spec):
+    import importlib, io
+    for name, attributes in spec:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        for attribute in attributes:
+            getattr(module, attribute, None)
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        return
+    figure = Figure(layout="constrained")
+    figure.add_subplot().set_title("warm")
+    figure.savefig(io.BytesIO(), format="png")
+_runbook_warm({modules!r})
+del _runbook_warm
+"""
 
 
 async def _warm(km: Any, modules: tuple[tuple[str, tuple[str, ...]], ...]) -> None:

@@ -47,7 +47,8 @@ IDENT = {
                 "rk.finding(f'ident {target}', runs_in_kernel=builtins.rk_test_runs, runner=os.getppid(),\n"
                 "           env=sorted(k for k in os.environ if k.startswith('RUNBOOK_') and\n"
                 "                      k not in ('RUNBOOK_PATH', 'RUNBOOK_ISOLATED_TMP')),\n"
-                "           run=dict(rk.record.this_run()))\n"
+                "           run=dict(rk.record.this_run()),\n"
+                "           names=sorted(k for k in globals() if 'warm' in k.lower()))\n"
             ),
         },
     ],
@@ -121,6 +122,7 @@ def test_warm_runs_are_runbook_runs_one_kernel_each_and_equal_cold_ones(serve):
         # the run's identity came through the parameters cell; nothing of it (or stale) in the env
         assert details["run"] == {"runbook": "ident", "incident": f"INC-{target}"}
         assert details["env"] == ["RUNBOOK_HEADLESS", "RUNBOOK_SERVE_STANDBY"]
+        assert details["names"] == []  # the warm-up left nothing in the kernel's namespace
         records.append(nb)
     warm.stop()
 
