@@ -1,6 +1,6 @@
 """`runbook serve`: an alert storm (time to answer the sender, nothing lost) and alert → finished record.
 
-    .venv/bin/python benchmarks/bench_serve.py [--alerts 1000] [--seconds 60] [--records 3]
+    .venv/bin/python benchmarks/bench_serve.py [--alerts 1000] [--seconds 60] [--records 7]
 
 Storm: `--alerts` distinct Alertmanager notifications (one alert each) paced evenly over `--seconds`
 by 4 keep-alive senders, against a real `runbook serve` whose route matches them (so the storm
@@ -10,13 +10,16 @@ same rate of `GET /healthz` for a quarter of the alerts (the HTTP stack without 
 of storing durably.
 
 Record: alert posted → run finished (record written) for `pod_crashloop` on the sandbox's crashloop
-scenario, one alert at a time, beside a cold `runbook run pod_crashloop` and the `papermill` CLI on
-the same notebook and sandbox. There is no warm kernel pool yet: each run starts its kernel.
+scenario, one alert at a time (`--records`, default 7, each path): with warm kernels (the pool full
+again before each alert, its steady state), with `warm_kernels: 0` (each run a cold `runbook run`
+child), beside a cold `runbook run pod_crashloop` and the `papermill` CLI on the same notebook and
+sandbox; also the resident memory of one ready standby (its runner and its warmed kernel).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -216,6 +219,103 @@ def storm(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> None:
     )
 
 
+def _alert(i: int, ns: str, dep: str) -> str:
+    return json.dumps(
+        {
+            "version": "4",
+            "groupKey": "g",
+            "status": "firing",
+            "alerts": [
+                {
+                    "status": "firing",
+                    "labels": {
+                        "alertname": "KubePodCrashLooping",
+                        "namespace": ns,
+                        "deployment": dep,
+                        "run": str(i),
+                    },
+                    "annotations": {},
+                    "startsAt": "2026-11-30T10:00:00Z",
+                    "fingerprint": f"rec{i}",
+                }
+            ],
+        }
+    )
+
+
+def _log_lines(folder: Path, msg: str) -> list[dict]:
+    out = []
+    for line in (folder / "serve.log").read_text(errors="replace").splitlines():
+        with contextlib.suppress(ValueError):
+            data = json.loads(line)
+            if data.get("msg") == msg:
+                out.append(data)
+    return out
+
+
+def _rss_mb(pid: int) -> float:
+    """Resident memory of a process and its descendants (a standby and its kernel), in MB."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+    return total / 1024
+
+
+def served(
+    folder: Path, env: dict[str, str], n: int, ns: str, dep: str, warm: int
+) -> tuple[list[float], list[str], list[float]]:
+    """n alerts one at a time, POST → record written; (seconds, how each ran, RSS per ready standby MB)."""
+    folder.mkdir()
+    route = {
+        "name": "crashloop",
+        "match": {"alertname": "KubePodCrashLooping"},
+        "runbook": "pod_crashloop",
+        "parameters": {"namespace": "{labels.namespace}", "deployment": "{labels.deployment}"},
+    }
+    seconds, rss = [], []
+    proc, port = start_server(folder, [route], env, concurrency=1, warm_kernels=warm)
+    try:
+        db = sqlite3.connect(folder / "queue.db")
+        for i in range(n):
+            # steady state: the pool is full again before the next alert (a warm pool's normal state)
+            deadline = time.monotonic() + 120
+            while warm and len(_log_lines(folder, "warm standby ready")) < warm + i:
+                if time.monotonic() > deadline:
+                    raise SystemExit(
+                        f"the standbys did not get ready: {(folder / 'serve.log').read_text()[-3000:]}"
+                    )
+                time.sleep(0.1)
+            if warm and i == 0:
+                rss = [_rss_mb(int(x["pid"])) for x in _log_lines(folder, "warm standby ready")]
+            time.sleep(0.5)  # let the last replacement's start-up CPU settle
+            start = time.perf_counter()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.request(
+                "POST",
+                "/webhook/alertmanager",
+                body=_alert(i, ns, dep),
+                headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
+            )
+            run_id = json.loads(conn.getresponse().read())["runs"][0]
+            while True:
+                row = db.execute("SELECT state FROM runs WHERE id = ?", (run_id,)).fetchone()
+                if row and row[0] not in ("queued", "leased", "running"):
+                    break
+                time.sleep(0.01)
+            seconds.append(time.perf_counter() - start)
+            assert row[0] == "succeeded", row
+    finally:
+        stop(proc)
+    how = [x.get("how", "?") for x in _log_lines(folder, "run started")]
+    return seconds, how, rss
+
+
 def records(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> None:
     sys.path[:0] = [str(ROOT), str(ROOT / "sandbox")]
     from runbook_kit import catalog
@@ -228,57 +328,10 @@ def records(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> None:
     folder = tmp / "records"
     folder.mkdir()
     ns, dep = tl.CRASHLOOP_NAMESPACE, tl.CRASHLOOP_DEPLOYMENT
-    route = {
-        "name": "crashloop",
-        "match": {"alertname": "KubePodCrashLooping"},
-        "runbook": "pod_crashloop",
-        "parameters": {"namespace": "{labels.namespace}", "deployment": "{labels.deployment}"},
-    }
-    serve_s, cold_s, pm_s = [], [], []
+    cold_s, pm_s = [], []
     try:
-        proc, port = start_server(folder, [route], env, concurrency=1)
-        try:
-            db = sqlite3.connect(folder / "queue.db")
-            for i in range(args.records):
-                body = json.dumps(
-                    {
-                        "version": "4",
-                        "groupKey": "g",
-                        "status": "firing",
-                        "alerts": [
-                            {
-                                "status": "firing",
-                                "labels": {
-                                    "alertname": "KubePodCrashLooping",
-                                    "namespace": ns,
-                                    "deployment": dep,
-                                    "run": str(i),
-                                },
-                                "annotations": {},
-                                "startsAt": "2026-11-30T10:00:00Z",
-                                "fingerprint": f"rec{i}",
-                            }
-                        ],
-                    }
-                )
-                start = time.perf_counter()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-                conn.request(
-                    "POST",
-                    "/webhook/alertmanager",
-                    body=body,
-                    headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
-                )
-                run_id = json.loads(conn.getresponse().read())["runs"][0]
-                while True:
-                    row = db.execute("SELECT state FROM runs WHERE id = ?", (run_id,)).fetchone()
-                    if row and row[0] not in ("queued", "leased", "running"):
-                        break
-                    time.sleep(0.02)
-                serve_s.append(time.perf_counter() - start)
-                assert row[0] == "succeeded", row
-        finally:
-            stop(proc)
+        warm_s, warm_how, rss = served(folder / "warm", env, args.records, ns, dep, warm=2)
+        child_s, child_how, _ = served(folder / "cold", env, args.records, ns, dep, warm=0)
         book = catalog.find("pod_crashloop").path
         for i in range(args.records):
             start = time.perf_counter()
@@ -296,7 +349,7 @@ def records(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> None:
                     "--incident",
                     f"cold-{i}",
                     "--store",
-                    str(folder / "cold"),
+                    str(folder / "cold-run"),
                 ],
                 check=True,
                 capture_output=True,
@@ -323,16 +376,25 @@ def records(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> None:
             pm_s.append(time.perf_counter() - start)
     finally:
         manager.down(state_dir=state)
-    print(f"alert → finished record, pod_crashloop on the sandbox ({args.records} runs each, median s):")
+    load = os.getloadavg()[0]
+    med = statistics.median
     print(
-        f"  runbook serve (POST → record written)  {statistics.median(serve_s):.2f}   "
-        f"all: {', '.join(f'{x:.2f}' for x in serve_s)}"
+        f"alert → finished record, pod_crashloop on the sandbox ({args.records} runs each, load {load:.1f}):"
     )
-    print(f"  runbook run (cold)                     {statistics.median(cold_s):.2f}")
-    print(f"  papermill CLI                          {statistics.median(pm_s):.2f}")
+    print(f"  {'path':<44} {'p50 s':>6} {'p90 s':>6}   all")
+    for name, xs in (
+        ("runbook serve, warm kernels (POST → record)", warm_s),
+        ("runbook serve, warm_kernels: 0 (cold child)", child_s),
+        ("runbook run (cold)", cold_s),
+        ("papermill CLI", pm_s),
+    ):
+        print(f"  {name:<44} {med(xs):>6.2f} {pct(xs, 90):>6.2f}   {', '.join(f'{x:.2f}' for x in xs)}")
+    print(f"  warm runs executed as: {', '.join(warm_how)}; cold: {', '.join(child_how)}")
+    print(f"  RSS per ready standby (runner + warmed kernel): {', '.join(f'{x:.0f}' for x in rss)} MB")
     print(
-        f"  serve / runbook run: {statistics.median(serve_s) / statistics.median(cold_s):.2f}; "
-        f"serve / papermill: {statistics.median(serve_s) / statistics.median(pm_s):.2f}"
+        f"  warm / cold child: {med(warm_s) / med(child_s):.2f}; "
+        f"warm / runbook run: {med(warm_s) / med(cold_s):.2f}; "
+        f"warm / papermill: {med(warm_s) / med(pm_s):.2f}"
     )
 
 
@@ -340,7 +402,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--alerts", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--records", type=int, default=3)
+    parser.add_argument("--records", type=int, default=7)
     parser.add_argument("--only", choices=("storm", "records"))
     args = parser.parse_args()
     env = {

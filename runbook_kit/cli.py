@@ -229,6 +229,19 @@ def run(name: str, pairs: tuple[tuple[str, str], ...], param_file: str | None, i
         store: str | None, timeout: str, cell_timeout: str, as_json: bool, executor: str = "local",
         image: str | None = None, job_namespace: str | None = None, service_account: str | None = None,
         run_id: str | None = None) -> None:
+    run_command(name=name, pairs=pairs, param_file=param_file, incident=incident, store=store,
+                timeout=timeout, cell_timeout=cell_timeout, as_json=as_json, executor=executor,
+                job_options={"image": image, "namespace": job_namespace, "service_account": service_account},
+                run_id=run_id)
+
+
+def run_command(*, name: str, pairs: tuple[tuple[str, str], ...] = (), param_file: str | None,
+                incident: str | None, store: str | None, timeout: str, cell_timeout: str,
+                as_json: bool = False, executor: str = "local",
+                job_options: dict[str, str | None] | None = None, run_id: str | None = None,
+                kernel: Any = None) -> NoReturn:
+    """`runbook run`, the whole of it (output, exit codes); `kernel`: a runner.StartedKernel to run on
+    (runbook serve's warm standbys), so that a warm run is exactly a `runbook run`."""
     lean_imports()
     from runbook_kit import params
     from runbook_kit.jobs.executor import RunRequest
@@ -247,8 +260,7 @@ def run(name: str, pairs: tuple[tuple[str, str], ...], param_file: str | None, i
                              timeout=_seconds("--timeout", timeout), run_id=run_id,
                              cell_timeout=_seconds("--cell-timeout", cell_timeout),
                              on_step=progress.step if progress and executor == "local" else None)
-        job_options = {"image": image, "namespace": job_namespace, "service_account": service_account}
-        result = _executor(executor, job_options, run_id, redactor).run(request)
+        result = _executor(executor, job_options or {}, run_id, redactor, kernel=kernel).run(request)
     except StoreUnwritable as exc:
         fail(str(exc), 1 if getattr(exc, "after_start", False) else 2, redactor=redactor)
     except RunbookError as exc:
@@ -264,7 +276,8 @@ def run(name: str, pairs: tuple[tuple[str, str], ...], param_file: str | None, i
     sys.exit(result.exit_code)
 
 
-def _executor(on: str, job_options: dict[str, str | None], run_id: str | None, redactor: Any) -> Any:
+def _executor(on: str, job_options: dict[str, str | None], run_id: str | None, redactor: Any, *,
+              kernel: Any = None) -> Any:
     """`--on`: the local executor, or Kubernetes Jobs (runbook_kit.jobs) with their options."""
     from runbook_kit.errors import ParameterError
     from runbook_kit.jobs.executor import LocalExecutor
@@ -273,11 +286,11 @@ def _executor(on: str, job_options: dict[str, str | None], run_id: str | None, r
         if run_id or any(job_options.values()):
             raise ParameterError("--image, --job-namespace, --service-account and --run-id are for "
                                  "--on kubernetes")
-        return LocalExecutor()
+        return LocalExecutor(kernel=kernel)
     from runbook_kit.jobs.submit import JobSettings, KubernetesExecutor
 
-    settings = JobSettings.load(image=job_options["image"], namespace=job_options["namespace"],
-                                service_account=job_options["service_account"])
+    settings = JobSettings.load(image=job_options.get("image"), namespace=job_options.get("namespace"),
+                                service_account=job_options.get("service_account"))
     return KubernetesExecutor(settings, redactor=redactor)
 
 

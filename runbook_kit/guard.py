@@ -28,10 +28,11 @@ the kernel. It is read from the process's *initial* environment (`/proc/self/env
 it. It is parsed like every other boolean (1/0, true/false, yes/no, on/off, y/n, any case and
 spacing); any other value fails closed: the machine is read-only and every refusal names the value.
 
-Interactive safety: in a JupyterLab kernel (not a headless run, which sets `RUNBOOK_INCIDENT` /
-`RUNBOOK_NAME` or `RUNBOOK_HEADLESS`), applying a plan for real shows it and asks for confirmation
-(`input()`), and a plan older than `RUNBOOK_PLAN_MAX_AGE_MIN` minutes (default 10) is re-planned
-(when the planner gave `replan`) or refused with "re-run the plan cell".
+Interactive safety: in a JupyterLab kernel (not a headless run, whose runner starts the kernel
+with `RUNBOOK_HEADLESS`; `RUNBOOK_INCIDENT` / `RUNBOOK_NAME` count too), applying a plan for real
+shows it and asks for confirmation (`input()`), and a plan older than `RUNBOOK_PLAN_MAX_AGE_MIN`
+minutes (default 10) is re-planned (when the planner gave `replan`) or refused with "re-run the plan
+cell".
 """
 
 from __future__ import annotations

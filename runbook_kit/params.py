@@ -295,15 +295,23 @@ def validate_incident_id(incident: str) -> str:
     return incident
 
 
-def inject(nb: dict[str, Any], values: Mapping[str, Any]) -> int | None:
+def inject(
+    nb: dict[str, Any], values: Mapping[str, Any], *, run: Mapping[str, str] | None = None
+) -> int | None:
     """Insert an `injected-parameters` cell after the parameters cell (papermill's layout).
 
+    `run` ({"runbook", "incident"}): the headless run's identity, told to the kernel by the same cell
+    (`runbook_kit.record.begin_run`), so that nothing run-specific travels in a kernel's environment.
     Returns the index of the injected cell (None when there is nothing to inject).
     """
-    if not values:
+    if not values and not run:
         return None
     index = parameters_cell_index(nb)
     lines = ["# Parameters"] + [f"{name} = {value!r}" for name, value in values.items()]
+    if run:
+        lines += ["# This run (set by the runner)", "import runbook_kit.record",
+                  "runbook_kit.record.begin_run("
+                  + ", ".join(f"{k}={str(run[k])!r}" for k in ("runbook", "incident")) + ")"]
     cell: dict[str, Any] = {
         "cell_type": "code",
         "execution_count": None,

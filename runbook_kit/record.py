@@ -38,6 +38,7 @@ __all__ = [
     "SEVERITIES",
     "Entry",
     "action",
+    "begin_run",
     "degrade",
     "entries_this_session",
     "event",
@@ -52,6 +53,7 @@ __all__ = [
     "status_of",
     "summary",
     "summary_markdown",
+    "this_run",
 ]
 
 MIME = "application/vnd.runbook-kit.entry+json"
@@ -65,6 +67,21 @@ _GAP_ICON = "⚠️"
 _T = TypeVar("_T")
 
 _session: list[Entry] = []
+_run: dict[str, str] = {}  # the headless run this kernel executes: set by its injected parameters cell
+
+
+def begin_run(*, runbook: str, incident: str) -> None:
+    """Called by a headless run's injected parameters cell (params.inject): which run this kernel is.
+
+    The one way run-specific values reach a kernel (cold or warm), besides the parameters themselves.
+    """
+    _run.clear()
+    _run.update(runbook=str(runbook), incident=str(incident))
+
+
+def this_run() -> Mapping[str, str]:
+    """{"runbook", "incident"} of the headless run this kernel executes; empty when interactive."""
+    return dict(_run)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -289,10 +306,8 @@ def summary(*, runbook: str = "interactive", incident: str = "") -> Any:
 
     Headless runs get this at the top of the record automatically.
     """
-    import os
-
-    text = summary_markdown(_session, status="running", runbook=os.environ.get("RUNBOOK_NAME", runbook),
-                            incident=incident or os.environ.get("RUNBOOK_INCIDENT", "(none)"))
+    text = summary_markdown(_session, status="running", runbook=_run.get("runbook", runbook),
+                            incident=incident or _run.get("incident", "(none)"))
     try:
         from IPython.display import Markdown
 

@@ -43,6 +43,7 @@ __all__ = [
     "RunState",
     "banner_cell",
     "cap_outputs",
+    "export_html",
     "make_exporter",
     "md_escape",
     "output_size",
@@ -50,6 +51,7 @@ __all__ = [
     "runner_identity",
     "start_ticks",
     "summary_cell",
+    "warm_exporter",
     "with_run",
 ]
 
@@ -213,7 +215,6 @@ class Recorder:
         self.html_note: str | None = None
         self.last_write = 0.0
         self.write_seconds = 0.0  # how long the last write took
-        self._exporter: Any = None
         self._lock = threading.Lock()
         self._told_fallback = False
         self.index_missed: str | None = None  # why the last incident.json update did not land
@@ -308,9 +309,9 @@ class Recorder:
             return snap
 
     def prewarm(self) -> None:
-        """Build the HTML exporter (nbconvert import, template) while the kernel works."""
+        """Build the HTML exporter and compile its templates while the kernel works."""
         with contextlib.suppress(Exception):  # the final export reports its own failure
-            self._exporter = self._exporter or make_exporter()
+            warm_exporter()
 
     def _write_html(self, snap: dict[str, Any], deadline: float | None) -> None:
         result: dict[str, Any] = {}
@@ -319,8 +320,7 @@ class Recorder:
             try:
                 import nbformat
 
-                exporter = self._exporter or make_exporter()
-                result["body"] = exporter.from_notebook_node(nbformat.from_dict(snap))[0]
+                result["body"] = export_html(nbformat.from_dict(snap))
             except Exception as exc:
                 result["error"] = f"{type(exc).__name__}: {exc}"
 
@@ -411,6 +411,27 @@ _TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
 """
+
+
+_EXPORTER: list[Any] = []  # this process's exporter: its templates compile on the first export (~0.5 s)
+_EXPORTER_LOCK = threading.Lock()
+
+
+def export_html(nb: Any) -> str:
+    """A notebook node as the record's self-contained HTML, by this process's one exporter."""
+    with _EXPORTER_LOCK:
+        if not _EXPORTER:
+            _EXPORTER.append(make_exporter())
+        return str(_EXPORTER[0].from_notebook_node(nb)[0])
+
+
+def warm_exporter() -> None:
+    """Build the exporter and export a one-cell notebook, so that the templates are compiled before
+    the record's own export (the runner does this while cells run; warm standbys before their run)."""
+    import nbformat
+
+    export_html(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# warm"),
+                                                nbformat.v4.new_code_cell("1")]))
 
 
 def make_exporter() -> Any:

@@ -888,6 +888,9 @@ def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged
 
 
+_MEMO_CHARS = 32_000_000  # characters of text a redactor remembers having redacted (then starts over)
+
+
 class Redactor:
     """Shapes, positions and a set of known secret values (from the environment and from parameters)."""
 
@@ -904,6 +907,10 @@ class Redactor:
         # Longest first, so a value that contains another is replaced whole.
         self._known = sorted(strong, key=len, reverse=True)
         self._known_re = re.compile("|".join(map(re.escape, self._known))) if self._known else None
+        # Texts already redacted, and their result: a redactor is a pure function of its known values,
+        # and a record is redacted again at every write, nearly all of it unchanged since the last.
+        self._memo: dict[tuple[str, ...], list[str]] = {}
+        self._memo_chars = 0
 
     @classmethod
     def from_environment(
@@ -965,12 +972,22 @@ class Redactor:
         alone ("xyzAKIA…" → "***REDACTED***AKIA…"), brackets inside a masked value are gone — so a text
         that was changed is read again, until nothing changes: the result is a fixed point
         (idempotent). Texts without secrets, nearly all of them, are read once."""
+        key = tuple(pieces)
+        done = self._memo.get(key)
+        if done is not None:
+            return list(done)
         for _ in range(_MAX_PASSES):
             joined = "".join(pieces)
             edits = self._edits(joined)
             if not edits:
                 break
             pieces = _distribute(joined, pieces, edits)
+        size = sum(map(len, key))
+        if self._memo_chars + size > _MEMO_CHARS:
+            self._memo.clear()
+            self._memo_chars = 0
+        self._memo[key] = list(pieces)
+        self._memo_chars += size
         return pieces
 
     def text(self, text: str) -> str:

@@ -52,7 +52,10 @@ from runbook_kit.recovery import finalize_stale_runs, reconcile_fallback, reconc
 from runbook_kit.redact import Redactor
 from runbook_kit.store import FallbackStore, LocalStore, StoreUnwritable, default_fallback, open_store
 
-__all__ = ["DEFAULT_CELL_TIMEOUT", "DEFAULT_TIMEOUT", "EXIT_CODES", "RunResult", "run_notebook"]
+__all__ = [
+    "DEFAULT_CELL_TIMEOUT", "DEFAULT_TIMEOUT", "EXIT_CODES", "RunResult", "StartedKernel",
+    "kernel_environment", "run_notebook", "start_kernel",
+]
 
 DEFAULT_TIMEOUT = 1800.0  # a whole run
 DEFAULT_CELL_TIMEOUT = 600.0
@@ -115,13 +118,47 @@ def _heading(nb: Mapping[str, Any], index: int) -> str:
                  if c.get("cell_type") == "markdown" and _source(c).strip().startswith("#")), "")
 
 
+# Variables that would tell a kernel about one run: never in a kernel's environment (run-specific
+# values reach a kernel only through its parameters cell, cold or warm).
+_RUN_VARIABLES = ("RUNBOOK_INCIDENT", "RUNBOOK_NAME")
+
+
+def kernel_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment a runner starts a kernel with: `env`, headless, and nothing about any one run."""
+    out = {k: v for k, v in env.items() if k not in _RUN_VARIABLES}
+    out["RUNBOOK_HEADLESS"] = "1"  # the guard knows nobody watches (no confirmation prompt)
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class StartedKernel:
+    """A kernel started before its run (runbook_kit.serve.warm): its manager, the event loop it was
+    started on (the run executes on the same loop), and the environment it was started with."""
+
+    manager: Any  # jupyter_client AsyncKernelManager
+    loop: asyncio.AbstractEventLoop
+    env: Mapping[str, str]
+    kernel_name: str = "python3"
+
+
+async def start_kernel(*, env: Mapping[str, str], kernel_name: str, folder: str) -> Any:
+    """Start a kernel over IPC in `folder` (TCP port picking collides under concurrency)."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    km = AsyncKernelManager(kernel_name=kernel_name, transport="ipc", ip=os.path.join(folder, "ipc"),
+                            connection_file=os.path.join(folder, "kernel.json"))
+    km.client = functools.partial(_unbounded_client, km.client)  # type: ignore[method-assign]
+    await km.start_kernel(env=dict(env), cwd=os.getcwd())
+    return km
+
+
 class _Run:
     """One execution: the notebook being filled in, its state, and the recorder that writes it."""
 
     def __init__(self, *, nb: dict[str, Any], recorder: Recorder, kernel_env: Mapping[str, str],
                  timeout: float, cell_timeout: float | None, kernel_name: str,
-                 on_step: Callable[[int, str], None] | None) -> None:
-        self.nb, self.recorder, self.kernel_env = nb, recorder, dict(kernel_env)
+                 on_step: Callable[[int, str], None] | None, kernel: StartedKernel | None = None) -> None:
+        self.nb, self.recorder, self.kernel_env, self.kernel = nb, recorder, dict(kernel_env), kernel
         self.state = RunState()
         self.timeout, self.cell_timeout, self.kernel_name = timeout, cell_timeout, kernel_name
         self.on_step = on_step
@@ -174,37 +211,38 @@ class _Run:
         self._live[index] = sum(output_size(o) for o in outputs)
 
     async def execute(self) -> None:
-        from jupyter_client.manager import AsyncKernelManager
-
+        if self.kernel is not None:  # started before the run (runbook serve's warm standbys)
+            await self._on_kernel(self.kernel.manager)
+            return
         with tempfile.TemporaryDirectory(prefix="runbook-kernel-") as tmp:
-            km = AsyncKernelManager(kernel_name=self.kernel_name, transport="ipc",
-                                    ip=os.path.join(tmp, "ipc"),
-                                    connection_file=os.path.join(tmp, "kernel.json"))
-            km.client = functools.partial(_unbounded_client, km.client)  # type: ignore[method-assign]
-            await km.start_kernel(env=self.kernel_env, cwd=os.getcwd())
-            try:
-                # Imported while the kernel boots: nbclient and nbformat cost ~0.5 s.
-                import nbformat
+            km = await start_kernel(env=self.kernel_env, kernel_name=self.kernel_name, folder=tmp)
+            await self._on_kernel(km)
 
-                threading.Thread(target=self.recorder.prewarm, daemon=True).start()
-                node = nbformat.from_dict(self.nb)
-                self.nb = node
-                client = _client_class()(node, km=km, kernel_name=self.kernel_name,
-                                         startup_timeout=60, record_timing=False)
-                client.runbook_output_hook = self._on_output
-                self._client = client
-                await client.async_start_new_kernel_client()
-                try:
-                    await self._cells(client)
-                finally:
-                    if client.kc is not None:
-                        client.kc.stop_channels()
+    async def _on_kernel(self, km: Any) -> None:
+        """Run the cells on a started kernel, which is shut down afterwards whatever happened."""
+        try:
+            # Imported while the kernel boots: nbclient and nbformat cost ~0.5 s.
+            import nbformat
+
+            threading.Thread(target=self.recorder.prewarm, daemon=True).start()
+            node = nbformat.from_dict(self.nb)
+            self.nb = node
+            client = _client_class()(node, km=km, kernel_name=self.kernel_name,
+                                     startup_timeout=60, record_timing=False)
+            client.runbook_output_hook = self._on_output
+            self._client = client
+            await client.async_start_new_kernel_client()
+            try:
+                await self._cells(client)
             finally:
-                with contextlib.suppress(Exception):
-                    if getattr(km, "has_kernel", False):
-                        await km.shutdown_kernel(now=True)
-                with contextlib.suppress(Exception):
-                    await km.cleanup_resources()
+                if client.kc is not None:
+                    client.kc.stop_channels()
+        finally:
+            with contextlib.suppress(Exception):
+                if getattr(km, "has_kernel", False):
+                    await km.shutdown_kernel(now=True)
+            with contextlib.suppress(Exception):
+                await km.cleanup_resources()
 
     async def _cells(self, client: Any) -> None:
         from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
@@ -407,13 +445,17 @@ def run_notebook(
     on_step: Callable[[int, str], None] | None = None,
     cell_output_cap: int = CELL_OUTPUT_CAP,
     record_output_cap: int = RECORD_OUTPUT_CAP,
+    kernel: StartedKernel | None = None,
 ) -> RunResult:
     """Execute a runbook headless; the record is always written, whatever happens to the run.
 
     Raises ParameterError / UnknownRunbook before anything runs when the input is wrong, and
     StoreUnwritable when neither the store nor the fallback store can take the record (before the
     first cell runs when it is so from the start). `on_step(cell_index, heading)` is called as each
-    code cell starts (the CLI's progress line).
+    code cell starts (the CLI's progress line). `kernel`: run on a kernel started beforehand (runbook
+    serve's warm standbys; `env` and `kernel_name` are then the kernel's own), used for this run only
+    and shut down after it. Either way the run's values (parameters, runbook, incident) reach the
+    kernel only through the injected parameters cell.
     """
     _check_timeout("timeout", timeout, optional=False)
     _check_timeout("cell timeout", cell_timeout, optional=True)
@@ -422,7 +464,7 @@ def run_notebook(
     values = params.validate(params.declared(nb), dict(parameters or {}))
     params.ensure_recordable(values)
     incident = params.validate_incident_id(default_incident() if incident is None else incident)
-    params.inject(nb, values)
+    params.inject(nb, values, run={"runbook": book.name, "incident": incident})
     for cell in nb["cells"]:
         if cell.get("cell_type") == "code":
             cell.setdefault("metadata", {})["papermill"] = {"status": "pending"}
@@ -430,15 +472,19 @@ def run_notebook(
     primary = open_store(store)
     fallback = LocalStore(fallback_store or default_fallback())
     _tidy_incident(primary, fallback, incident)
-    kernel_env = {**os.environ, **(env or {}), "RUNBOOK_INCIDENT": incident, "RUNBOOK_NAME": book.name}
+    if kernel is None:
+        kernel_env = kernel_environment({**os.environ, **(env or {})})
+    else:
+        kernel_env, kernel_name = dict(kernel.env), kernel.kernel_name
     recorder = Recorder(book=book, incident=incident, values=values, store=FallbackStore(primary, fallback),
                         redactor=Redactor.from_environment(kernel_env, extra=values),
                         cell_output_cap=cell_output_cap, record_output_cap=record_output_cap)
     run = _Run(nb=nb, recorder=recorder, kernel_env=kernel_env, timeout=timeout, cell_timeout=cell_timeout,
-               kernel_name=kernel_name, on_step=on_step)
+               kernel_name=kernel_name, on_step=on_step, kernel=kernel)
     run.write()  # the record exists before the kernel starts; an unwritable store stops here
     try:
-        final = asyncio.run(_main(run))  # the record as written
+        # the record as written; a started kernel runs on the loop it was started on
+        final = asyncio.run(_main(run)) if kernel is None else kernel.loop.run_until_complete(_main(run))
     except StoreUnwritable as exc:
         exc.after_start = True  # type: ignore[attr-defined]
         raise

@@ -378,13 +378,11 @@ def assess_incident(
 ) -> Assessment:
     """Pure but for defaults: what is affected, how badly, since when, what changed, what to run next.
 
-    `incident` None: the run's own incident ($RUNBOOK_INCIDENT, set by the runner), so the suggested
+    `incident` None: the run's own incident (record.this_run(), set by its parameters cell), so the suggested
     command records under the same incident. `rules` None: runbook.yaml's `triage`, else the defaults.
     """
     if incident is None:
-        import os
-
-        incident = os.environ.get("RUNBOOK_INCIDENT", "")
+        incident = record.this_run().get("incident", "")
     alb = alb if alb is not None else _not_configured(ALB_COLUMNS, "no load balancer given")
     changes = changes if changes is not None else _not_configured(CHANGE_COLUMNS, "no changes given")
     gaps = tuple(record.missing(health, alb, changes))

@@ -46,9 +46,13 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """The run in a kernel started by this process (runbook_kit.runner)."""
+    """The run in a kernel started by this process (runbook_kit.runner), or in one started beforehand
+    (`kernel`: a runner.StartedKernel, runbook serve's warm standbys)."""
 
     name = "local"
+
+    def __init__(self, *, kernel: Any = None) -> None:
+        self.kernel = kernel
 
     def run(self, request: RunRequest) -> RunResult:
         from runbook_kit.runner import run_notebook
@@ -61,4 +65,5 @@ class LocalExecutor:
             timeout=request.timeout,
             cell_timeout=request.cell_timeout,
             on_step=request.on_step,
+            kernel=self.kernel,
         )

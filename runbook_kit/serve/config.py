@@ -4,6 +4,7 @@
     queue: /var/lib/runbook/serve.db        # SQLite (WAL); the durable queue and the alert log
     store: s3://incident-records/prod       # records; default $RUNBOOK_STORE, ./incidents
     concurrency: 2                          # runs at a time
+    warm_kernels: 2                         # standby runners with a warmed kernel, each for one run; 0: cold
     max_body: 4194304                       # bytes; larger get 413, which senders drop
     storm: {episodes_per_minute: 20}
     sources:
@@ -54,6 +55,7 @@ class ServeConfig:
     secret_env: frozenset[str] = frozenset()  # variables credentials came from: kept out of the runs
     executor: str = "local"  # or "kubernetes": each run a Job (runbook_kit.serve.jobs)
     jobs: dict[str, Any] = dataclasses.field(default_factory=dict)  # runbook.yaml's `jobs:` keys
+    warm_kernels: int = 2  # runbook_kit.serve.warm; 0: every run starts its own kernel
 
 
 def secret(spec: Any, where: str) -> str:
@@ -153,6 +155,7 @@ def load(path: str | os.PathLike[str]) -> ServeConfig:
         "lease",
         "executor",
         "jobs",
+        "warm_kernels",
     }
     unknown = sorted(set(raw) - known)
     if unknown:
@@ -174,12 +177,15 @@ def load(path: str | os.PathLike[str]) -> ServeConfig:
             run_timeout=float(raw.get("run_timeout", 1800)),
             cell_timeout=float(raw.get("cell_timeout", 600)),
             lease=float(raw.get("lease", 30)),
+            warm_kernels=int(raw.get("warm_kernels", 2)),
         )
     except (TypeError, ValueError, AttributeError) as exc:
         raise ConfigError(f"{where}: a number is wrong ({exc})") from None
     if numbers["concurrency"] < 1:
         raise ConfigError(f"{where}: concurrency must be at least 1")
     executor, jobs = _executor(raw, where)
+    if not 0 <= numbers["warm_kernels"] <= 16:
+        raise ConfigError(f"{where}: warm_kernels must be between 0 (cold runs) and 16")
     return ServeConfig(
         host=host or "127.0.0.1",
         port=numbers["port"],
@@ -197,6 +203,7 @@ def load(path: str | os.PathLike[str]) -> ServeConfig:
         secret_env=frozenset(_env_names(sources_raw)),
         executor=executor,
         jobs=jobs,
+        warm_kernels=numbers["warm_kernels"],
     )
 
 

@@ -31,15 +31,19 @@ INTERRUPTED = (
 )
 
 
-def _stop_orphan(pid: int | None, run_id: int) -> None:
-    """SIGTERM a child of the dead receiver that still runs this run (checked by its environment)."""
+def _stop_orphan(pid: int | None, run_id: int, owner: str | None = None) -> None:
+    """SIGTERM a child of the dead receiver that still runs this run (checked by its environment: a
+    cold child names its run, a warm standby the receiver that started it)."""
     if not pid:
         return
     try:
         environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     except OSError:
         return
-    if f"RUNBOOK_SERVE_RUN_ID={run_id}".encode() not in environ:
+    marks = {f"RUNBOOK_SERVE_RUN_ID={run_id}".encode()}
+    if owner:
+        marks.add(f"RUNBOOK_SERVE_STANDBY={owner}".encode())
+    if not marks & set(environ):
         return  # the pid was reused by something else
     try:
         os.kill(pid, signal.SIGTERM)
@@ -103,7 +107,7 @@ def finalize(rows: list[dict[str, Any]], store: Store) -> list[str]:
     """Mark the records of interrupted runs; returns the paths marked."""
     marked = []
     for row in rows:
-        _stop_orphan(row.get("pid"), row["id"])
+        _stop_orphan(row.get("pid"), row["id"], row.get("owner"))
         if not isinstance(store, LocalStore):
             continue
         path = _find_record(store, row)

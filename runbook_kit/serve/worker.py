@@ -1,9 +1,16 @@
 """The worker: leases queued runs and executes each in its own `runbook run` process.
 
-A run is a child process (`python -m runbook_kit.cli run NAME -f PARAMS.json --incident ID`), so a
-kernel that eats the memory, a hung backend or a crash of the runner never takes the receiver down,
-and the record is written exactly as for a person typing `runbook run`: parameters are validated and
-coerced again there, and reach the kernel only through the parameters cell (never the environment).
+A run is a process of its own, so a kernel that eats the memory, a hung backend or a crash of the
+runner never takes the receiver down, and the record is written exactly as for a person typing
+`runbook run`: parameters are validated and coerced again there, and reach the kernel only through
+the parameters cell (never the environment). How that process comes to be is an executor's job (one
+class each, tried in order; the first that takes the run executes it):
+
+    WarmStandby  a warm standby of the pool (runbook_kit.serve.warm): runner imported, kernel started
+                 and warmed; None when none is ready, so the run goes cold rather than wait
+    ColdChild    `python -m runbook_kit.cli run NAME -f PARAMS.json --incident ID`: always takes it
+
+Both give a process whose stdout ends with the record's path and whose exit code is `runbook run`'s.
 
 Bounded: at most `concurrency` runs at a time, one per target (Queue.claim), at a lower CPU priority
 than the receiver. Leases are renewed by a heartbeat while the child lives. The child gets SIGTERM
@@ -20,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import dataclasses
 import json
 import logging
 import os
@@ -35,8 +43,9 @@ from runbook_kit.serve import recheck
 from runbook_kit.serve.config import ServeConfig
 from runbook_kit.serve.metrics import Metrics
 from runbook_kit.serve.queue import Queue
+from runbook_kit.serve.warm import Pool
 
-__all__ = ["Worker", "state_of"]
+__all__ = ["ColdChild", "Job", "WarmStandby", "Worker", "state_of"]
 
 log = logging.getLogger("runbook.serve")
 _PR_SET_PDEATHSIG = 1
@@ -61,6 +70,92 @@ def state_of(exit_code: int) -> str:
     return "failed"
 
 
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One run as an executor gets it: what `runbook run` is given."""
+
+    run_id: int
+    runbook: str
+    param_file: str  # JSON, the route's parameters (validated and coerced again by the run)
+    incident: str
+    store: str | None
+    timeout: float
+    cell_timeout: float
+
+
+Process = asyncio.subprocess.Process
+
+
+class ColdChild:
+    """A fresh `runbook run` child process: its kernel starts (and imports everything) with the run."""
+
+    name = "cold"
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+
+    async def launch(self, job: Job) -> Process | None:
+        cmd = [
+            sys.executable,
+            "-m",
+            "runbook_kit.cli",
+            "run",
+            job.runbook,
+            "-f",
+            job.param_file,
+            "--incident",
+            job.incident,
+            "--timeout",
+            str(job.timeout),
+            "--cell-timeout",
+            str(job.cell_timeout),
+        ]
+        if job.store:
+            cmd += ["--store", job.store]
+        return await asyncio.create_subprocess_exec(
+            *cmd,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env={**self.env, "RUNBOOK_SERVE_RUN_ID": str(job.run_id)},  # recovery.py checks it
+            preexec_fn=_child_setup,
+        )
+
+
+class WarmStandby:
+    """The run given to a ready standby of the pool; None (at once) when none is ready."""
+
+    name = "warm"
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+
+    async def launch(self, job: Job) -> Process | None:
+        proc = self.pool.take()
+        if proc is None:
+            return None
+        assert proc.stdin is not None
+        line = json.dumps(
+            {
+                "runbook": job.runbook,
+                "param_file": job.param_file,
+                "incident": job.incident,
+                "store": job.store,
+                "timeout": job.timeout,
+                "cell_timeout": job.cell_timeout,
+            }
+        )
+        try:
+            proc.stdin.write(line.encode() + b"\n")
+            await proc.stdin.drain()
+            proc.stdin.close()
+        except (BrokenPipeError, ConnectionResetError):  # it died before the job reached it: nothing ran
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+            return None
+        return proc
+
+
 class Worker:
     def __init__(
         self, *, queue: Queue, config: ServeConfig, metrics: Metrics, child_env: dict[str, str] | None = None
@@ -73,13 +168,25 @@ class Worker:
         self._wake = asyncio.Event()
         self._stopping = False
         self._tmp = tempfile.mkdtemp(prefix="runbook-serve-")
+        # runs that go to Kubernetes Jobs (executor: kubernetes) need no local standby
+        warm = config.warm_kernels if config.executor == "local" else 0
+        self.pool = Pool(
+            size=warm,
+            env={**self.env, "RUNBOOK_SERVE_STANDBY": self.owner},  # recovery.py checks it
+            preexec_fn=_child_setup,
+        )
+        # tried in order; the last always takes the run
+        self.executors: list[WarmStandby | ColdChild] = [WarmStandby(self.pool)] * bool(warm)
+        self.executors.append(ColdChild(self.env))
 
     def wake(self) -> None:
         self._wake.set()
 
     async def run(self) -> None:
         last_beat = 0.0
+        self.pool.start()
         while not self._stopping:
+            self._wake.clear()  # before the claim: a wake during it is not lost
             free = self.config.concurrency - len(self.active)
             try:
                 rows = await asyncio.to_thread(
@@ -96,7 +203,6 @@ class Worker:
                 task = asyncio.create_task(self._execute(row))
                 self.tasks.add(task)
                 task.add_done_callback(self.tasks.discard)
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=1.0)
 
@@ -108,6 +214,7 @@ class Worker:
             if proc is not None and proc.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     proc.send_signal(signal.SIGTERM)
+        await self.pool.stop()
         if self.tasks:
             await asyncio.wait(list(self.tasks), timeout=grace)
         shutil.rmtree(self._tmp, ignore_errors=True)
@@ -124,6 +231,14 @@ class Worker:
             parameters["dry_run"] = True
             row["reason"] = f"dry run: {why}"
         return None
+
+    async def _launch(self, job: Job) -> tuple[Process, str]:
+        """The run's process, from the first executor that takes it (the last one always does)."""
+        for executor in self.executors:
+            proc = await executor.launch(job)
+            if proc is not None:
+                return proc, executor.name
+        raise RuntimeError("no executor took the run")
 
     async def _execute(self, row: dict[str, Any]) -> None:
         run_id = row["id"]
@@ -149,32 +264,17 @@ class Worker:
                 return await jobs.execute(self.queue, self.config, row, parameters)
             with open(path, "w", encoding="utf-8") as fh:
                 json.dump(parameters, fh)
-            cmd = [
-                sys.executable,
-                "-m",
-                "runbook_kit.cli",
-                "run",
-                row["runbook"],
-                "-f",
-                path,
-                "--incident",
-                row["incident"],
-                "--timeout",
-                str(self.config.run_timeout),
-                "--cell-timeout",
-                str(self.config.cell_timeout),
-            ]
-            if self.config.store:
-                cmd += ["--store", self.config.store]
-            env = {**self.env, "RUNBOOK_SERVE_RUN_ID": str(run_id)}
-            await asyncio.to_thread(self.queue.started, run_id)
-            proc = await asyncio.create_subprocess_exec(
-                *cmd,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                env=env,
-                preexec_fn=_child_setup,
+            job = Job(
+                run_id=run_id,
+                runbook=row["runbook"],
+                param_file=path,
+                incident=row["incident"],
+                store=self.config.store,
+                timeout=self.config.run_timeout,
+                cell_timeout=self.config.cell_timeout,
             )
+            await asyncio.to_thread(self.queue.started, run_id)
+            proc, how = await self._launch(job)
             self.active[run_id] = proc
             await asyncio.to_thread(self.queue.set_pid, run_id, proc.pid)
             log.info(
@@ -185,6 +285,7 @@ class Worker:
                         "runbook": row["runbook"],
                         "incident": row["incident"],
                         "pid": proc.pid,
+                        "how": how,
                     }
                 },
             )
@@ -228,6 +329,7 @@ class Worker:
                 )
         finally:
             self.active.pop(run_id, None)
+            self.pool.refill()  # the standby it used (if any) is replaced now that the run is over
             with contextlib.suppress(OSError):
                 os.unlink(path)
             self._wake.set()

@@ -115,7 +115,8 @@ def test_dead_kernel_marks_failed(write_notebook, store):
         for c in cells_of(result.notebook_path)
         if c["cell_type"] == "code"
     ]
-    assert statuses == ["completed", "failed", "pending"]
+    # parameters, injected parameters (the run's identity), the crash, the cell never reached
+    assert statuses == ["completed", "completed", "failed", "pending"]
 
 
 def test_cell_timeout_and_run_timeout_mark_failed(write_notebook, store):

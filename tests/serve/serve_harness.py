@@ -205,6 +205,17 @@ class Server:
         finally:
             q.close()
 
+    def log_lines(self, msg: str) -> list[dict[str, Any]]:
+        """The receiver's JSON log lines (all its logs) whose message is `msg`."""
+        out = []
+        for log in self.logs:
+            for line in log.read_text(errors="replace").splitlines():
+                if line.startswith("{"):
+                    data = json.loads(line)
+                    if data.get("msg") == msg:
+                        out.append(data)
+        return out
+
     def finished_runs(self, n: int, timeout: float = 120) -> list[dict[str, Any]]:
         def done() -> list[dict[str, Any]] | None:
             rows = [r for r in self.runs() if r["state"] not in ("queued", "leased", "running")]
@@ -244,6 +255,9 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
             if sources is not None
             else {"alertmanager": {"bearer_token": {"file": str(folder / "token")}}},
             "routes": routes if routes is not None else [PROBE_ROUTE],
+            # cold runs unless a test asks for warm kernels (tests/serve/test_warm.py): a warm pool
+            # costs each receiver a few CPU seconds at start, which tests of intake do not need
+            "warm_kernels": 0,
             **extra,
         }
         (folder / "serve.yaml").write_text(yaml.safe_dump(config))
