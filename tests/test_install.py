@@ -180,9 +180,13 @@ def test_the_images_kernel_and_entrypoint_work_in_the_installed_wheel(installed,
     (kernel_line,) = [ln for ln in _stages()[1] if "ipykernel install" in ln]
     args = shlex.split(kernel_line.removeprefix("RUN "))
     assert args[:4] == ["python", "-m", "ipykernel", "install"]
-    subprocess.run([str(installed / "python"), *args[1:]], check=True, timeout=120, capture_output=True)
+    # the image's PATH: its own bin first (`jupyter kernelspec` runs the `jupyter-kernelspec` PATH finds)
+    env = {**os.environ, "PATH": f"{installed}{os.pathsep}{os.environ.get('PATH', '')}"}
+    subprocess.run([str(installed / "python"), *args[1:]], check=True, timeout=120, capture_output=True,
+                   env=env)
     specs = json.loads(subprocess.run([str(installed / "python"), "-m", "jupyter", "kernelspec", "list",
-                                       "--json"], check=True, capture_output=True, text=True).stdout)
+                                       "--json"], check=True, capture_output=True, text=True,
+                                      env=env).stdout)
     spec = specs["kernelspecs"]["python3"]
     assert Path(spec["resource_dir"]).is_relative_to(installed.parent)
     assert Path(spec["spec"]["argv"][0]).resolve().parent == installed.resolve()

@@ -108,6 +108,13 @@ def _shape(nb: dict[str, Any]) -> list[Any]:
     ]
 
 
+def _own(names: list[str]) -> list[str]:
+    """The RUNBOOK_* variables a kernel got beyond those of the test's own environment (CI sets
+    RUNBOOK_SANDBOX_DIR, say), which every process inherits; a run's identity is never among those."""
+    ambient = {k for k in os.environ if k.startswith("RUNBOOK_")} - {"RUNBOOK_INCIDENT", "RUNBOOK_NAME"}
+    return [n for n in names if n not in ambient]
+
+
 def test_warm_runs_are_runbook_runs_one_kernel_each_and_equal_cold_ones(serve):
     warm = _server(serve, warm_kernels=1, env={"RUNBOOK_INCIDENT": "stale", "RUNBOOK_NAME": "stale"})
     records, runners = [], set()
@@ -121,7 +128,7 @@ def test_warm_runs_are_runbook_runs_one_kernel_each_and_equal_cold_ones(serve):
         runners.add(run["pid"])
         # the run's identity came through the parameters cell; nothing of it (or stale) in the env
         assert details["run"] == {"runbook": "ident", "incident": f"INC-{target}"}
-        assert details["env"] == ["RUNBOOK_HEADLESS", "RUNBOOK_SERVE_STANDBY"]
+        assert _own(details["env"]) == ["RUNBOOK_HEADLESS", "RUNBOOK_SERVE_STANDBY"]
         assert details["names"] == []  # the warm-up left nothing in the kernel's namespace
         records.append(nb)
     warm.stop()
@@ -130,7 +137,7 @@ def test_warm_runs_are_runbook_runs_one_kernel_each_and_equal_cold_ones(serve):
     run, cold_nb, details = _ident(cold, "c")
     assert _how(cold, run["id"]) == "cold" and not cold.log_lines("warm standby ready")
     assert details["runs_in_kernel"] == 1 and details["run"] == {"runbook": "ident", "incident": "INC-c"}
-    assert details["env"] == ["RUNBOOK_HEADLESS", "RUNBOOK_SERVE_RUN_ID"]
+    assert _own(details["env"]) == ["RUNBOOK_HEADLESS", "RUNBOOK_SERVE_RUN_ID"]
     # the same record: cells, tags, sources (the injected parameters cell included), statuses, entries
     warm_nb = records[-1]
     assert _shape(warm_nb) == _shape(cold_nb)
@@ -233,7 +240,7 @@ def test_a_stale_run_identity_in_the_runners_environment_never_reaches_the_kerne
     )
     [finding] = result.findings
     assert finding.details["run"] == {"runbook": "ident", "incident": "INC-9"}
-    assert finding.details["env"] == ["RUNBOOK_HEADLESS"]
+    assert _own(finding.details["env"]) == ["RUNBOOK_HEADLESS"]
 
 
 def _standby(tmp_path: Path) -> subprocess.Popen[bytes]:
