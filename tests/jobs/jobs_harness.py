@@ -10,6 +10,7 @@ import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 def _notebook(*cells: tuple[str, str]) -> dict:
@@ -147,3 +148,13 @@ def _service_account(env: JobsEnv, name: str) -> None:
 
 def new_incident() -> str:
     return f"INC-{uuid.uuid4().hex[:8]}"
+
+
+def use_jobs_env(env: JobsEnv, monkeypatch: Any) -> None:
+    """This process's clients point at the sandbox, as a user's shell would (its kubeconfig, AWS endpoint)."""
+    from runbook_kit import clients
+
+    for key in ("KUBECONFIG", "RUNBOOK_KUBE_CONTEXT", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID",
+                "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "RUNBOOK_PATH"):
+        monkeypatch.setenv(key, env.env[key])
+    clients.reset()

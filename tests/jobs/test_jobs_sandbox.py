@@ -12,7 +12,7 @@ import threading
 import time
 
 import pytest
-from jobs_harness import new_incident
+from jobs_harness import new_incident, use_jobs_env
 
 from runbook_sandbox.scenarios import runbook_parameters
 
@@ -229,17 +229,7 @@ def test_a_run_past_its_job_deadline_ends_failed_naming_the_deadline(jobs_env, m
     from runbook_kit.jobs.executor import RunRequest
     from runbook_kit.jobs.submit import JobSettings, KubernetesExecutor
 
-    for key in (
-        "KUBECONFIG",
-        "RUNBOOK_KUBE_CONTEXT",
-        "AWS_ENDPOINT_URL",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_REGION",
-        "RUNBOOK_PATH",
-    ):
-        monkeypatch.setenv(key, jobs_env.env[key])
-    clients.reset()
+    use_jobs_env(jobs_env, monkeypatch)
     lines: list[str] = []
     executor = KubernetesExecutor(
         JobSettings.load(
@@ -281,17 +271,7 @@ def test_twenty_jobs_for_one_incident_at_once_lose_no_run(jobs_env, monkeypatch)
     from runbook_kit.jobs.executor import RunRequest
     from runbook_kit.jobs.submit import JobSettings, KubernetesExecutor
 
-    for key in (
-        "KUBECONFIG",
-        "RUNBOOK_KUBE_CONTEXT",
-        "AWS_ENDPOINT_URL",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_REGION",
-        "RUNBOOK_PATH",
-    ):
-        monkeypatch.setenv(key, jobs_env.env[key])
-    clients.reset()
+    use_jobs_env(jobs_env, monkeypatch)
     conf = {
         "image": "runbook-kit:test",
         "namespace": "default",

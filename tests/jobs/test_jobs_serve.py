@@ -7,7 +7,7 @@ import asyncio
 import json
 
 import pytest
-from jobs_harness import new_incident
+from jobs_harness import new_incident, use_jobs_env
 
 from runbook_kit import clients
 from runbook_kit.jobs.executor import RunRequest
@@ -21,17 +21,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def serve_env(jobs_env, monkeypatch, tmp_path):
-    for key in (
-        "KUBECONFIG",
-        "RUNBOOK_KUBE_CONTEXT",
-        "AWS_ENDPOINT_URL",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_REGION",
-        "RUNBOOK_PATH",
-    ):
-        monkeypatch.setenv(key, jobs_env.env[key])
-    clients.reset()
+    use_jobs_env(jobs_env, monkeypatch)
     config = ServeConfig(
         host="127.0.0.1",
         port=0,
