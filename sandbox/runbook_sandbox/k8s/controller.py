@@ -220,16 +220,20 @@ class Controller(DeploymentController, JobController, LocalKubelet):
                     now=at,
                 )
 
-    def _pod_from(self, rs: dict[str, Any]) -> dict[str, Any]:
-        template = clone(rs["spec"]["template"])
+    def _pod_from(
+        self, owner: dict[str, Any], *, kind: str = "ReplicaSet", api_version: str = "apps/v1"
+    ) -> dict[str, Any]:
+        """A new pod from its controller's template (a ReplicaSet's, a Job's), named and owned as the
+        real controllers do: `<owner>-<5 chars>`, a controller ownerReference."""
+        template = clone(owner["spec"]["template"])
         meta = template.get("metadata") or {}
         meta.pop("creationTimestamp", None)
-        name = f"{rs['metadata']['name']}-{self._suffix(rs['metadata']['name'])}"
+        base = owner["metadata"]["name"]
         meta.update(
-            name=name,
-            generateName=f"{rs['metadata']['name']}-",
-            namespace=rs["metadata"]["namespace"],
-            ownerReferences=[workloads.owner_ref(rs, kind="ReplicaSet", api_version="apps/v1")],
+            name=f"{base}-{self._suffix(base)}",
+            generateName=f"{base}-",
+            namespace=owner["metadata"]["namespace"],
+            ownerReferences=[workloads.owner_ref(owner, kind=kind, api_version=api_version)],
         )
         pod = {
             "apiVersion": "v1",

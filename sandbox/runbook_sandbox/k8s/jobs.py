@@ -25,8 +25,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from runbook_sandbox.k8s import events, kubelet, workloads
-from runbook_sandbox.k8s.pods import default_pod, delete_pod
+from runbook_sandbox.k8s import events, kubelet
+from runbook_sandbox.k8s.pods import delete_pod
 from runbook_sandbox.k8s.store import Store, clone, iso, parse_time
 
 COMPONENT = "job-controller"
@@ -92,7 +92,7 @@ def policy_match(job: dict[str, Any], pod: dict[str, Any]) -> tuple[str, str] | 
 
 
 class JobController:
-    """Mixin for Controller: needs `store`, `_items`, `_suffix`, `counted`, `last_failure`, `backoff`."""
+    """Mixin for Controller: needs `store`, `_items`, `_pod_from`, `counted`, `last_failure`, `backoff`."""
 
     store: Store
     counted: dict[str, set[str]]  # job uid -> uids of the pods already counted into its status
@@ -102,7 +102,7 @@ class JobController:
     def _items(self, plural: str) -> list[dict[str, Any]]:
         raise NotImplementedError
 
-    def _suffix(self, base: str) -> str:
+    def _pod_from(self, owner: dict[str, Any], *, kind: str, api_version: str) -> dict[str, Any]:
         raise NotImplementedError
 
     def _reconcile_jobs(self, pods_by_owner: dict[str, list[dict[str, Any]]], at: dt.datetime) -> None:
@@ -228,30 +228,11 @@ class JobController:
             return []
         created = []
         for _ in range(want):
-            pod = self.store.create("pods", self._job_pod(job), created=at)
+            template = self._pod_from(job, kind="Job", api_version="batch/v1")
+            pod = self.store.create("pods", template, created=at)
             created.append(pod)
             self._event(job, "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}", at)
         return created
-
-    def _job_pod(self, job: dict[str, Any]) -> dict[str, Any]:
-        template = clone(job["spec"]["template"])
-        meta = template.get("metadata") or {}
-        meta.pop("creationTimestamp", None)
-        base = job["metadata"]["name"]
-        meta.update(
-            name=f"{base}-{self._suffix(base)}",
-            generateName=f"{base}-",
-            namespace=job["metadata"]["namespace"],
-            ownerReferences=[workloads.owner_ref(job, kind="Job", api_version="batch/v1")],
-        )
-        pod = {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": meta,
-            "spec": template["spec"],
-            "status": {"phase": "Pending", "qosClass": "BestEffort"},
-        }
-        return default_pod(pod)
 
     def _write_status(self, job: dict[str, Any], status: dict[str, Any]) -> None:
         status = {k: v for k, v in status.items() if v is not None}
